@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * buf.h - a bounded growable byte buffer (the curl dynbuf idea).
+ *
+ * The contents are always NUL-terminated so they can be used as a string.
+ * An append that would pass the limit fails with CW_ETOOBIG and leaves the
+ * buffer as it was: nothing is ever silently truncated. A buffer is owned by
+ * one thread at a time.
+ */
+#ifndef CW_BUF_H
+#define CW_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "err.h"
+
+struct cw_buf {
+    char *data;   /* owned; NULL until the first append */
+    size_t len;   /* bytes used, without the NUL */
+    size_t cap;   /* bytes allocated */
+    size_t limit; /* maximum len; appends past it fail */
+};
+
+/* cw_buf_init() prepares an empty buffer that will hold at most 'limit' bytes. */
+void cw_buf_init(struct cw_buf *b, size_t limit);
+
+/* cw_buf_reset() frees the memory and leaves an empty buffer with the same limit. */
+void cw_buf_reset(struct cw_buf *b);
+
+/* cw_buf_clear() empties the buffer but keeps its memory for reuse. */
+void cw_buf_clear(struct cw_buf *b);
+
+/* cw_buf_add() appends 'len' bytes. Returns CW_OK, CW_ETOOBIG or CW_ENOMEM. */
+CW_MUST_CHECK int cw_buf_add(struct cw_buf *b, const void *data, size_t len);
+
+/* cw_buf_adds() appends a NUL-terminated string. */
+CW_MUST_CHECK int cw_buf_adds(struct cw_buf *b, const char *s);
+
+/* cw_buf_addc() appends one byte. */
+CW_MUST_CHECK int cw_buf_addc(struct cw_buf *b, char c);
+
+/* cw_buf_addf() appends formatted text. */
+CW_MUST_CHECK int cw_buf_addf(struct cw_buf *b, const char *fmt, ...) CW_PRINTF(2, 3);
+CW_MUST_CHECK int cw_buf_vaddf(struct cw_buf *b, const char *fmt, va_list ap) CW_PRINTF(2, 0);
+
+/* cw_buf_reserve() makes room for 'extra' more bytes (plus the NUL). */
+CW_MUST_CHECK int cw_buf_reserve(struct cw_buf *b, size_t extra);
+
+/* cw_buf_take() hands the memory to the caller, who must free() it, and
+ * leaves 'b' empty but usable. *len (if not NULL) receives the length.
+ * Returns NULL if the buffer is empty. */
+char *cw_buf_take(struct cw_buf *b, size_t *len);
+
+/* cw_buf_str() returns the contents as a string ("" when empty); borrowed. */
+const char *cw_buf_str(const struct cw_buf *b);
+
+#endif

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * check.h - THE collector interface. A check kind is one file in
+ * collectors/ ending with a `const struct cw_check_kind`, listed once in
+ * exporter/kinds.c. Collectors include this header and nothing else from the
+ * core.
+ *
+ * Lifecycle, driven by the core:
+ *   configure()  once per configured instance, on the loading thread; no I/O
+ *                beyond reading files named in the configuration;
+ *   run()        at each interval on a scheduler worker, never twice at once
+ *                for one instance, always before the previous state is released;
+ *   release()    once, after the last run() returned.
+ * State blocks are zeroed by the core and belong to one instance; there is no
+ * static mutable state in a collector.
+ *
+ * Around every run() the core emits connwatch_check_success,
+ * connwatch_check_duration_seconds, connwatch_check_failures_total{reason}
+ * and connwatch_check_failure_info{reason}, and adds the instance labels
+ * (service, target and the service's own labels) to every sample.
+ */
+#ifndef CW_CHECK_H
+#define CW_CHECK_H
+
+#include <stdbool.h>
+
+#include "clock.h"
+#include "config.h"
+#include "err.h"
+#include "metric.h"
+
+struct cw_run; /* one execution: deadline, sample sink, failure slot */
+
+/* What the core tells configure() about the instance. Borrowed; valid for
+ * the instance's lifetime. */
+struct cw_check_info {
+    const char *service; /* service name; NULL for section kinds (host) */
+    const char *name;    /* the "name" option, or NULL when unset */
+    cw_duration interval;
+    cw_duration timeout;
+};
+
+/* Flags of a kind. */
+#define CW_KIND_SECTION 0x1u /* configured from its own top-level section, not under services */
+
+struct cw_check_kind {
+    const char *name;  /* YAML key and value of the "check" label */
+    size_t state_size; /* bytes of per-instance state, zeroed by the core */
+    unsigned flags;
+    unsigned reasons; /* bitmask 1u<<CW_REASON_x this kind can report; the core
+                       * exports failures_total{reason} = 0 for each from the start */
+
+    /* configure() reads this kind's options from 'node' (a mapping; may be
+     * NULL for section kinds with no section) into 'state'. The keys
+     * interval, timeout and name are handled by the core: pass
+     * cw_check_common_keys as also_known to cw_opts_apply(). Reports every
+     * problem to 'diag' and returns CW_OK or CW_ECONFIG. */
+    int (*configure)(void *state, const struct cw_node *node, const struct cw_check_info *info,
+                     struct cw_diag *diag);
+
+    /* target() returns the default "target" label value (the address, URL or
+     * path), borrowed from the state. NULL for section kinds. */
+    const char *(*target)(const void *state);
+
+    /* run() performs one check before cw_run_deadline(run), emits samples and,
+     * on failure, calls cw_run_fail() once. It must not block past the deadline. */
+    void (*run)(void *state, struct cw_run *run);
+
+    /* release() frees everything the state owns. It must accept a state whose
+     * configure() failed halfway or whose run() never happened. */
+    void (*release)(void *state);
+};
+
+/* The one list of kinds, in exporter/kinds.c, sorted by name, NULL-terminated. */
+extern const struct cw_check_kind *const cw_check_kinds[];
+
+/* cw_check_kind_find() returns the kind named 'name', or NULL. */
+const struct cw_check_kind *cw_check_kind_find(const char *name);
+
+/* Keys every check accepts, handled by the core (NULL-terminated). */
+extern const char *const cw_check_common_keys[];
+
+/* ---- What run() may call ------------------------------------------------ */
+
+/* cw_run_deadline() returns the monotonic time by which run() must return. */
+cw_mono cw_run_deadline(const struct cw_run *run);
+
+/* cw_run_remaining() returns the time left until the deadline (>= 0). */
+cw_duration cw_run_remaining(const struct cw_run *run);
+
+/* cw_run_info() returns the instance description given to configure(). */
+const struct cw_check_info *cw_run_info(const struct cw_run *run);
+
+/* cw_emit() adds one sample of family 'd'. 'label_values' holds d->nlabels
+ * strings in the order of d->labels (NULL when there are none); they are
+ * copied. If memory runs out, the error is latched in the run: it becomes a
+ * failure with reason "internal" and its batch is discarded, so callers need
+ * not check each emit. */
+void cw_emit(struct cw_run *run, const struct cw_desc *d, double value,
+             const char *const *label_values);
+
+/* cw_emit_histogram() adds one histogram sample: 'cumulative' holds
+ * d->nbuckets cumulative counts (bucket i counts observations <= d->buckets[i]),
+ * 'count' all observations and 'sum' their sum. */
+void cw_emit_histogram(struct cw_run *run, const struct cw_desc *d, const char *const *label_values,
+                       const uint64_t *cumulative, uint64_t count, double sum);
+
+/* cw_run_fail() marks the run as failed with 'reason' and records a short
+ * human-readable detail for the log. Only the first call counts. */
+void cw_run_fail(struct cw_run *run, enum cw_reason reason, const char *fmt, ...) CW_PRINTF(3, 4);
+
+/* cw_run_failed() tells whether cw_run_fail() was called. */
+bool cw_run_failed(const struct cw_run *run);
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * clock.h - time values of connwatch: nanoseconds in an int64_t.
+ *
+ * cw_mono is CLOCK_MONOTONIC (schedules, deadlines); cw_duration is a span.
+ * Wall-clock time is only used for metrics that are timestamps.
+ */
+#ifndef CW_CLOCK_H
+#define CW_CLOCK_H
+
+#include <stdint.h>
+
+typedef int64_t cw_mono;
+typedef int64_t cw_duration;
+
+#define CW_NS(x)  ((cw_duration)(x))
+#define CW_US(x)  ((cw_duration)(x) * 1000)
+#define CW_MS(x)  ((cw_duration)(x) * 1000000)
+#define CW_S(x)   ((cw_duration)(x) * 1000000000)
+#define CW_MIN(x) (CW_S(x) * 60)
+
+/* cw_now() returns the monotonic clock. */
+cw_mono cw_now(void);
+
+/* cw_now_real() returns the wall clock as nanoseconds since the epoch. */
+int64_t cw_now_real(void);
+
+/* cw_seconds() converts a span to floating seconds. */
+static inline double cw_seconds(cw_duration d)
+{
+    return (double)d / 1e9;
+}
+
+/* cw_duration_parse() parses a Prometheus-style duration: one or more
+ * <number><unit> terms with units ns us µs ms s m h d w y, e.g. "1m30s",
+ * "250ms", "1.5s". "0" alone is zero. Returns CW_OK or CW_EPARSE; the result
+ * must fit int64 nanoseconds (else CW_EPARSE). */
+int cw_duration_parse(const char *s, cw_duration *out);
+
+/* cw_duration_format() writes 'd' in the shortest exact form ("1m30s",
+ * "250ms", "0s") into buf and returns buf. */
+char *cw_duration_format(cw_duration d, char *buf, unsigned long len);
+
+#endif

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * instance.c - one execution of a check: the cw_run that collectors see,
+ * the core's own samples around it, and publication.
+ *
+ * A run fills a private batch. When kind->run() returns, the core adds
+ * connwatch_check_success, _duration_seconds, _failures_total{reason},
+ * _failure_info{reason} and _runs_skipped_total, then swaps the batch into
+ * the instance under its lock (a pointer swap; scrapes take a reference and
+ * render without any lock). Called on scheduler workers, one run per
+ * instance at a time; the watchdog path runs on the scheduler thread.
+ * Lock order: sched lock, then instance lock; nothing else is taken inside.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "log.h"
+#include "settings.h"
+
+#define RUN_MAX_BUCKETS 64
+
+struct cw_run {
+    struct cw_instance *in; /* borrowed */
+    struct cw_batch *batch; /* owned until published */
+    cw_mono start;
+    cw_mono deadline;
+    bool failed;
+    enum cw_reason reason;
+    char detail[256];
+};
+
+static const struct cw_desc desc_success = {
+    .name = "connwatch_check_success",
+    .help = "1 if the last run of the check succeeded, 0 if it failed.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_duration = {
+    .name = "connwatch_check_duration_seconds",
+    .help = "Wall time the last run of the check took.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_failures = {
+    .name = "connwatch_check_failures_total",
+    .help = "Failed runs of the check, by the layer that broke.",
+    .type = CW_COUNTER,
+    .labels = {"reason"},
+    .nlabels = 1,
+};
+static const struct cw_desc desc_failure_info = {
+    .name = "connwatch_check_failure_info",
+    .help = "1 while the check is failing, labelled with the reason of the last failure.",
+    .type = CW_GAUGE,
+    .labels = {"reason"},
+    .nlabels = 1,
+};
+static const struct cw_desc desc_skipped = {
+    .name = "connwatch_check_runs_skipped_total",
+    .help = "Scheduled runs skipped because the previous run of the check was still going.",
+    .type = CW_COUNTER,
+};
+
+cw_mono cw_run_deadline(const struct cw_run *run)
+{
+    return run->deadline;
+}
+
+cw_duration cw_run_remaining(const struct cw_run *run)
+{
+    cw_duration left = run->deadline - cw_now();
+
+    return left > 0 ? left : 0;
+}
+
+const struct cw_check_info *cw_run_info(const struct cw_run *run)
+{
+    return &run->in->info;
+}
+
+void cw_emit(struct cw_run *run, const struct cw_desc *d, double value,
+             const char *const *label_values)
+{
+    cw_batch_add(run->batch, d, NULL, value, label_values, NULL);
+}
+
+void cw_emit_histogram(struct cw_run *run, const struct cw_desc *d, const char *const *label_values,
+                       const uint64_t *cumulative, uint64_t count, double sum)
+{
+    uint64_t h[RUN_MAX_BUCKETS + 1];
+
+    if (d->nbuckets > RUN_MAX_BUCKETS) {
+        cw_run_fail(run, CW_REASON_INTERNAL, "histogram %s has more than %d buckets", d->name,
+                    RUN_MAX_BUCKETS);
+        return;
+    }
+    memcpy(h, cumulative, d->nbuckets * sizeof(*h));
+    h[d->nbuckets] = count;
+    cw_batch_add(run->batch, d, NULL, sum, label_values, h);
+}
+
+static void run_vfail(struct cw_run *run, enum cw_reason reason, const char *fmt, va_list ap)
+{
+    if (run->failed)
+        return;
+    run->failed = true;
+    run->reason = reason != CW_REASON_NONE ? reason : CW_REASON_INTERNAL;
+    vsnprintf(run->detail, sizeof(run->detail), fmt, ap);
+}
+
+void cw_run_fail(struct cw_run *run, enum cw_reason reason, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    run_vfail(run, reason, fmt, ap);
+    va_end(ap);
+}
+
+static void run_fail_core(struct cw_run *run, enum cw_reason reason, const char *fmt, ...)
+    CW_PRINTF(3, 4);
+
+static void run_fail_core(struct cw_run *run, enum cw_reason reason, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    run_vfail(run, reason, fmt, ap);
+    va_end(ap);
+}
+
+bool cw_run_failed(const struct cw_run *run)
+{
+    return run->failed;
+}
+
+struct cw_batch *cw_instance_snapshot(struct cw_instance *in)
+{
+    struct cw_batch *b;
+
+    pthread_mutex_lock(&in->lock);
+    b = cw_batch_ref(in->published);
+    pthread_mutex_unlock(&in->lock);
+    return b;
+}
+
+/* add_core_samples() appends the core's series to 'b' using the counters
+ * copied under the lock. */
+static void add_core_samples(const struct cw_instance *in, struct cw_batch *b, bool ok,
+                             cw_duration took, enum cw_reason reason, const uint64_t *failures,
+                             uint64_t skipped)
+{
+    int r;
+
+    b->prefix = in->common_prefix;
+    b->prefix_len = strlen(in->common_prefix);
+    cw_batch_add(b, &desc_success, NULL, ok ? 1.0 : 0.0, NULL, NULL);
+    cw_batch_add(b, &desc_duration, NULL, cw_seconds(took), NULL, NULL);
+    for (r = 1; r < CW_REASON_COUNT; r++) {
+        const char *lv[1] = {cw_reason_label((enum cw_reason)r)};
+
+        if (failures[r] != 0 || (in->kind->reasons & (1u << r)))
+            cw_batch_add(b, &desc_failures, NULL, (double)failures[r], lv, NULL);
+    }
+    if (!ok) {
+        const char *lv[1] = {cw_reason_label(reason)};
+
+        cw_batch_add(b, &desc_failure_info, NULL, 1.0, lv, NULL);
+    }
+    cw_batch_add(b, &desc_skipped, NULL, (double)skipped, NULL, NULL);
+    b->prefix = in->prefix;
+    b->prefix_len = strlen(in->prefix);
+}
+
+static void log_transition(struct cw_instance *in, bool was_ok, enum cw_reason was_reason,
+                           bool ok, enum cw_reason reason, const char *detail, cw_duration took,
+                           cw_duration outage)
+{
+    char d1[32];
+
+    if (ok && !was_ok) {
+        cw_log(CW_LOG_INFO, "check", "check recovered", "check", in->kind->name, "service",
+               in->service, "target", in->target, "outage",
+               cw_duration_format(outage, d1, sizeof(d1)), (char *)NULL);
+    } else if (!ok && (was_ok || was_reason != reason)) {
+        cw_log(CW_LOG_WARN, "check", "check failing", "check", in->kind->name, "service",
+               in->service, "target", in->target, "reason", cw_reason_label(reason), "err",
+               detail, (char *)NULL);
+    } else if (cw_log_enabled(CW_LOG_DEBUG)) {
+        cw_log(CW_LOG_DEBUG, "check", "check run", "check", in->kind->name, "service",
+               in->service, "target", in->target, "success", ok ? "1" : "0", "took",
+               cw_duration_format(took, d1, sizeof(d1)), (char *)NULL);
+    }
+}
+
+/* publish() records the outcome of a run (or of an overrun) and swaps in
+ * the batch. 'count_failure' is false when the watchdog already counted it. */
+static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw_reason reason,
+                    const char *detail, cw_duration took, bool count_failure)
+{
+    uint64_t failures[CW_REASON_COUNT];
+    struct cw_batch *old;
+    bool was_ok;
+    enum cw_reason was_reason;
+    cw_mono now = cw_now();
+    cw_duration outage = 0;
+    uint64_t skipped;
+
+    pthread_mutex_lock(&in->lock);
+    was_ok = !in->has_run || in->reason == CW_REASON_NONE;
+    was_reason = in->reason;
+    if (!ok && count_failure)
+        in->failures[reason]++;
+    if (ok && !was_ok)
+        outage = now - in->failing_since;
+    if (!ok && was_ok)
+        in->failing_since = now;
+    in->reason = ok ? CW_REASON_NONE : reason;
+    in->runs++;
+    if (!ok)
+        snprintf(in->last_error, sizeof(in->last_error), "%s", detail);
+    memcpy(failures, in->failures, sizeof(failures));
+    skipped = in->skipped;
+    pthread_mutex_unlock(&in->lock);
+
+    add_core_samples(in, b, ok, took, reason, failures, skipped);
+    if (b->err != CW_OK) {
+        /* Out of memory while adding the core's own series: publish nothing
+         * new rather than a partial batch. */
+        cw_log(CW_LOG_ERROR, "check", "cannot publish results", "check", in->kind->name,
+               "service", in->service, "target", in->target, "err", cw_strerror(b->err),
+               (char *)NULL);
+        cw_batch_unref(b);
+        return;
+    }
+
+    pthread_mutex_lock(&in->lock);
+    old = in->published;
+    in->published = b;
+    in->has_run = true;
+    pthread_mutex_unlock(&in->lock);
+    cw_batch_unref(old);
+
+    log_transition(in, was_ok, was_reason, ok, reason, detail, took, outage);
+}
+
+void cw_instance_execute(struct cw_instance *in)
+{
+    struct cw_run run;
+    cw_mono end;
+    bool overran;
+
+    memset(&run, 0, sizeof(run));
+    run.in = in;
+    run.start = cw_now();
+    run.deadline = run.start + in->timeout;
+    run.batch = cw_batch_new(in->prefix);
+    if (run.batch == NULL) {
+        cw_log(CW_LOG_ERROR, "check", "cannot start run", "check", in->kind->name, "err",
+               cw_strerror(CW_ENOMEM), (char *)NULL);
+        return;
+    }
+    pthread_mutex_lock(&in->lock);
+    in->overran = false;
+    pthread_mutex_unlock(&in->lock);
+
+    in->kind->run(in->state, &run);
+    end = cw_now();
+
+    if (run.batch->err != CW_OK) {
+        /* A sticky emit error: the samples are incomplete, so none are kept. */
+        int err = run.batch->err;
+
+        cw_batch_unref(run.batch);
+        run.batch = cw_batch_new(in->prefix);
+        if (run.batch == NULL)
+            return;
+        run.failed = false;
+        run_fail_core(&run, CW_REASON_INTERNAL, "emitting samples failed: %s", cw_strerror(err));
+    }
+    if (!run.failed && end > run.deadline) {
+        char d1[32];
+
+        run_fail_core(&run, CW_REASON_TIMEOUT, "run took %s, past its deadline",
+                      cw_duration_format(end - run.start, d1, sizeof(d1)));
+    }
+    pthread_mutex_lock(&in->lock);
+    overran = in->overran;
+    pthread_mutex_unlock(&in->lock);
+    publish(in, run.batch, !run.failed, run.reason, run.detail, end - run.start,
+            !(overran && run.reason == CW_REASON_TIMEOUT));
+}
+
+void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for)
+{
+    struct cw_batch *b = cw_batch_new(in->prefix);
+    char d1[32], detail[96];
+
+    if (b == NULL)
+        return;
+    pthread_mutex_lock(&in->lock);
+    in->overran = true;
+    pthread_mutex_unlock(&in->lock);
+    snprintf(detail, sizeof(detail), "still running after %s, past its deadline",
+             cw_duration_format(running_for, d1, sizeof(d1)));
+    publish(in, b, false, CW_REASON_TIMEOUT, detail, running_for, true);
+}

@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c - the connwatch program: flags, signals, lifecycle; nothing else.
+ *
+ * Threads: main blocks every signal it handles before any thread starts and
+ * then reads them from a signalfd, so handlers never run asynchronously.
+ * Reloads (SIGHUP, POST /-/reload) are serialised by app.reload_lock.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "http.h"
+#include "log.h"
+#include "procself.h"
+#include "registry.h"
+#include "render.h"
+#include "scheduler.h"
+#include "settings.h"
+#include "version.h"
+
+#define MAX_LISTEN       16
+#define DEFAULT_LISTEN   ":19367"
+#define SCRAPE_LIMIT     (256u << 20)
+#define SHUTDOWN_GRACE   CW_S(1)
+
+struct flags {
+    const char *config_file;
+    const char *listen[MAX_LISTEN];
+    size_t nlisten;
+    const char *telemetry_path;
+    const char *web_config_file;
+    enum cw_log_level log_level;
+    enum cw_log_format log_format;
+    bool config_check;
+};
+
+struct app {
+    struct flags flags;
+    struct cw_registry *registry; /* owned */
+    struct cw_sched *sched;       /* owned */
+    struct cw_http_server *http;  /* owned */
+    pthread_mutex_t reload_lock;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: connwatch [flags]\n"
+            "\n"
+            "Watches the network path, TLS, databases and caches behind \"server connection\n"
+            "error\" and serves the results as Prometheus metrics.\n"
+            "\n"
+            "flags:\n"
+            "  --config.file=PATH          YAML configuration (default: built-in: this host)\n"
+            "  --config.check              validate the configuration, print ok or the errors\n"
+            "  --web.listen-address=ADDR   address to listen on, repeatable (default " DEFAULT_LISTEN
+            ")\n"
+            "  --web.telemetry-path=PATH   path of the metrics endpoint (default /metrics)\n"
+            "  --web.config.file=PATH      exporter-toolkit web config: TLS, basic auth\n"
+            "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
+            "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
+            "  --version                   print the version and exit\n"
+            "  --help                      print this help and exit\n"
+            "\n"
+            "exit codes: 0 normal, 1 runtime failure, 2 configuration or usage error\n");
+}
+
+/* flag_value() matches "--name=value" or "--name value"; returns the value or NULL. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *matched)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+
+    *matched = false;
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=') {
+        *matched = true;
+        return a + n + 1;
+    }
+    if (a[n] == '\0') {
+        *matched = true;
+        if (*i + 1 < argc) {
+            (*i)++;
+            return argv[*i];
+        }
+    }
+    return NULL;
+}
+
+/* parse_flags() returns -1 to go on, or an exit code. */
+static int parse_flags(int argc, char **argv, struct flags *f)
+{
+    static const char *const valued[] = {"--config.file",   "--web.listen-address",
+                                         "--web.telemetry-path", "--web.config.file",
+                                         "--log.level",     "--log.format"};
+    int i;
+
+    memset(f, 0, sizeof(*f));
+    f->telemetry_path = "/metrics";
+    f->log_level = CW_LOG_INFO;
+    f->log_format = CW_LOG_LOGFMT;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        bool matched = false;
+        size_t k;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("connwatch version %s (revision %s)\n", CW_VERSION, CW_REVISION);
+            return 0;
+        }
+        if (strcmp(a, "--config.check") == 0) {
+            f->config_check = true;
+            continue;
+        }
+        for (k = 0; k < CW_ARRAY_LEN(valued) && !matched; k++)
+            v = flag_value(argc, argv, &i, valued[k], &matched);
+        if (!matched) {
+            fprintf(stderr, "connwatch: unknown flag or argument \"%s\" (see --help)\n", a);
+            return 2;
+        }
+        k--;
+        if (v == NULL || v[0] == '\0') {
+            fprintf(stderr, "connwatch: flag %s needs a value\n", valued[k]);
+            return 2;
+        }
+        switch (k) {
+        case 0:
+            f->config_file = v;
+            break;
+        case 1:
+            if (f->nlisten == MAX_LISTEN) {
+                fprintf(stderr, "connwatch: at most %d --web.listen-address flags\n", MAX_LISTEN);
+                return 2;
+            }
+            f->listen[f->nlisten++] = v;
+            break;
+        case 2:
+            if (v[0] != '/') {
+                fprintf(stderr, "connwatch: --web.telemetry-path must start with '/'\n");
+                return 2;
+            }
+            f->telemetry_path = v;
+            break;
+        case 3:
+            f->web_config_file = v;
+            break;
+        case 4:
+            if (cw_log_level_parse(v, &f->log_level) != CW_OK) {
+                fprintf(stderr, "connwatch: --log.level must be debug, info, warn or error\n");
+                return 2;
+            }
+            break;
+        case 5:
+            if (cw_log_format_parse(v, &f->log_format) != CW_OK) {
+                fprintf(stderr, "connwatch: --log.format must be logfmt or json\n");
+                return 2;
+            }
+            break;
+        }
+    }
+    if (f->nlisten == 0)
+        f->listen[f->nlisten++] = DEFAULT_LISTEN;
+    return -1;
+}
+
+static void print_diag(FILE *out, const struct cw_diag *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->n; i++)
+        fprintf(out, "%s\n", d->entries[i].text);
+}
+
+/* reload() loads the configuration file again and swaps it in, or keeps the
+ * old one. The error text, if any, goes to 'why'. Serialised. */
+static int reload(struct app *app, struct cw_buf *why)
+{
+    struct cw_settings *fresh, *old;
+    struct cw_diag diag;
+    char n1[24], n2[24];
+    size_t kept, i;
+    int rc = CW_OK;
+
+    pthread_mutex_lock(&app->reload_lock);
+    cw_diag_init(&diag);
+    fresh = cw_settings_load(app->flags.config_file, &diag);
+    if (fresh == NULL) {
+        cw_registry_reload_result(app->registry, false);
+        snprintf(n1, sizeof(n1), "%zu", diag.n);
+        cw_log(CW_LOG_ERROR, "config", "reload failed, keeping the running configuration", "file",
+               app->flags.config_file != NULL ? app->flags.config_file : "<built-in>", "errors",
+               n1, "err", diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
+        for (i = 0; why != NULL && i < diag.n; i++) {
+            if (cw_buf_addf(why, "%s\n", diag.entries[i].text) != CW_OK)
+                break;
+        }
+        rc = CW_ECONFIG;
+        goto out;
+    }
+    old = cw_registry_settings(app->registry);
+    kept = cw_settings_adopt(fresh, old);
+    cw_settings_unref(old);
+    cw_sched_apply(app->sched, fresh);
+    cw_registry_set(app->registry, fresh);
+    cw_registry_reload_result(app->registry, true);
+    snprintf(n1, sizeof(n1), "%zu", fresh->ninst);
+    snprintf(n2, sizeof(n2), "%zu", kept);
+    cw_log(CW_LOG_INFO, "config", "configuration reloaded", "file",
+           app->flags.config_file != NULL ? app->flags.config_file : "<built-in>", "checks", n1,
+           "unchanged", n2, (char *)NULL);
+    cw_settings_unref(fresh);
+
+    if (app->http != NULL && app->flags.web_config_file != NULL) {
+        cw_diag_reset(&diag);
+        if (cw_http_reload_web_config(app->http, &diag) != CW_OK) {
+            cw_log(CW_LOG_ERROR, "http", "web config reload failed, keeping the old one", "err",
+                   diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
+            for (i = 0; why != NULL && i < diag.n; i++) {
+                if (cw_buf_addf(why, "%s\n", diag.entries[i].text) != CW_OK)
+                    break;
+            }
+            rc = CW_ECONFIG;
+        }
+    }
+out:
+    cw_diag_reset(&diag);
+    pthread_mutex_unlock(&app->reload_lock);
+    return rc;
+}
+
+/* ---- HTTP handlers -------------------------------------------------------- */
+
+static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    struct app *app = ctx;
+    enum cw_format fmt = cw_render_negotiate(cw_http_header(req, "Accept"));
+    struct cw_buf text;
+    int rc;
+
+    cw_buf_init(&text, SCRAPE_LIMIT);
+    rc = cw_registry_render(app->registry, fmt, &text);
+    if (rc != CW_OK) {
+        cw_log(CW_LOG_ERROR, "http", "cannot render metrics", "err", cw_strerror(rc),
+               (char *)NULL);
+        cw_buf_reset(&text);
+        return rc;
+    }
+    resp->content_type = cw_render_content_type(fmt);
+    if (cw_accepts_gzip(cw_http_header(req, "Accept-Encoding"))) {
+        resp->body.limit = SCRAPE_LIMIT;
+        rc = cw_gzip(text.data, text.len, 1, &resp->body);
+        cw_buf_reset(&text);
+        if (rc != CW_OK)
+            return rc;
+        resp->content_encoding = "gzip";
+        return CW_OK;
+    }
+    cw_buf_reset(&resp->body);
+    resp->body = text;
+    return CW_OK;
+}
+
+static int html_escape(struct cw_buf *b, const char *s)
+{
+    int rc = CW_OK;
+
+    for (; *s != '\0' && rc == CW_OK; s++) {
+        switch (*s) {
+        case '<':
+            rc = cw_buf_adds(b, "&lt;");
+            break;
+        case '>':
+            rc = cw_buf_adds(b, "&gt;");
+            break;
+        case '&':
+            rc = cw_buf_adds(b, "&amp;");
+            break;
+        case '"':
+            rc = cw_buf_adds(b, "&quot;");
+            break;
+        default:
+            rc = cw_buf_addc(b, *s);
+        }
+    }
+    return rc;
+}
+
+static int h_landing(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    struct app *app = ctx;
+    struct cw_settings *s = cw_registry_settings(app->registry);
+    struct cw_buf *b = &resp->body;
+    size_t i;
+    int rc = CW_OK;
+
+    (void)req;
+    resp->content_type = "text/html; charset=utf-8";
+    rc |= cw_buf_adds(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>connwatch"
+                         "</title></head><body>\n<h1>connwatch</h1>\n<p>version ");
+    rc |= cw_buf_addf(b, "%s (revision %s)</p>\n<ul>\n<li><a href=\"", CW_VERSION, CW_REVISION);
+    rc |= html_escape(b, app->flags.telemetry_path);
+    rc |= cw_buf_adds(b, "\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n"
+                         "<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n");
+    rc |= cw_buf_adds(b, "<h2>Checks</h2>\n<table border=\"1\" cellpadding=\"4\">\n"
+                         "<tr><th>check</th><th>service</th><th>target</th><th>interval</th>"
+                         "<th>status</th><th>last error</th></tr>\n");
+    for (i = 0; s != NULL && i < s->ninst && rc == CW_OK; i++) {
+        struct cw_instance *in = s->inst[i];
+        char d1[32], err[256];
+        bool has_run;
+        enum cw_reason reason;
+
+        pthread_mutex_lock(&in->lock);
+        has_run = in->has_run;
+        reason = in->reason;
+        snprintf(err, sizeof(err), "%s", reason != CW_REASON_NONE ? in->last_error : "");
+        pthread_mutex_unlock(&in->lock);
+        rc |= cw_buf_addf(b, "<tr><td>%s</td><td>", in->kind->name);
+        rc |= html_escape(b, in->service != NULL ? in->service : "");
+        rc |= cw_buf_adds(b, "</td><td>");
+        rc |= html_escape(b, in->target);
+        rc |= cw_buf_addf(b, "</td><td>%s</td><td>%s%s</td><td>",
+                          cw_duration_format(in->interval, d1, sizeof(d1)),
+                          !has_run ? "pending" : reason == CW_REASON_NONE ? "ok" : "failing: ",
+                          has_run && reason != CW_REASON_NONE ? cw_reason_label(reason) : "");
+        rc |= html_escape(b, err);
+        rc |= cw_buf_adds(b, "</td></tr>\n");
+    }
+    rc |= cw_buf_adds(b, "</table>\n</body></html>\n");
+    cw_settings_unref(s);
+    return rc == CW_OK ? CW_OK : CW_ENOMEM;
+}
+
+static int h_healthy(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    return cw_buf_adds(&resp->body, "healthy\n");
+}
+
+static int h_ready(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    struct app *app = ctx;
+
+    (void)req;
+    if (cw_sched_first_round_done(app->sched))
+        return cw_buf_adds(&resp->body, "ready\n");
+    resp->status = 503;
+    return cw_buf_adds(&resp->body, "not ready: the first round of checks is still running\n");
+}
+
+static int h_reload(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    struct app *app = ctx;
+    struct cw_buf why;
+    int rc;
+
+    (void)req;
+    cw_buf_init(&why, 1u << 20);
+    if (reload(app, &why) == CW_OK) {
+        cw_buf_reset(&why);
+        return cw_buf_adds(&resp->body, "configuration reloaded\n");
+    }
+    resp->status = 500;
+    rc = cw_buf_addf(&resp->body, "reload failed, the running configuration is kept:\n%s",
+                     cw_buf_str(&why));
+    cw_buf_reset(&why);
+    return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static int check_config(const struct flags *f)
+{
+    struct cw_diag diag;
+    struct cw_settings *s;
+
+    cw_diag_init(&diag);
+    s = cw_settings_load(f->config_file, &diag);
+    if (s == NULL) {
+        print_diag(stderr, &diag);
+        fprintf(stderr, "%zu error%s\n", diag.n, diag.n == 1 ? "" : "s");
+        cw_diag_reset(&diag);
+        return 2;
+    }
+    printf("ok\n");
+    cw_settings_unref(s);
+    cw_diag_reset(&diag);
+    return 0;
+}
+
+static int serve(struct app *app, int sigfd)
+{
+    struct cw_http_route routes[6];
+    struct cw_http_options hopt;
+    struct cw_settings *settings;
+    struct cw_diag diag;
+    size_t i;
+    int code = 0;
+    int rc;
+
+    cw_diag_init(&diag);
+    settings = cw_settings_load(app->flags.config_file, &diag);
+    if (settings == NULL) {
+        print_diag(stderr, &diag);
+        cw_log(CW_LOG_ERROR, "config", "configuration rejected", "errors",
+               diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
+        cw_diag_reset(&diag);
+        return 2;
+    }
+    app->sched = cw_sched_new();
+    app->registry = cw_registry_new(app->sched);
+    if (app->sched == NULL || app->registry == NULL) {
+        code = 1;
+        goto out;
+    }
+    cw_registry_set(app->registry, settings);
+    cw_registry_reload_result(app->registry, true);
+    cw_sched_apply(app->sched, settings);
+
+    memset(routes, 0, sizeof(routes));
+    routes[0] = (struct cw_http_route){"GET", app->flags.telemetry_path, false, 0, h_metrics};
+    routes[1] = (struct cw_http_route){"GET", "/", false, 0, h_landing};
+    routes[2] = (struct cw_http_route){"GET", "/-/healthy", false, 0, h_healthy};
+    routes[3] = (struct cw_http_route){"GET", "/-/ready", false, 0, h_ready};
+    routes[4] = (struct cw_http_route){"POST", "/-/reload", false, 4096, h_reload};
+    memset(&hopt, 0, sizeof(hopt));
+    hopt.listen = app->flags.listen;
+    hopt.nlisten = app->flags.nlisten;
+    hopt.web_config_file = app->flags.web_config_file;
+    hopt.threads = 2;
+    app->http = cw_http_start(&hopt, routes, app, &diag);
+    if (app->http == NULL) {
+        print_diag(stderr, &diag);
+        code = diag.n != 0 && app->flags.web_config_file != NULL ? 2 : 1;
+        goto out;
+    }
+    for (i = 0; cw_http_bound_address(app->http, i) != NULL; i++) {
+        const char *addr = cw_http_bound_address(app->http, i);
+        char url[300];
+
+        snprintf(url, sizeof(url), "http%s://%s%s", app->flags.web_config_file ? "(s)" : "",
+                 addr, app->flags.telemetry_path);
+        cw_log(CW_LOG_INFO, "http", "listening", "address", addr, "metrics", url, (char *)NULL);
+    }
+    {
+        char n1[24];
+
+        snprintf(n1, sizeof(n1), "%zu", settings->ninst);
+        cw_log(CW_LOG_INFO, "main", "connwatch started", "version", CW_VERSION, "config",
+               settings->file, "checks", n1, (char *)NULL);
+    }
+
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(sigfd, &si, sizeof(si));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof(si)) {
+            cw_log(CW_LOG_ERROR, "main", "cannot read signals", (char *)NULL);
+            code = 1;
+            break;
+        }
+        if (si.ssi_signo == SIGHUP) {
+            rc = reload(app, NULL);
+            (void)rc; /* logged inside; the old configuration keeps running */
+            continue;
+        }
+        cw_log(CW_LOG_INFO, "main", "shutting down", "signal", sigabbrev_np((int)si.ssi_signo),
+               (char *)NULL);
+        break;
+    }
+
+out:
+    cw_http_quiesce(app->http);
+    if (!cw_sched_free(app->sched, SHUTDOWN_GRACE)) {
+        /* A check is stuck in a library call: do not wait for it. */
+        cw_http_stop(app->http);
+        cw_diag_reset(&diag);
+        fflush(NULL);
+        _exit(code);
+    }
+    app->sched = NULL;
+    cw_http_stop(app->http);
+    cw_registry_free(app->registry);
+    cw_settings_unref(settings);
+    cw_diag_reset(&diag);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    struct app app;
+    sigset_t mask;
+    int sigfd;
+    int code;
+
+    memset(&app, 0, sizeof(app));
+    code = parse_flags(argc, argv, &app.flags);
+    if (code >= 0)
+        return code;
+    cw_log_setup(app.flags.log_level, app.flags.log_format);
+    if (app.flags.config_check)
+        return check_config(&app.flags);
+
+    /* Signals are read from a signalfd by this thread; block them first so
+     * every thread started later inherits the mask. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0) {
+        fprintf(stderr, "connwatch: cannot block signals\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sigfd < 0) {
+        fprintf(stderr, "connwatch: signalfd failed\n");
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
+        fprintf(stderr, "connwatch: curl_global_init failed\n");
+        return 1;
+    }
+    cw_procself_init();
+    pthread_mutex_init(&app.reload_lock, NULL);
+    code = serve(&app, sigfd);
+    pthread_mutex_destroy(&app.reload_lock);
+    curl_global_cleanup();
+    close(sigfd);
+    return code;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * metric.h - metric families (descriptors), batches of samples, and the
+ * renderer's input.
+ *
+ * A descriptor is declared static const by whoever emits it: no allocation
+ * per sample. A batch holds the samples of one check run with their label
+ * text already escaped and joined (`service="x",target="y",state="listen"`),
+ * so a scrape only copies bytes. Once published a batch is immutable and
+ * shared by reference count between the check's worker and scrapes.
+ */
+#ifndef CW_METRIC_H
+#define CW_METRIC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+enum cw_metric_type { CW_GAUGE = 0, CW_COUNTER, CW_HISTOGRAM };
+
+#define CW_DESC_MAX_LABELS 4
+
+struct cw_desc {
+    const char *name; /* sample name; counters end in _total */
+    const char *help; /* one line */
+    enum cw_metric_type type;
+    const char *labels[CW_DESC_MAX_LABELS]; /* label names the emitter adds */
+    size_t nlabels;
+    const double *buckets; /* CW_HISTOGRAM: ascending upper bounds, without +Inf */
+    size_t nbuckets;
+};
+
+/* One sample. For a histogram, 'value' is the sum and 'hist' indexes
+ * nbuckets cumulative bucket counts followed by the total count in the
+ * batch's hist array. */
+struct cw_sample {
+    const struct cw_desc *desc; /* borrowed: static storage */
+    uint32_t labels_off;        /* into batch->text */
+    uint32_t labels_len;        /* 0: no labels */
+    double value;
+    uint32_t hist; /* CW_HISTOGRAM only */
+};
+
+/* The renderer's view of one sample (see render.h). */
+struct cw_render_item {
+    const struct cw_desc *desc; /* borrowed */
+    const char *labels;         /* escaped label text without braces; may be NULL when len 0 */
+    size_t labels_len;
+    double value;         /* value, or sum of a histogram */
+    const uint64_t *hist; /* histogram: nbuckets cumulative counts, then count */
+};
+
+struct cw_batch {
+    atomic_int refs;
+    struct cw_sample *samples; /* owned */
+    size_t n, cap;
+    struct cw_buf text; /* owned: label text of all samples */
+    uint64_t *hist;     /* owned: histogram counts of all samples */
+    size_t nhist, caphist;
+    const char *prefix; /* borrowed from the emitter, valid during emits only */
+    size_t prefix_len;
+    int err; /* sticky: first failure of an emit (CW_ENOMEM / CW_ETOOBIG) */
+};
+
+/* cw_batch_new() returns an empty batch with one reference; 'prefix' is the
+ * escaped label text put before every sample's own labels (borrowed while
+ * emitting; may be NULL). NULL on allocation failure. */
+struct cw_batch *cw_batch_new(const char *prefix);
+
+/* cw_batch_ref()/cw_batch_unref(): unref frees on the last reference; NULL-safe. */
+struct cw_batch *cw_batch_ref(struct cw_batch *b);
+void cw_batch_unref(struct cw_batch *b);
+
+/* cw_batch_add() appends one sample of 'd' with the label values (d->nlabels
+ * strings, copied and escaped) and optional extra labels (already escaped,
+ * `k="v"` form, may be NULL). For histograms pass 'hist' (nbuckets cumulative
+ * counts then total count) and the sum in 'value'. Errors are sticky in b->err. */
+void cw_batch_add(struct cw_batch *b, const struct cw_desc *d, const char *extra, double value,
+                  const char *const *label_values, const uint64_t *hist);
+
+/* cw_batch_items() appends render items for every sample of 'b' to 'items'
+ * (which must have room for b->n). The items borrow from 'b'. */
+void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items);
+
+/* cw_label_escape() appends 's' escaped as a label value (\\, \", \n). */
+CW_MUST_CHECK int cw_label_escape(struct cw_buf *out, const char *s);
+
+#endif

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * procself.c - process_* metrics from /proc/self. The start time is read
+ * once by main() before threads start; everything else is read per scrape
+ * (a few small files) on the HTTP thread that renders.
+ */
+#include "procself.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static _Atomic double start_time_seconds; /* process-wide, set once by main() */
+
+static const struct cw_desc desc_cpu = {
+    .name = "process_cpu_seconds_total",
+    .help = "Total user and system CPU time spent in seconds.",
+    .type = CW_COUNTER,
+};
+static const struct cw_desc desc_rss = {
+    .name = "process_resident_memory_bytes",
+    .help = "Resident memory size in bytes.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_vsize = {
+    .name = "process_virtual_memory_bytes",
+    .help = "Virtual memory size in bytes.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_open_fds = {
+    .name = "process_open_fds",
+    .help = "Number of open file descriptors.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_max_fds = {
+    .name = "process_max_fds",
+    .help = "Maximum number of open file descriptors.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_start = {
+    .name = "process_start_time_seconds",
+    .help = "Start time of the process since unix epoch in seconds.",
+    .type = CW_GAUGE,
+};
+
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+    ssize_t n, total = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    while ((size_t)total < len - 1) {
+        n = read(fd, buf + total, len - 1 - (size_t)total);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        total += n;
+    }
+    close(fd);
+    buf[total] = '\0';
+    return total;
+}
+
+int cw_procself_parse_stat(const char *text, unsigned long long *utime, unsigned long long *stime,
+                           unsigned long long *starttime, unsigned long long *vsize,
+                           long long *rss_pages)
+{
+    /* The command name (field 2) may contain spaces and ')': fields are
+     * counted from the last ')'. */
+    const char *p = strrchr(text, ')');
+    int field = 2;
+
+    if (p == NULL)
+        return CW_EPARSE;
+    p++;
+    while (*p != '\0' && field < 24) {
+        char *end;
+
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            break;
+        field++;
+        errno = 0;
+        if (field == 14 || field == 15 || field == 22 || field == 23) {
+            unsigned long long v = strtoull(p, &end, 10);
+
+            if (end == p || errno != 0)
+                return CW_EPARSE;
+            if (field == 14)
+                *utime = v;
+            else if (field == 15)
+                *stime = v;
+            else if (field == 22)
+                *starttime = v;
+            else
+                *vsize = v;
+        } else if (field == 24) {
+            long long v = strtoll(p, &end, 10);
+
+            if (end == p || errno != 0)
+                return CW_EPARSE;
+            *rss_pages = v;
+        } else {
+            end = (char *)p + strcspn(p, " ");
+        }
+        p = end;
+    }
+    return field >= 24 ? CW_OK : CW_EPARSE;
+}
+
+void cw_procself_init(void)
+{
+    char buf[4096];
+    unsigned long long ut, st, start = 0, vs;
+    long long rss;
+    const char *bt;
+    long hz = sysconf(_SC_CLK_TCK);
+
+    if (read_small("/proc/self/stat", buf, sizeof(buf)) <= 0 ||
+        cw_procself_parse_stat(buf, &ut, &st, &start, &vs, &rss) != CW_OK || hz <= 0)
+        return;
+    if (read_small("/proc/stat", buf, sizeof(buf)) <= 0)
+        return;
+    bt = strstr(buf, "\nbtime ");
+    if (bt == NULL)
+        return;
+    atomic_store(&start_time_seconds, (double)strtoull(bt + 7, NULL, 10) + (double)start / (double)hz);
+}
+
+static long count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    long n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(d);
+    return n - 1; /* the directory stream's own descriptor */
+}
+
+void cw_procself_emit(struct cw_batch *b)
+{
+    char buf[4096];
+    unsigned long long ut, st, start, vs;
+    long long rss;
+    long hz = sysconf(_SC_CLK_TCK);
+    long page = sysconf(_SC_PAGESIZE);
+    struct rlimit rl;
+    long fds;
+    double started = atomic_load(&start_time_seconds);
+
+    if (read_small("/proc/self/stat", buf, sizeof(buf)) > 0 &&
+        cw_procself_parse_stat(buf, &ut, &st, &start, &vs, &rss) == CW_OK && hz > 0) {
+        cw_batch_add(b, &desc_cpu, NULL, (double)(ut + st) / (double)hz, NULL, NULL);
+        cw_batch_add(b, &desc_rss, NULL, (double)rss * (double)page, NULL, NULL);
+        cw_batch_add(b, &desc_vsize, NULL, (double)vs, NULL, NULL);
+    }
+    fds = count_fds();
+    if (fds >= 0)
+        cw_batch_add(b, &desc_open_fds, NULL, (double)fds, NULL, NULL);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        cw_batch_add(b, &desc_max_fds, NULL, (double)rl.rlim_cur, NULL, NULL);
+    if (started > 0)
+        cw_batch_add(b, &desc_start, NULL, started, NULL, NULL);
+}

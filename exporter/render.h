@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * render.h - the exposition writers: Prometheus text 0.0.4 and OpenMetrics
+ * 1.0.0, content negotiation, and gzip.
+ *
+ * Output is deterministic: families sorted by name, one HELP and one TYPE
+ * each, samples of a family together, sorted by label text. All functions
+ * are pure and thread-safe (no shared state).
+ */
+#ifndef CW_RENDER_H
+#define CW_RENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "metric.h"
+
+enum cw_format { CW_FMT_TEXT = 0, CW_FMT_OPENMETRICS };
+
+#define CW_CONTENT_TYPE_TEXT "text/plain; version=0.0.4; charset=utf-8"
+#define CW_CONTENT_TYPE_OM   "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+/* cw_render_negotiate() picks the format for an Accept header (NULL = none):
+ * OpenMetrics 1.0.0 when the client lists application/openmetrics-text with
+ * version 1.0.0 (or no version) and a q greater than 0 that is not below the
+ * q of text/plain; otherwise text 0.0.4. */
+enum cw_format cw_render_negotiate(const char *accept);
+
+/* cw_render_content_type() returns the Content-Type of 'fmt'. */
+const char *cw_render_content_type(enum cw_format fmt);
+
+/* cw_render() sorts 'items' in place (by family name, then label text) and
+ * appends the exposition to 'out'. Items of the same name must share one
+ * descriptor type; a later duplicate (same name and labels) is dropped.
+ * Returns CW_OK, or CW_ETOOBIG / CW_ENOMEM from the buffer (out is then
+ * incomplete and must not be served). */
+CW_MUST_CHECK int cw_render(struct cw_buf *out, enum cw_format fmt, struct cw_render_item *items,
+                            size_t n);
+
+/* cw_format_double() writes 'v' in Go's ParseFloat-compatible shortest
+ * round-trip form (integers without exponent when exact below 2^53, "NaN",
+ * "+Inf", "-Inf") into buf (>= 32 bytes); returns the length. */
+size_t cw_format_double(double v, char *buf);
+
+/* cw_accepts_gzip() tells whether an Accept-Encoding header allows gzip
+ * (a "gzip" coding, or "*", with q > 0). */
+bool cw_accepts_gzip(const char *accept_encoding);
+
+/* cw_gzip() compresses 'len' bytes into 'out' (gzip wrapper, level 1..9). */
+CW_MUST_CHECK int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out);
+
+#endif

@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * settings.c - the configuration loader: node tree -> cw_settings with fully
+ * configured check instances. See settings.h. Runs on the thread that loads
+ * (main, or the reload path); touches no running state.
+ */
+#include "settings.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+
+/* The built-in configuration: what a first run watches with no file. It
+ * goes through the same loader as any file. */
+const char cw_default_config[] = "# connwatch built-in default configuration\n"
+                                 "global:\n"
+                                 "  interval: 15s\n"
+                                 "  timeout: 5s\n"
+                                 "host:\n"
+                                 "  enabled: true\n";
+
+const char *const cw_check_common_keys[] = {"interval", "timeout", "name", NULL};
+
+struct global_opts {
+    cw_duration interval;
+    cw_duration timeout;
+    int64_t max_concurrent;
+};
+
+static const struct cw_opt global_opts[] = {
+    CW_OPT("interval", CW_OPT_T_DURATION, struct global_opts, interval, "15s", CW_MS(100),
+           CW_S(86400), 0),
+    CW_OPT("timeout", CW_OPT_T_DURATION, struct global_opts, timeout, "5s", CW_MS(1), CW_S(600),
+           0),
+    CW_OPT("max_concurrent_checks", CW_OPT_T_INT, struct global_opts, max_concurrent, "64", 1,
+           4096, 0),
+    CW_OPT_END,
+};
+
+/* Per-check timing, read by the core from every check mapping. */
+struct timing_opts {
+    cw_duration interval;
+    cw_duration timeout;
+    char *name;
+};
+
+static const struct cw_opt timing_opts[] = {
+    CW_OPT("interval", CW_OPT_T_DURATION, struct timing_opts, interval, NULL, CW_MS(100),
+           CW_S(86400), 0),
+    CW_OPT("timeout", CW_OPT_T_DURATION, struct timing_opts, timeout, NULL, CW_MS(1), CW_S(600),
+           0),
+    CW_OPT("name", CW_OPT_T_STRING, struct timing_opts, name, NULL, 0, 0, 0),
+    CW_OPT_END,
+};
+
+/* Labels the core or the collectors set; a service may not redefine them. */
+static const char *const reserved_labels[] = {"check", "service", "target", "reason", "le",
+                                              "state", "phase",   "mode",   "db",     "depth",
+                                              "node",  "path",    "subject", NULL};
+
+const struct cw_check_kind *cw_check_kind_find(const char *name)
+{
+    size_t i;
+
+    for (i = 0; cw_check_kinds[i] != NULL; i++) {
+        if (strcmp(cw_check_kinds[i]->name, name) == 0)
+            return cw_check_kinds[i];
+    }
+    return NULL;
+}
+
+/* ---- instances ----------------------------------------------------------- */
+
+struct cw_instance *cw_instance_ref(struct cw_instance *in)
+{
+    if (in != NULL)
+        atomic_fetch_add(&in->refs, 1);
+    return in;
+}
+
+void cw_instance_unref(struct cw_instance *in)
+{
+    if (in == NULL || atomic_fetch_sub(&in->refs, 1) != 1)
+        return;
+    if (in->state != NULL) {
+        in->kind->release(in->state);
+        free(in->state);
+    }
+    cw_batch_unref(in->published);
+    pthread_mutex_destroy(&in->lock);
+    free(in->service);
+    free(in->name);
+    free(in->target);
+    free(in->prefix);
+    free(in->common_prefix);
+    free(in->key);
+    free(in->fingerprint);
+    free(in);
+}
+
+static bool label_name_is_valid(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (s++; *s != '\0'; s++) {
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* FNV-1a: a stable spread of phases that survives restarts. */
+static double key_phase(const char *key)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *key != '\0'; key++) {
+        h ^= (unsigned char)*key;
+        h *= 1099511628211ull;
+    }
+    return (double)(h >> 11) / (double)(1ull << 53);
+}
+
+struct service_ctx {
+    const char *name;               /* NULL for section kinds */
+    const struct cw_strmap *labels; /* borrowed; may be NULL */
+};
+
+static int build_labels(struct cw_instance *in, const struct service_ctx *svc)
+{
+    struct cw_buf b;
+    size_t i;
+    int rc = CW_OK;
+
+    cw_buf_init(&b, 1u << 16);
+    if (svc->name != NULL) {
+        rc |= cw_buf_adds(&b, "service=\"");
+        rc |= cw_label_escape(&b, svc->name);
+        rc |= cw_buf_adds(&b, "\",target=\"");
+        rc |= cw_label_escape(&b, in->target);
+        rc |= cw_buf_addc(&b, '"');
+        for (i = 0; svc->labels != NULL && i < svc->labels->n; i++) {
+            rc |= cw_buf_addf(&b, ",%s=\"", svc->labels->keys[i]);
+            rc |= cw_label_escape(&b, svc->labels->values[i]);
+            rc |= cw_buf_addc(&b, '"');
+        }
+    }
+    if (rc != CW_OK)
+        goto out_fail;
+    in->prefix = strdup(cw_buf_str(&b));
+    cw_buf_clear(&b);
+    rc |= cw_buf_addf(&b, "check=\"%s\"", in->kind->name);
+    if (in->prefix != NULL && in->prefix[0] != '\0')
+        rc |= cw_buf_addf(&b, ",%s", in->prefix);
+    if (rc != CW_OK)
+        goto out_fail;
+    in->common_prefix = strdup(cw_buf_str(&b));
+    cw_buf_clear(&b);
+    rc |= cw_buf_addf(&b, "%s\x1f%s\x1f%s", in->kind->name, svc->name != NULL ? svc->name : "",
+                      in->target);
+    if (rc != CW_OK)
+        goto out_fail;
+    in->key = strdup(cw_buf_str(&b));
+    cw_buf_reset(&b);
+    if (in->prefix == NULL || in->common_prefix == NULL || in->key == NULL)
+        return CW_ENOMEM;
+    return CW_OK;
+
+out_fail:
+    cw_buf_reset(&b);
+    return CW_ENOMEM;
+}
+
+/* instance_new() builds one check instance from its options node. Returns
+ * NULL with diagnostics recorded (or an out-of-memory entry). */
+static struct cw_instance *instance_new(const struct cw_check_kind *kind, const struct cw_node *at,
+                                        const struct cw_node *opts, const struct service_ctx *svc,
+                                        const struct global_opts *g, struct cw_diag *diag)
+{
+    struct cw_instance *in;
+    struct timing_opts t;
+    struct cw_buf fp;
+    char d1[32], d2[32];
+    const char *target;
+    size_t before = diag->n;
+    int rc;
+
+    in = calloc(1, sizeof(*in));
+    if (in == NULL)
+        goto out_oom;
+    atomic_init(&in->refs, 1);
+    pthread_mutex_init(&in->lock, NULL);
+    in->kind = kind;
+    in->line = at->line;
+    in->col = at->col;
+
+    memset(&t, 0, sizeof(t));
+    /* Timing keys are read with their own table; the kind's table sees the rest. */
+    {
+        struct cw_node filtered = *(opts != NULL ? opts : at);
+        const struct cw_node *keep[3];
+        size_t i, n = 0;
+
+        if (opts != NULL && opts->type == CW_NODE_MAP) {
+            for (i = 0; i < opts->nitems; i++) {
+                const char *k = opts->items[i]->key;
+
+                if (strcmp(k, "interval") == 0 || strcmp(k, "timeout") == 0 ||
+                    strcmp(k, "name") == 0)
+                    keep[n++] = opts->items[i];
+            }
+            filtered.type = CW_NODE_MAP;
+            filtered.items = (struct cw_node **)keep;
+            filtered.nitems = n;
+            rc = cw_opts_apply(timing_opts, &t, &filtered, NULL, diag);
+        } else {
+            rc = cw_opts_apply(timing_opts, &t, NULL, NULL, diag);
+        }
+    }
+    if (rc != CW_OK)
+        goto out_fail;
+
+    in->interval = t.interval != 0 ? t.interval : g->interval;
+    if (t.timeout != 0) {
+        if (t.timeout > in->interval) {
+            cw_diagf(diag, cw_node_get(opts, "timeout"), "timeout %s must not exceed interval %s",
+                     cw_duration_format(t.timeout, d1, sizeof(d1)),
+                     cw_duration_format(in->interval, d2, sizeof(d2)));
+            goto out_fail;
+        }
+        in->timeout = t.timeout;
+    } else {
+        /* An inherited timeout shrinks to fit a short interval. */
+        in->timeout = g->timeout < in->interval ? g->timeout : in->interval;
+    }
+    if (t.name != NULL && t.name[0] == '\0') {
+        cw_diagf(diag, cw_node_get(opts, "name"), "must not be empty");
+        goto out_fail;
+    }
+    in->name = t.name;
+    t.name = NULL;
+    if (svc->name != NULL && (in->service = strdup(svc->name)) == NULL)
+        goto out_oom;
+    in->info.service = in->service;
+    in->info.name = in->name;
+    in->info.interval = in->interval;
+    in->info.timeout = in->timeout;
+
+    in->state = calloc(1, kind->state_size != 0 ? kind->state_size : 1);
+    if (in->state == NULL)
+        goto out_oom;
+    if (kind->configure(in->state, opts, &in->info, diag) != CW_OK) {
+        if (diag->n == before)
+            cw_diagf(diag, at, "%s: configuration rejected", kind->name);
+        goto out_fail;
+    }
+    in->configured = true;
+
+    target = in->name;
+    if (target == NULL && kind->target != NULL)
+        target = kind->target(in->state);
+    in->target = strdup(target != NULL ? target : "");
+    if (in->target == NULL)
+        goto out_oom;
+    if (build_labels(in, svc) != CW_OK)
+        goto out_oom;
+    in->phase = key_phase(in->key);
+
+    cw_buf_init(&fp, 1u << 20);
+    rc = CW_OK;
+    if (opts != NULL)
+        rc = cw_node_fingerprint(opts, &fp);
+    if (rc == CW_OK)
+        rc = cw_buf_addf(&fp, "|%s|%lld|%lld", in->prefix, (long long)in->interval,
+                         (long long)in->timeout);
+    if (rc != CW_OK) {
+        cw_buf_reset(&fp);
+        goto out_oom;
+    }
+    in->fingerprint = strdup(cw_buf_str(&fp));
+    cw_buf_reset(&fp);
+    if (in->fingerprint == NULL)
+        goto out_oom;
+    return in;
+
+out_oom:
+    cw_diagf(diag, at, "out of memory");
+out_fail:
+    cw_opts_release(timing_opts, &t);
+    cw_instance_unref(in);
+    return NULL;
+}
+
+/* ---- settings ------------------------------------------------------------ */
+
+struct cw_settings *cw_settings_ref(struct cw_settings *s)
+{
+    if (s != NULL)
+        atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+void cw_settings_unref(struct cw_settings *s)
+{
+    size_t i;
+
+    if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    for (i = 0; i < s->ninst; i++)
+        cw_instance_unref(s->inst[i]);
+    free(s->inst);
+    free(s->file);
+    free(s);
+}
+
+static int settings_add(struct cw_settings *s, struct cw_instance *in, const struct cw_node *at,
+                        struct cw_diag *diag)
+{
+    struct cw_instance **v;
+    size_t i;
+
+    for (i = 0; i < s->ninst; i++) {
+        if (strcmp(s->inst[i]->key, in->key) == 0) {
+            cw_diagf(diag, at,
+                     "duplicate check: this service already has a %s check with target \"%s\" "
+                     "(line %u); give one a distinct name",
+                     in->kind->name, in->target, s->inst[i]->line);
+            cw_instance_unref(in);
+            return CW_ECONFIG;
+        }
+    }
+    v = realloc(s->inst, (s->ninst + 1) * sizeof(*v));
+    if (v == NULL) {
+        cw_instance_unref(in);
+        return CW_ENOMEM;
+    }
+    s->inst = v;
+    s->inst[s->ninst++] = in;
+    return CW_OK;
+}
+
+static void kinds_list(struct cw_buf *b)
+{
+    size_t i;
+    int rc = CW_OK;
+
+    for (i = 0; cw_check_kinds[i] != NULL; i++) {
+        if (cw_check_kinds[i]->flags & CW_KIND_SECTION)
+            continue;
+        rc |= cw_buf_addf(b, "%s%s", b->len != 0 ? ", " : "", cw_check_kinds[i]->name);
+    }
+    (void)rc;
+}
+
+static int load_check(struct cw_settings *s, const struct cw_node *c, const struct service_ctx *svc,
+                      const struct global_opts *g, struct cw_diag *diag)
+{
+    const struct cw_check_kind *kind;
+    const struct cw_node *opts;
+    struct cw_instance *in;
+    struct cw_buf kl;
+
+    if (c->type != CW_NODE_MAP || c->nitems != 1) {
+        cw_diagf(diag, c,
+                 "a check is a mapping with one key naming its kind, e.g. "
+                 "\"- tcp: {target: \\\"host:443\\\"}\"");
+        return CW_ECONFIG;
+    }
+    opts = c->items[0];
+    kind = cw_check_kind_find(opts->key);
+    if (kind == NULL || (kind->flags & CW_KIND_SECTION)) {
+        cw_buf_init(&kl, 4096);
+        kinds_list(&kl);
+        if (kind != NULL)
+            cw_diagf_key(diag, opts, "%s is configured in the top-level \"%s:\" section",
+                         kind->name, kind->name);
+        else
+            cw_diagf_key(diag, opts, "unknown check kind \"%s\" (known: %s)", opts->key,
+                         cw_buf_str(&kl));
+        cw_buf_reset(&kl);
+        return CW_ECONFIG;
+    }
+    if (cw_node_is_null(opts))
+        opts = NULL;
+    else if (opts->type != CW_NODE_MAP) {
+        cw_diagf(diag, opts, "must be a mapping of options, not a %s", cw_node_type_name(opts));
+        return CW_ECONFIG;
+    }
+    in = instance_new(kind, c->items[0], opts, svc, g, diag);
+    if (in == NULL)
+        return CW_ECONFIG;
+    return settings_add(s, in, c, diag);
+}
+
+static const char *const top_keys[] = {"global", "host", "services", NULL};
+
+struct service_opts {
+    char *name;
+    struct cw_strmap labels;
+};
+
+static const struct cw_opt service_opts[] = {
+    CW_OPT("name", CW_OPT_T_STRING, struct service_opts, name, NULL, 0, 0, CW_OPT_REQUIRED),
+    CW_OPT("labels", CW_OPT_T_STRING_MAP, struct service_opts, labels, NULL, 0, 0, 0),
+    CW_OPT_END,
+};
+static const char *const service_known[] = {"checks", NULL};
+
+static int load_service(struct cw_settings *s, const struct cw_node *sn,
+                        const struct global_opts *g, const struct cw_node *const *seen,
+                        size_t nseen, struct cw_diag *diag)
+{
+    struct service_opts so;
+    struct service_ctx ctx;
+    const struct cw_node *checks;
+    size_t i, j;
+    int rc;
+
+    memset(&so, 0, sizeof(so));
+    rc = cw_opts_apply(service_opts, &so, sn, service_known, diag);
+    if (rc != CW_OK)
+        goto out;
+    if (so.name[0] == '\0') {
+        cw_diagf(diag, cw_node_get(sn, "name"), "must not be empty");
+        rc = CW_ECONFIG;
+    }
+    for (i = 0; i < nseen; i++) {
+        const struct cw_node *other = cw_node_get(seen[i], "name");
+
+        if (other != NULL && other->type == CW_NODE_SCALAR && strcmp(other->scalar, so.name) == 0) {
+            cw_diagf(diag, cw_node_get(sn, "name"), "duplicate service name \"%s\" (line %u)",
+                     so.name, other->line);
+            rc = CW_ECONFIG;
+        }
+    }
+    for (i = 0; i < so.labels.n; i++) {
+        const struct cw_node *ln = cw_node_get(cw_node_get(sn, "labels"), so.labels.keys[i]);
+
+        if (!label_name_is_valid(so.labels.keys[i]) || strncmp(so.labels.keys[i], "__", 2) == 0) {
+            cw_diagf_key(diag, ln, "\"%s\" is not a valid label name", so.labels.keys[i]);
+            rc = CW_ECONFIG;
+            continue;
+        }
+        for (j = 0; reserved_labels[j] != NULL; j++) {
+            if (strcmp(reserved_labels[j], so.labels.keys[i]) == 0) {
+                cw_diagf_key(diag, ln, "label \"%s\" is set by connwatch itself",
+                             so.labels.keys[i]);
+                rc = CW_ECONFIG;
+            }
+        }
+    }
+    checks = cw_node_get(sn, "checks");
+    if (checks == NULL || cw_node_is_null(checks)) {
+        cw_diagf(diag, sn, "missing required field \"checks\"");
+        rc = CW_ECONFIG;
+        goto out;
+    }
+    if (checks->type != CW_NODE_SEQ) {
+        cw_diagf(diag, checks, "must be a list of checks, not a %s", cw_node_type_name(checks));
+        rc = CW_ECONFIG;
+        goto out;
+    }
+    ctx.name = so.name;
+    ctx.labels = &so.labels;
+    for (i = 0; i < checks->nitems; i++) {
+        if (load_check(s, checks->items[i], &ctx, g, diag) != CW_OK)
+            rc = CW_ECONFIG;
+    }
+out:
+    cw_opts_release(service_opts, &so);
+    return rc;
+}
+
+struct host_opts {
+    bool enabled;
+};
+
+static const struct cw_opt host_opts[] = {
+    CW_OPT("enabled", CW_OPT_T_BOOL, struct host_opts, enabled, "true", 0, 0, 0),
+    CW_OPT_END,
+};
+
+static int load_sections(struct cw_settings *s, const struct cw_node *root,
+                         const struct global_opts *g, struct cw_diag *diag)
+{
+    size_t i;
+    int rc = CW_OK;
+
+    for (i = 0; cw_check_kinds[i] != NULL; i++) {
+        const struct cw_check_kind *kind = cw_check_kinds[i];
+        const struct cw_node *sec;
+        struct host_opts ho = {0};
+        struct service_ctx none = {NULL, NULL};
+        struct cw_instance *in;
+        const struct cw_node *only_enabled;
+
+        if (!(kind->flags & CW_KIND_SECTION))
+            continue;
+        sec = cw_node_get(root, kind->name);
+        if (sec != NULL && cw_node_is_null(sec))
+            sec = NULL;
+        if (sec != NULL && sec->type != CW_NODE_MAP) {
+            cw_diagf(diag, sec, "must be a mapping, not a %s", cw_node_type_name(sec));
+            rc = CW_ECONFIG;
+            continue;
+        }
+        /* "enabled" is ours; the kind and the timing table read the rest. */
+        only_enabled = cw_node_get(sec, "enabled");
+        if (only_enabled != NULL) {
+            struct cw_node wrap = *sec;
+            const struct cw_node *one[1] = {only_enabled};
+
+            wrap.items = (struct cw_node **)one;
+            wrap.nitems = 1;
+            if (cw_opts_apply(host_opts, &ho, &wrap, NULL, diag) != CW_OK) {
+                rc = CW_ECONFIG;
+                continue;
+            }
+        } else {
+            ho.enabled = sec != NULL || strcmp(kind->name, "host") == 0;
+        }
+        if (!ho.enabled)
+            continue;
+        in = instance_new(kind, sec != NULL ? sec : root, sec, &none, g, diag);
+        if (in == NULL) {
+            rc = CW_ECONFIG;
+            continue;
+        }
+        if (settings_add(s, in, sec != NULL ? sec : root, diag) != CW_OK)
+            rc = CW_ECONFIG;
+    }
+    return rc;
+}
+
+static struct cw_settings *settings_from_root(const struct cw_node *root, const char *file,
+                                              struct cw_diag *diag)
+{
+    struct cw_settings *s;
+    struct global_opts g;
+    const struct cw_node *services;
+    size_t i;
+    int rc = CW_OK;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        cw_diag_fileerr(diag, file, "out of memory");
+        return NULL;
+    }
+    atomic_init(&s->refs, 1);
+    s->file = strdup(file);
+    if (s->file == NULL)
+        goto out_fail;
+
+    if (root->type != CW_NODE_MAP) {
+        cw_diagf(diag, root, "the configuration must be a mapping with global, host, services");
+        goto out_fail;
+    }
+    for (i = 0; i < root->nitems; i++) {
+        size_t k;
+        bool known = false;
+
+        for (k = 0; top_keys[k] != NULL; k++)
+            known = known || strcmp(top_keys[k], root->items[i]->key) == 0;
+        if (!known) {
+            cw_diagf_key(diag, root->items[i], "unknown field \"%s\" (expected global, host, services)",
+                         root->items[i]->key);
+            rc = CW_ECONFIG;
+        }
+    }
+
+    memset(&g, 0, sizeof(g));
+    if (cw_opts_apply(global_opts, &g, cw_node_get(root, "global"), NULL, diag) != CW_OK) {
+        rc = CW_ECONFIG;
+        /* Keep checking the rest against sane defaults. */
+        g.interval = g.interval != 0 ? g.interval : CW_S(15);
+        g.timeout = g.timeout != 0 ? g.timeout : CW_S(5);
+    }
+    if (g.timeout > g.interval) {
+        char d1[32], d2[32];
+
+        cw_diagf(diag, cw_node_get(cw_node_get(root, "global"), "timeout"),
+                 "timeout %s must not exceed interval %s",
+                 cw_duration_format(g.timeout, d1, sizeof(d1)),
+                 cw_duration_format(g.interval, d2, sizeof(d2)));
+        rc = CW_ECONFIG;
+    }
+    s->interval = g.interval;
+    s->timeout = g.timeout;
+    s->max_concurrent = g.max_concurrent;
+
+    if (load_sections(s, root, &g, diag) != CW_OK)
+        rc = CW_ECONFIG;
+
+    services = cw_node_get(root, "services");
+    if (services != NULL && !cw_node_is_null(services)) {
+        if (services->type != CW_NODE_SEQ) {
+            cw_diagf(diag, services, "must be a list of services, not a %s",
+                     cw_node_type_name(services));
+            rc = CW_ECONFIG;
+        } else {
+            for (i = 0; i < services->nitems; i++) {
+                if (services->items[i]->type != CW_NODE_MAP) {
+                    cw_diagf(diag, services->items[i], "must be a mapping, not a %s",
+                             cw_node_type_name(services->items[i]));
+                    rc = CW_ECONFIG;
+                    continue;
+                }
+                if (load_service(s, services->items[i], &g,
+                                 (const struct cw_node *const *)services->items, i,
+                                 diag) != CW_OK)
+                    rc = CW_ECONFIG;
+            }
+        }
+    }
+    cw_opts_release(global_opts, &g);
+    if (rc != CW_OK)
+        goto out_fail;
+    return s;
+
+out_fail:
+    if (diag->n == 0)
+        cw_diag_fileerr(diag, file, "configuration rejected");
+    cw_settings_unref(s);
+    return NULL;
+}
+
+struct cw_settings *cw_settings_load_text(const char *name, const char *text,
+                                          struct cw_diag *diag)
+{
+    struct cw_node *root = cw_node_parse(name, text, strlen(text), diag);
+    struct cw_settings *s;
+
+    if (root == NULL)
+        return NULL;
+    s = settings_from_root(root, name, diag);
+    cw_node_free(root);
+    return s;
+}
+
+struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag)
+{
+    struct cw_node *root;
+    struct cw_settings *s;
+
+    if (path == NULL)
+        return cw_settings_load_text("<built-in>", cw_default_config, diag);
+    root = cw_node_parse_file(path, diag);
+    if (root == NULL)
+        return NULL;
+    s = settings_from_root(root, path, diag);
+    cw_node_free(root);
+    return s;
+}
+
+static int inst_cmp_key(const void *a, const void *b)
+{
+    const struct cw_instance *x = *(struct cw_instance *const *)a;
+    const struct cw_instance *y = *(struct cw_instance *const *)b;
+
+    return strcmp(x->key, y->key);
+}
+
+size_t cw_settings_adopt(struct cw_settings *fresh, const struct cw_settings *old)
+{
+    struct cw_instance **sorted;
+    size_t i, kept = 0;
+
+    if (old == NULL || old->ninst == 0)
+        return 0;
+    /* Sorted by key: a reload of 10,000 checks stays O(n log n). */
+    sorted = malloc(old->ninst * sizeof(*sorted));
+    if (sorted == NULL)
+        return 0; /* nothing kept is correct, only less smooth */
+    memcpy(sorted, old->inst, old->ninst * sizeof(*sorted));
+    qsort(sorted, old->ninst, sizeof(*sorted), inst_cmp_key);
+    for (i = 0; i < fresh->ninst; i++) {
+        struct cw_instance **hit =
+            bsearch(&fresh->inst[i], sorted, old->ninst, sizeof(*sorted), inst_cmp_key);
+
+        if (hit != NULL && strcmp(fresh->inst[i]->fingerprint, (*hit)->fingerprint) == 0) {
+            cw_instance_unref(fresh->inst[i]);
+            fresh->inst[i] = cw_instance_ref(*hit);
+            kept++;
+        }
+    }
+    free(sorted);
+    return kept;
+}

@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_config.c - the configuration loader: YAML to nodes, option tables,
+ * settings, and one test per error class asserting the exact
+ * "file:line:col: path: message" text users see.
+ *
+ * A small "probe" kind is declared here, beside the real host kind, so that
+ * the option types a future collector uses (address, URL, secret file,
+ * enum) are exercised through the same loader.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exporter/buf.h"
+#include "exporter/check.h"
+#include "exporter/clock.h"
+#include "exporter/config.h"
+#include "exporter/settings.h"
+
+struct probe_state {
+    struct cw_hostport target;
+    char *url;
+    struct cw_secret password;
+    int mode;
+};
+
+static const char *const probe_modes[] = {"fast", "slow", NULL};
+
+static const struct cw_opt probe_opts[] = {
+    CW_OPT("target", CW_OPT_T_HOSTPORT, struct probe_state, target, NULL, 0, 0, CW_OPT_REQUIRED),
+    CW_OPT("url", CW_OPT_T_URL, struct probe_state, url, NULL, 0, 0, 0),
+    CW_OPT("password_file", CW_OPT_T_SECRET_FILE, struct probe_state, password, NULL, 0, 0, 0),
+    CW_OPT_ENUM("mode", struct probe_state, mode, "fast", probe_modes, 0),
+    CW_OPT_END,
+};
+
+static int probe_configure(void *state, const struct cw_node *node,
+                           const struct cw_check_info *info, struct cw_diag *diag)
+{
+    (void)info;
+    return cw_opts_apply(probe_opts, state, node, cw_check_common_keys, diag);
+}
+
+static const char *probe_target(const void *state)
+{
+    const struct probe_state *ps = state;
+
+    return ps->target.text;
+}
+
+static void probe_run(void *state, struct cw_run *run)
+{
+    (void)state;
+    (void)run;
+}
+
+static void probe_release(void *state)
+{
+    cw_opts_release(probe_opts, state);
+}
+
+static const struct cw_check_kind kind_probe = {
+    .name = "probe",
+    .state_size = sizeof(struct probe_state),
+    .configure = probe_configure,
+    .target = probe_target,
+    .run = probe_run,
+    .release = probe_release,
+};
+
+extern const struct cw_check_kind cw_kind_host;
+const struct cw_check_kind *const cw_check_kinds[] = {&cw_kind_host, &kind_probe, NULL};
+
+/* load() loads YAML text named "t.yml" and returns the diagnostics joined
+ * by newlines ("" when it loaded). */
+static char *load(const char *yaml, struct cw_settings **out)
+{
+    struct cw_diag d;
+    struct cw_settings *s;
+    struct cw_buf b;
+    size_t i;
+
+    cw_diag_init(&d);
+    s = cw_settings_load_text("t.yml", yaml, &d);
+    cw_buf_init(&b, 1 << 20);
+    for (i = 0; i < d.n; i++)
+        ck_assert_int_eq(cw_buf_addf(&b, "%s%s", i ? "\n" : "", d.entries[i].text), CW_OK);
+    cw_diag_reset(&d);
+    if (out != NULL)
+        *out = s;
+    else
+        cw_settings_unref(s);
+    if (s == NULL)
+        ck_assert_uint_gt(b.len, 0);
+    {
+        char *r = strdup(cw_buf_str(&b));
+
+        cw_buf_reset(&b);
+        return r;
+    }
+}
+
+#define ASSERT_LOAD_ERROR(yaml, expected)                                                          \
+    do {                                                                                           \
+        char *got_ = load(yaml, NULL);                                                             \
+        ck_assert_str_eq(got_, expected);                                                          \
+        free(got_);                                                                                \
+    } while (0)
+
+START_TEST(test_config_builtin_default_loads)
+{
+    struct cw_diag d;
+    struct cw_settings *s;
+
+    cw_diag_init(&d);
+    s = cw_settings_load(NULL, &d);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(d.n, 0);
+    ck_assert_uint_eq(s->ninst, 1);
+    ck_assert_str_eq(s->inst[0]->kind->name, "host");
+    ck_assert_int_eq(s->interval, CW_S(15));
+    cw_settings_unref(s);
+    cw_diag_reset(&d);
+}
+END_TEST
+
+START_TEST(test_config_rejects_yaml_syntax_error)
+{
+    ASSERT_LOAD_ERROR("global:\n  interval: [1s\n",
+                      "t.yml:3:1: YAML syntax error: did not find expected ',' or ']' while "
+                      "parsing a flow sequence");
+}
+END_TEST
+
+START_TEST(test_config_rejects_unknown_top_level_key)
+{
+    ASSERT_LOAD_ERROR("global: {}\nservice: []\n",
+                      "t.yml:2:1: service: unknown field \"service\" (expected global, host, "
+                      "services)");
+}
+END_TEST
+
+START_TEST(test_config_rejects_unknown_key)
+{
+    ASSERT_LOAD_ERROR("global:\n  intervall: 10s\n",
+                      "t.yml:2:3: global.intervall: unknown field \"intervall\"");
+}
+END_TEST
+
+START_TEST(test_config_rejects_wrong_type)
+{
+    ASSERT_LOAD_ERROR("global:\n  interval: [10s]\n",
+                      "t.yml:2:13: global.interval: must be a duration, not a list");
+}
+END_TEST
+
+START_TEST(test_config_rejects_bad_duration)
+{
+    ASSERT_LOAD_ERROR("global:\n  interval: 15x\n",
+                      "t.yml:2:13: global.interval: \"15x\" is not a duration (use e.g. 15s, "
+                      "1m30s, 250ms)");
+}
+END_TEST
+
+START_TEST(test_config_rejects_duration_out_of_range)
+{
+    ASSERT_LOAD_ERROR("global:\n  interval: 10ms\n",
+                      "t.yml:2:13: global.interval: 10ms is below the minimum 100ms");
+}
+END_TEST
+
+START_TEST(test_config_rejects_timeout_above_interval)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n"
+                      "      - probe: {target: \"h:1\", interval: 2s, timeout: 3s}\n",
+                      "t.yml:4:55: services[0].checks[0].probe.timeout: timeout 3s must not "
+                      "exceed interval 2s");
+}
+END_TEST
+
+START_TEST(test_config_inherited_timeout_shrinks_to_interval)
+{
+    struct cw_settings *s;
+    char *err = load("services:\n  - name: a\n    checks:\n"
+                     "      - probe: {target: \"h:1\", interval: 1s}\n",
+                     &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    ck_assert_int_eq(s->inst[1]->interval, CW_S(1));
+    ck_assert_int_eq(s->inst[1]->timeout, CW_S(1));
+    cw_settings_unref(s);
+}
+END_TEST
+
+START_TEST(test_config_rejects_duplicate_key)
+{
+    ASSERT_LOAD_ERROR("global:\n  interval: 10s\n  interval: 20s\n",
+                      "t.yml:3:3: global.interval: duplicate key \"interval\"");
+}
+END_TEST
+
+START_TEST(test_config_rejects_duplicate_service_name)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks: []\n  - name: a\n    checks: []\n",
+                      "t.yml:4:11: services[1].name: duplicate service name \"a\" (line 2)");
+}
+END_TEST
+
+START_TEST(test_config_rejects_duplicate_check)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n"
+                      "      - probe: {target: \"h:1\"}\n      - probe: {target: \"h:1\"}\n",
+                      "t.yml:5:9: services[0].checks[1]: duplicate check: this service already "
+                      "has a probe check with target \"h:1\" (line 4); give one a distinct name");
+}
+END_TEST
+
+START_TEST(test_config_accepts_same_target_with_distinct_names)
+{
+    char *err = load("services:\n  - name: a\n    checks:\n"
+                     "      - probe: {target: \"h:1\"}\n"
+                     "      - probe: {target: \"h:1\", name: second}\n",
+                     NULL);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+}
+END_TEST
+
+START_TEST(test_config_rejects_unknown_check_kind)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n      - pnig: {target: x}\n",
+                      "t.yml:4:9: services[0].checks[0].pnig: unknown check kind \"pnig\" "
+                      "(known: probe)");
+}
+END_TEST
+
+START_TEST(test_config_rejects_section_kind_under_service)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n      - host: {}\n",
+                      "t.yml:4:9: services[0].checks[0].host: host is configured in the "
+                      "top-level \"host:\" section");
+}
+END_TEST
+
+START_TEST(test_config_rejects_check_with_two_kinds)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n"
+                      "      - {probe: {target: \"h:1\"}, other: {}}\n",
+                      "t.yml:4:9: services[0].checks[0]: a check is a mapping with one key "
+                      "naming its kind, e.g. \"- tcp: {target: \\\"host:443\\\"}\"");
+}
+END_TEST
+
+START_TEST(test_config_rejects_missing_required_field)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n      - probe: {mode: slow}\n",
+                      "t.yml:4:16: services[0].checks[0].probe: missing required field "
+                      "\"target\"");
+}
+END_TEST
+
+START_TEST(test_config_rejects_bad_address)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n      - probe: {target: \"h:99999\"}\n",
+                      "t.yml:4:25: services[0].checks[0].probe.target: \"h:99999\": port must be "
+                      "a number from 1 to 65535");
+}
+END_TEST
+
+START_TEST(test_config_rejects_bad_ip_address)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n"
+                      "      - probe: {target: \"300.1.2.3:80\"}\n",
+                      "t.yml:4:25: services[0].checks[0].probe.target: \"300.1.2.3:80\": not a "
+                      "valid IP address or host name");
+}
+END_TEST
+
+START_TEST(test_config_accepts_bracketed_ipv6_address)
+{
+    struct cw_settings *s;
+    char *err = load("services:\n  - name: a\n    checks:\n      - probe: {target: \"[::1]:443\"}\n",
+                     &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    ck_assert_str_eq(((struct probe_state *)s->inst[1]->state)->target.host, "::1");
+    ck_assert_uint_eq(((struct probe_state *)s->inst[1]->state)->target.port, 443);
+    ck_assert_str_eq(s->inst[1]->target, "[::1]:443");
+    cw_settings_unref(s);
+}
+END_TEST
+
+START_TEST(test_config_rejects_url_without_scheme)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n"
+                      "      - probe: {target: \"h:1\", url: invoice.example.com/health}\n",
+                      "t.yml:4:37: services[0].checks[0].probe.url: missing scheme (use http:// "
+                      "or https://)");
+}
+END_TEST
+
+START_TEST(test_config_rejects_bad_enum)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n"
+                      "      - probe: {target: \"h:1\", mode: medium}\n",
+                      "t.yml:4:38: services[0].checks[0].probe.mode: \"medium\" is not one of: "
+                      "fast, slow");
+}
+END_TEST
+
+START_TEST(test_config_rejects_unreadable_secret_file)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n"
+                      "      - probe: {target: \"h:1\", password_file: /nonexistent/pw}\n",
+                      "t.yml:4:47: services[0].checks[0].probe.password_file: cannot read "
+                      "/nonexistent/pw: No such file or directory");
+}
+END_TEST
+
+START_TEST(test_config_reads_secret_file_relative_to_config)
+{
+    char dir[] = "/tmp/cwtest.XXXXXX";
+    char path[256], yml[256];
+    FILE *f;
+    struct cw_diag d;
+    struct cw_settings *s;
+    struct probe_state *ps;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/pw", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("s3cret\n", f);
+    fclose(f);
+    snprintf(yml, sizeof(yml), "%s/c.yml", dir);
+    f = fopen(yml, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("services:\n  - name: a\n    checks:\n"
+          "      - probe: {target: \"h:1\", password_file: pw}\n",
+          f);
+    fclose(f);
+    cw_diag_init(&d);
+    s = cw_settings_load(yml, &d);
+    ck_assert_ptr_nonnull(s);
+    ps = s->inst[1]->state;
+    ck_assert_str_eq(ps->password.value, "s3cret");
+    ck_assert_uint_eq(ps->password.len, 6);
+    cw_settings_unref(s);
+    cw_diag_reset(&d);
+    unlink(path);
+    unlink(yml);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_config_rejects_reserved_label)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    labels: {target: x}\n    checks: []\n",
+                      "t.yml:3:14: services[0].labels.target: label \"target\" is set by "
+                      "connwatch itself");
+}
+END_TEST
+
+START_TEST(test_config_rejects_invalid_label_name)
+{
+    ASSERT_LOAD_ERROR("services:\n  - name: a\n    labels: {\"1env\": x}\n    checks: []\n",
+                      "t.yml:3:14: services[0].labels.1env: \"1env\" is not a valid label name");
+}
+END_TEST
+
+START_TEST(test_config_rejects_missing_service_name)
+{
+    ASSERT_LOAD_ERROR("services:\n  - checks: []\n",
+                      "t.yml:2:5: services[0]: missing required field \"name\"");
+}
+END_TEST
+
+START_TEST(test_config_rejects_non_bool)
+{
+    ASSERT_LOAD_ERROR("host:\n  enabled: maybe\n",
+                      "t.yml:2:12: host.enabled: \"maybe\" is not true or false");
+}
+END_TEST
+
+START_TEST(test_config_host_can_be_disabled)
+{
+    struct cw_settings *s;
+    char *err = load("host:\n  enabled: false\n", &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    ck_assert_uint_eq(s->ninst, 0);
+    cw_settings_unref(s);
+}
+END_TEST
+
+START_TEST(test_config_collects_every_error)
+{
+    ASSERT_LOAD_ERROR("global:\n  interval: 1x\n  timeout: 2y2\nservices:\n  - name: a\n"
+                      "    checks:\n      - probe: {}\n      - nope: {}\n",
+                      "t.yml:2:13: global.interval: \"1x\" is not a duration (use e.g. 15s, "
+                      "1m30s, 250ms)\n"
+                      "t.yml:3:12: global.timeout: \"2y2\" is not a duration (use e.g. 15s, 1m30s, "
+                      "250ms)\n"
+                      "t.yml:7:16: services[0].checks[0].probe: missing required field "
+                      "\"target\"\n"
+                      "t.yml:8:9: services[0].checks[1].nope: unknown check kind \"nope\" (known: "
+                      "probe)");
+}
+END_TEST
+
+START_TEST(test_config_rejects_alias_bomb)
+{
+    char *err = load("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                     "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                     "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                     "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+                     NULL);
+
+    ck_assert_ptr_nonnull(strstr(err, "document too large"));
+    free(err);
+}
+END_TEST
+
+START_TEST(test_config_expands_aliases_with_their_own_paths)
+{
+    struct cw_settings *s;
+    char *err = load("services:\n  - name: a\n    checks:\n"
+                     "      - probe: &p {target: \"h:1\", mode: slow}\n"
+                     "      - probe: *p\n",
+                     &s);
+
+    /* The copy is a duplicate check, reported at the alias. */
+    ck_assert_str_eq(err, "t.yml:5:9: services[0].checks[1]: duplicate check: this service "
+                          "already has a probe check with target \"h:1\" (line 4); give one a "
+                          "distinct name");
+    free(err);
+    ck_assert_ptr_null(s);
+}
+END_TEST
+
+START_TEST(test_config_reports_missing_file)
+{
+    struct cw_diag d;
+
+    cw_diag_init(&d);
+    ck_assert_ptr_null(cw_settings_load("/nonexistent/connwatch.yml", &d));
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_str_eq(d.entries[0].text,
+                     "/nonexistent/connwatch.yml: cannot open: No such file or directory");
+    cw_diag_reset(&d);
+}
+END_TEST
+
+START_TEST(test_config_empty_file_is_the_defaults)
+{
+    struct cw_settings *s;
+    char *err = load("", &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    ck_assert_uint_eq(s->ninst, 1); /* host is on by default */
+    cw_settings_unref(s);
+}
+END_TEST
+
+START_TEST(test_config_labels_are_escaped_in_prefix)
+{
+    struct cw_settings *s;
+    char *err = load("services:\n  - name: \"in\\\"v\"\n    labels: {env: \"a\\\\b\"}\n"
+                     "    checks:\n      - probe: {target: \"h:1\"}\n",
+                     &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    ck_assert_str_eq(s->inst[1]->prefix, "service=\"in\\\"v\",target=\"h:1\",env=\"a\\\\b\"");
+    ck_assert_str_eq(s->inst[1]->common_prefix,
+                     "check=\"probe\",service=\"in\\\"v\",target=\"h:1\",env=\"a\\\\b\"");
+    cw_settings_unref(s);
+}
+END_TEST
+
+START_TEST(test_config_adopt_keeps_unchanged_instances)
+{
+    struct cw_settings *a, *b;
+    char *e1 = load("services:\n  - name: a\n    checks:\n      - probe: {target: \"h:1\"}\n"
+                    "      - probe: {target: \"h:2\"}\n",
+                    &a);
+    char *e2 = load("services:\n  - name: a\n    checks:\n      - probe: {target: \"h:1\"}\n"
+                    "      - probe: {target: \"h:2\", mode: slow}\n",
+                    &b);
+
+    ck_assert_str_eq(e1, "");
+    ck_assert_str_eq(e2, "");
+    free(e1);
+    free(e2);
+    /* host and h:1 are unchanged; h:2 changed its options. */
+    ck_assert_uint_eq(cw_settings_adopt(b, a), 2);
+    ck_assert_ptr_eq(b->inst[1], a->inst[1]);
+    ck_assert_ptr_ne(b->inst[2], a->inst[2]);
+    cw_settings_unref(a);
+    cw_settings_unref(b);
+}
+END_TEST
+
+START_TEST(test_duration_parses_prometheus_forms)
+{
+    static const struct {
+        const char *text;
+        cw_duration ns;
+    } ok[] = {{"0", 0},          {"1s", CW_S(1)},          {"250ms", CW_MS(250)},
+              {"1m30s", CW_S(90)}, {"1.5s", CW_MS(1500)},    {"2h", CW_S(7200)},
+              {"100us", CW_US(100)}, {"1d", CW_S(86400)},    {"10ns", 10}};
+    static const char *const bad[] = {"", "s", "1", "1x", "-1s", "1s2", "1 s", "abc", "1e400s"};
+    size_t i;
+
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cw_duration d = -1;
+
+        ck_assert_msg(cw_duration_parse(ok[i].text, &d) == CW_OK, "%s", ok[i].text);
+        ck_assert_int_eq(d, ok[i].ns);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cw_duration d;
+
+        ck_assert_msg(cw_duration_parse(bad[i], &d) == CW_EPARSE, "%s", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_duration_formats_shortest)
+{
+    char b[32];
+
+    ck_assert_str_eq(cw_duration_format(CW_S(90), b, sizeof(b)), "1m30s");
+    ck_assert_str_eq(cw_duration_format(CW_MS(250), b, sizeof(b)), "250ms");
+    ck_assert_str_eq(cw_duration_format(0, b, sizeof(b)), "0s");
+    ck_assert_str_eq(cw_duration_format(CW_S(3600) + 1, b, sizeof(b)), "1h1ns");
+}
+END_TEST
+
+START_TEST(test_buf_refuses_to_pass_its_limit)
+{
+    struct cw_buf b;
+
+    cw_buf_init(&b, 8);
+    ck_assert_int_eq(cw_buf_adds(&b, "1234"), CW_OK);
+    ck_assert_int_eq(cw_buf_adds(&b, "56789"), CW_ETOOBIG);
+    ck_assert_str_eq(cw_buf_str(&b), "1234");
+    ck_assert_int_eq(cw_buf_addf(&b, "%d", 56789), CW_ETOOBIG);
+    ck_assert_str_eq(cw_buf_str(&b), "1234");
+    ck_assert_int_eq(cw_buf_addf(&b, "%d", 5678), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&b), "12345678");
+    cw_buf_reset(&b);
+}
+END_TEST
+
+START_TEST(test_hostport_parses_forms)
+{
+    struct cw_hostport hp;
+    const char *why = NULL;
+
+    ck_assert_int_eq(cw_hostport_parse("db.internal:3306", 0, &hp, &why), CW_OK);
+    ck_assert_str_eq(hp.host, "db.internal");
+    ck_assert_uint_eq(hp.port, 3306);
+    cw_hostport_reset(&hp);
+    ck_assert_int_eq(cw_hostport_parse("10.0.0.5", 6379, &hp, &why), CW_OK);
+    ck_assert_uint_eq(hp.port, 6379);
+    cw_hostport_reset(&hp);
+    ck_assert_int_eq(cw_hostport_parse("fe80::1", 443, &hp, &why), CW_OK);
+    ck_assert_str_eq(hp.host, "fe80::1");
+    cw_hostport_reset(&hp);
+    ck_assert_int_eq(cw_hostport_parse("host", 0, &hp, &why), CW_EPARSE);
+    ck_assert_str_eq(why, "missing port (write host:port)");
+    ck_assert_int_eq(cw_hostport_parse("[::1", 0, &hp, &why), CW_EPARSE);
+    ck_assert_int_eq(cw_hostport_parse(":80", 0, &hp, &why), CW_EPARSE);
+    ck_assert_str_eq(why, "missing host");
+    ck_assert_int_eq(cw_hostport_parse("bad_host!:80", 0, &hp, &why), CW_EPARSE);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("load");
+    TCase *tv = tcase_create("values");
+
+    tcase_add_test(tc, test_config_builtin_default_loads);
+    tcase_add_test(tc, test_config_rejects_yaml_syntax_error);
+    tcase_add_test(tc, test_config_rejects_unknown_top_level_key);
+    tcase_add_test(tc, test_config_rejects_unknown_key);
+    tcase_add_test(tc, test_config_rejects_wrong_type);
+    tcase_add_test(tc, test_config_rejects_bad_duration);
+    tcase_add_test(tc, test_config_rejects_duration_out_of_range);
+    tcase_add_test(tc, test_config_rejects_timeout_above_interval);
+    tcase_add_test(tc, test_config_inherited_timeout_shrinks_to_interval);
+    tcase_add_test(tc, test_config_rejects_duplicate_key);
+    tcase_add_test(tc, test_config_rejects_duplicate_service_name);
+    tcase_add_test(tc, test_config_rejects_duplicate_check);
+    tcase_add_test(tc, test_config_accepts_same_target_with_distinct_names);
+    tcase_add_test(tc, test_config_rejects_unknown_check_kind);
+    tcase_add_test(tc, test_config_rejects_section_kind_under_service);
+    tcase_add_test(tc, test_config_rejects_check_with_two_kinds);
+    tcase_add_test(tc, test_config_rejects_missing_required_field);
+    tcase_add_test(tc, test_config_rejects_bad_address);
+    tcase_add_test(tc, test_config_rejects_bad_ip_address);
+    tcase_add_test(tc, test_config_accepts_bracketed_ipv6_address);
+    tcase_add_test(tc, test_config_rejects_url_without_scheme);
+    tcase_add_test(tc, test_config_rejects_bad_enum);
+    tcase_add_test(tc, test_config_rejects_unreadable_secret_file);
+    tcase_add_test(tc, test_config_reads_secret_file_relative_to_config);
+    tcase_add_test(tc, test_config_rejects_reserved_label);
+    tcase_add_test(tc, test_config_rejects_invalid_label_name);
+    tcase_add_test(tc, test_config_rejects_missing_service_name);
+    tcase_add_test(tc, test_config_rejects_non_bool);
+    tcase_add_test(tc, test_config_host_can_be_disabled);
+    tcase_add_test(tc, test_config_collects_every_error);
+    tcase_add_test(tc, test_config_rejects_alias_bomb);
+    tcase_add_test(tc, test_config_expands_aliases_with_their_own_paths);
+    tcase_add_test(tc, test_config_reports_missing_file);
+    tcase_add_test(tc, test_config_empty_file_is_the_defaults);
+    tcase_add_test(tc, test_config_labels_are_escaped_in_prefix);
+    tcase_add_test(tc, test_config_adopt_keeps_unchanged_instances);
+    suite_add_tcase(s, tc);
+    tcase_add_test(tv, test_duration_parses_prometheus_forms);
+    tcase_add_test(tv, test_duration_formats_shortest);
+    tcase_add_test(tv, test_buf_refuses_to_pass_its_limit);
+    tcase_add_test(tv, test_hostport_parses_forms);
+    suite_add_tcase(s, tv);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
