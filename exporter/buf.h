@@ -10,10 +10,10 @@
 #ifndef CW_BUF_H
 #define CW_BUF_H
 
+#include "err.h"
+
 #include <stdarg.h>
 #include <stddef.h>
-
-#include "err.h"
 
 struct cw_buf {
     char *data;   /* owned; NULL until the first append */

@@ -22,12 +22,12 @@
 #ifndef CW_CHECK_H
 #define CW_CHECK_H
 
-#include <stdbool.h>
-
 #include "clock.h"
 #include "config.h"
 #include "err.h"
 #include "metric.h"
+
+#include <stdbool.h>
 
 struct cw_run; /* one execution: deadline, sample sink, failure slot */
 

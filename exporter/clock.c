@@ -5,14 +5,14 @@
  */
 #include "clock.h"
 
+#include "err.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "err.h"
 
 cw_mono cw_now(void)
 {
@@ -35,16 +35,8 @@ static const struct {
     double ns;
 } duration_units[] = {
     /* Longest names first so "ms" is not read as "m". */
-    {"ns", 1.0},
-    {"us", 1e3},
-    {"\xc2\xb5s", 1e3},
-    {"ms", 1e6},
-    {"s", 1e9},
-    {"m", 60e9},
-    {"h", 3600e9},
-    {"d", 86400e9},
-    {"w", 604800e9},
-    {"y", 31536000e9},
+    {"ns", 1.0}, {"us", 1e3},   {"\xc2\xb5s", 1e3}, {"ms", 1e6},     {"s", 1e9},
+    {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9},     {"w", 604800e9}, {"y", 31536000e9},
 };
 
 int cw_duration_parse(const char *s, cw_duration *out)
@@ -95,7 +87,7 @@ char *cw_duration_format(cw_duration d, char *buf, unsigned long len)
     static const struct {
         const char *name;
         cw_duration ns;
-    } units[] = {{"h", CW_S(3600)}, {"m", CW_S(60)}, {"s", CW_S(1)},
+    } units[] = {{"h", CW_S(3600)}, {"m", CW_S(60)},  {"s", CW_S(1)},
                  {"ms", CW_MS(1)},  {"us", CW_US(1)}, {"ns", 1}};
     size_t off = 0;
     size_t i;

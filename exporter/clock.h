@@ -14,9 +14,9 @@ typedef int64_t cw_mono;
 typedef int64_t cw_duration;
 
 #define CW_NS(x)  ((cw_duration)(x))
-#define CW_US(x)  ((cw_duration)(x) * 1000)
-#define CW_MS(x)  ((cw_duration)(x) * 1000000)
-#define CW_S(x)   ((cw_duration)(x) * 1000000000)
+#define CW_US(x)  ((cw_duration)(x)*1000)
+#define CW_MS(x)  ((cw_duration)(x)*1000000)
+#define CW_S(x)   ((cw_duration)(x)*1000000000)
 #define CW_MIN(x) (CW_S(x) * 60)
 
 /* cw_now() returns the monotonic clock. */

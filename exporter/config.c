@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,8 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
-
-#include "buf.h"
 
 #define CONFIG_MAX_DEPTH    64
 #define CONFIG_MAX_NODES    200000
@@ -352,8 +352,8 @@ static struct cw_node *node_copy(struct parse *p, const struct cw_node *src, con
         goto out_free;
     for (i = 0; i < src->nitems; i++) {
         const struct cw_node *c = src->items[i];
-        char *cpath = src->type == CW_NODE_MAP ? path_join_key(path, c->key)
-                                               : path_join_index(path, i);
+        char *cpath =
+            src->type == CW_NODE_MAP ? path_join_key(path, c->key) : path_join_index(path, i);
         struct cw_node *cn;
 
         if (cpath == NULL)
@@ -643,7 +643,8 @@ struct cw_node *cw_node_parse_file(const char *path, struct cw_diag *diag)
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        cw_diag_fileerr(diag, path, "cannot open: %s", cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+        cw_diag_fileerr(diag, path, "cannot open: %s",
+                        cw_strerror_r(errno, errbuf, sizeof(errbuf)));
         return NULL;
     }
     cw_buf_init(&b, CONFIG_MAX_FILESIZE);

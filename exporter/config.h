@@ -17,26 +17,26 @@
 #ifndef CW_CONFIG_H
 #define CW_CONFIG_H
 
+#include "clock.h"
+#include "err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "clock.h"
-#include "err.h"
 
 enum cw_node_type { CW_NODE_SCALAR, CW_NODE_MAP, CW_NODE_SEQ };
 
 struct cw_node {
     enum cw_node_type type;
-    const char *file;  /* borrowed from the tree's root; valid while the tree lives */
-    unsigned line;     /* 1-based */
-    unsigned col;      /* 1-based */
-    unsigned kline;    /* position of the key of this node in its map (= line/col otherwise) */
+    const char *file; /* borrowed from the tree's root; valid while the tree lives */
+    unsigned line;    /* 1-based */
+    unsigned col;     /* 1-based */
+    unsigned kline;   /* position of the key of this node in its map (= line/col otherwise) */
     unsigned kcol;
-    char *path;        /* owned: field path from the root, "" for the root */
-    char *scalar;      /* owned: CW_NODE_SCALAR value */
-    bool quoted;       /* scalar was quoted (so "null" or "1" stay strings) */
-    char *key;         /* owned: key under which this node sits in its map, or NULL */
+    char *path;             /* owned: field path from the root, "" for the root */
+    char *scalar;           /* owned: CW_NODE_SCALAR value */
+    bool quoted;            /* scalar was quoted (so "null" or "1" stay strings) */
+    char *key;              /* owned: key under which this node sits in its map, or NULL */
     struct cw_node **items; /* owned: children of a MAP (values, with ->key) or SEQ */
     size_t nitems;
 };
@@ -62,7 +62,8 @@ void cw_diagf(struct cw_diag *d, const struct cw_node *at, const char *fmt, ...)
 
 /* cw_diagf_key() is cw_diagf() at the position of the node's key (unknown
  * or duplicate keys). */
-void cw_diagf_key(struct cw_diag *d, const struct cw_node *at, const char *fmt, ...) CW_PRINTF(3, 4);
+void cw_diagf_key(struct cw_diag *d, const struct cw_node *at, const char *fmt, ...)
+    CW_PRINTF(3, 4);
 
 /* cw_diag_fileerr() records an error about a whole file ("file: message"). */
 void cw_diag_fileerr(struct cw_diag *d, const char *file, const char *fmt, ...) CW_PRINTF(3, 4);
@@ -124,10 +125,10 @@ enum cw_opt_type {
 struct cw_opt {
     const char *name;
     enum cw_opt_type type;
-    size_t offset;            /* where in the destination struct */
-    const char *def;          /* default as YAML text, or NULL (zero value) */
-    double min, max;          /* bounds for numbers, durations (ns), list items; 0,0 = none */
-    unsigned flags;           /* CW_OPT_REQUIRED */
+    size_t offset;              /* where in the destination struct */
+    const char *def;            /* default as YAML text, or NULL (zero value) */
+    double min, max;            /* bounds for numbers, durations (ns), list items; 0,0 = none */
+    unsigned flags;             /* CW_OPT_REQUIRED */
     const char *const *choices; /* CW_OPT_T_ENUM: NULL-terminated */
 };
 

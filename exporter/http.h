@@ -12,24 +12,24 @@
 #ifndef CW_HTTP_H
 #define CW_HTTP_H
 
-#include <stdbool.h>
-#include <stddef.h>
-
 #include "buf.h"
 #include "config.h"
 #include "err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 struct cw_http_request; /* opaque; valid during the handler call */
 
 #define CW_HTTP_MAX_HEADERS 8
 
 struct cw_http_response {
-    unsigned status;          /* default 200 */
-    const char *content_type; /* static string; default "text/plain; charset=utf-8" */
+    unsigned status;              /* default 200 */
+    const char *content_type;     /* static string; default "text/plain; charset=utf-8" */
     const char *content_encoding; /* static string or NULL */
-    struct cw_buf body;       /* owned by the glue; the handler appends */
-    const char *header_names[CW_HTTP_MAX_HEADERS];  /* static strings */
-    char *header_values[CW_HTTP_MAX_HEADERS];       /* owned (strdup'ed) */
+    struct cw_buf body;           /* owned by the glue; the handler appends */
+    const char *header_names[CW_HTTP_MAX_HEADERS]; /* static strings */
+    char *header_values[CW_HTTP_MAX_HEADERS];      /* owned (strdup'ed) */
     size_t nheaders;
 };
 
@@ -42,16 +42,16 @@ struct cw_http_route {
     const char *method; /* "GET" (also serves HEAD), "POST", ... */
     const char *path;   /* exact path, or a prefix when it ends with '/' and prefix is set */
     bool prefix;
-    size_t max_body;    /* bytes accepted in the body; larger gets 413 */
+    size_t max_body; /* bytes accepted in the body; larger gets 413 */
     cw_http_handler fn;
 };
 
 struct cw_http_options {
     const char *const *listen; /* addresses: ":19367", "127.0.0.1:0", "[::1]:19367", "host:port" */
     size_t nlisten;
-    const char *web_config_file; /* exporter-toolkit web config, or NULL */
-    unsigned threads;            /* polling threads per listener (default 2) */
-    unsigned connection_limit;   /* default 256 */
+    const char *web_config_file;   /* exporter-toolkit web config, or NULL */
+    unsigned threads;              /* polling threads per listener (default 2) */
+    unsigned connection_limit;     /* default 256 */
     unsigned connection_timeout_s; /* idle connection timeout, default 30 */
 };
 

@@ -11,13 +11,13 @@
  * instance at a time; the watchdog path runs on the scheduler thread.
  * Lock order: sched lock, then instance lock; nothing else is taken inside.
  */
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-
 #include "check.h"
 #include "log.h"
 #include "settings.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 
 #define RUN_MAX_BUCKETS 64
 
@@ -172,8 +172,8 @@ static void add_core_samples(const struct cw_instance *in, struct cw_batch *b, b
     b->prefix_len = strlen(in->prefix);
 }
 
-static void log_transition(struct cw_instance *in, bool was_ok, enum cw_reason was_reason,
-                           bool ok, enum cw_reason reason, const char *detail, cw_duration took,
+static void log_transition(struct cw_instance *in, bool was_ok, enum cw_reason was_reason, bool ok,
+                           enum cw_reason reason, const char *detail, cw_duration took,
                            cw_duration outage)
 {
     char d1[32];
@@ -181,15 +181,15 @@ static void log_transition(struct cw_instance *in, bool was_ok, enum cw_reason w
     if (ok && !was_ok) {
         cw_log(CW_LOG_INFO, "check", "check recovered", "check", in->kind->name, "service",
                in->service, "target", in->target, "outage",
-               cw_duration_format(outage, d1, sizeof(d1)), (char *)NULL);
+               cw_duration_format(outage - outage % CW_MS(1), d1, sizeof(d1)), (char *)NULL);
     } else if (!ok && (was_ok || was_reason != reason)) {
         cw_log(CW_LOG_WARN, "check", "check failing", "check", in->kind->name, "service",
-               in->service, "target", in->target, "reason", cw_reason_label(reason), "err",
-               detail, (char *)NULL);
+               in->service, "target", in->target, "reason", cw_reason_label(reason), "err", detail,
+               (char *)NULL);
     } else if (cw_log_enabled(CW_LOG_DEBUG)) {
-        cw_log(CW_LOG_DEBUG, "check", "check run", "check", in->kind->name, "service",
-               in->service, "target", in->target, "success", ok ? "1" : "0", "took",
-               cw_duration_format(took, d1, sizeof(d1)), (char *)NULL);
+        cw_log(CW_LOG_DEBUG, "check", "check run", "check", in->kind->name, "service", in->service,
+               "target", in->target, "success", ok ? "1" : "0", "took",
+               cw_duration_format(took - took % CW_US(1), d1, sizeof(d1)), (char *)NULL);
     }
 }
 
@@ -227,9 +227,8 @@ static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw
     if (b->err != CW_OK) {
         /* Out of memory while adding the core's own series: publish nothing
          * new rather than a partial batch. */
-        cw_log(CW_LOG_ERROR, "check", "cannot publish results", "check", in->kind->name,
-               "service", in->service, "target", in->target, "err", cw_strerror(b->err),
-               (char *)NULL);
+        cw_log(CW_LOG_ERROR, "check", "cannot publish results", "check", in->kind->name, "service",
+               in->service, "target", in->target, "err", cw_strerror(b->err), (char *)NULL);
         cw_batch_unref(b);
         return;
     }
@@ -281,8 +280,9 @@ void cw_instance_execute(struct cw_instance *in)
     if (!run.failed && end > run.deadline) {
         char d1[32];
 
-        run_fail_core(&run, CW_REASON_TIMEOUT, "run took %s, past its deadline",
-                      cw_duration_format(end - run.start, d1, sizeof(d1)));
+        run_fail_core(
+            &run, CW_REASON_TIMEOUT, "run took %s, past its deadline",
+            cw_duration_format((end - run.start) - (end - run.start) % CW_MS(1), d1, sizeof(d1)));
     }
     pthread_mutex_lock(&in->lock);
     overran = in->overran;
@@ -302,6 +302,6 @@ void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for
     in->overran = true;
     pthread_mutex_unlock(&in->lock);
     snprintf(detail, sizeof(detail), "still running after %s, past its deadline",
-             cw_duration_format(running_for, d1, sizeof(d1)));
+             cw_duration_format(running_for - running_for % CW_MS(1), d1, sizeof(d1)));
     publish(in, b, false, CW_REASON_TIMEOUT, detail, running_for, true);
 }

@@ -8,6 +8,8 @@
  */
 #include "log.h"
 
+#include "buf.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,8 +17,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "buf.h"
 
 static atomic_int log_level = CW_LOG_INFO;
 static atomic_int log_format = CW_LOG_LOGFMT;

@@ -6,16 +6,6 @@
  * then reads them from a signalfd, so handlers never run asynchronously.
  * Reloads (SIGHUP, POST /-/reload) are serialised by app.reload_lock.
  */
-#include <curl/curl.h>
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
-
 #include "buf.h"
 #include "http.h"
 #include "log.h"
@@ -26,10 +16,20 @@
 #include "settings.h"
 #include "version.h"
 
-#define MAX_LISTEN       16
-#define DEFAULT_LISTEN   ":19367"
-#define SCRAPE_LIMIT     (256u << 20)
-#define SHUTDOWN_GRACE   CW_S(1)
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define MAX_LISTEN     16
+#define DEFAULT_LISTEN ":19367"
+#define SCRAPE_LIMIT   (256u << 20)
+#define SHUTDOWN_GRACE CW_S(1)
 
 struct flags {
     const char *config_file;
@@ -52,25 +52,25 @@ struct app {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: connwatch [flags]\n"
-            "\n"
-            "Watches the network path, TLS, databases and caches behind \"server connection\n"
-            "error\" and serves the results as Prometheus metrics.\n"
-            "\n"
-            "flags:\n"
-            "  --config.file=PATH          YAML configuration (default: built-in: this host)\n"
-            "  --config.check              validate the configuration, print ok or the errors\n"
-            "  --web.listen-address=ADDR   address to listen on, repeatable (default " DEFAULT_LISTEN
-            ")\n"
-            "  --web.telemetry-path=PATH   path of the metrics endpoint (default /metrics)\n"
-            "  --web.config.file=PATH      exporter-toolkit web config: TLS, basic auth\n"
-            "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
-            "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
-            "  --version                   print the version and exit\n"
-            "  --help                      print this help and exit\n"
-            "\n"
-            "exit codes: 0 normal, 1 runtime failure, 2 configuration or usage error\n");
+    fprintf(
+        f, "usage: connwatch [flags]\n"
+           "\n"
+           "Watches the network path, TLS, databases and caches behind \"server connection\n"
+           "error\" and serves the results as Prometheus metrics.\n"
+           "\n"
+           "flags:\n"
+           "  --config.file=PATH          YAML configuration (default: built-in: this host)\n"
+           "  --config.check              validate the configuration, print ok or the errors\n"
+           "  --web.listen-address=ADDR   address to listen on, repeatable (default " DEFAULT_LISTEN
+           ")\n"
+           "  --web.telemetry-path=PATH   path of the metrics endpoint (default /metrics)\n"
+           "  --web.config.file=PATH      exporter-toolkit web config: TLS, basic auth\n"
+           "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
+           "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
+           "  --version                   print the version and exit\n"
+           "  --help                      print this help and exit\n"
+           "\n"
+           "exit codes: 0 normal, 1 runtime failure, 2 configuration or usage error\n");
 }
 
 /* flag_value() matches "--name=value" or "--name value"; returns the value or NULL. */
@@ -99,9 +99,9 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name, b
 /* parse_flags() returns -1 to go on, or an exit code. */
 static int parse_flags(int argc, char **argv, struct flags *f)
 {
-    static const char *const valued[] = {"--config.file",   "--web.listen-address",
+    static const char *const valued[] = {"--config.file",        "--web.listen-address",
                                          "--web.telemetry-path", "--web.config.file",
-                                         "--log.level",     "--log.format"};
+                                         "--log.level",          "--log.format"};
     int i;
 
     memset(f, 0, sizeof(*f));
@@ -202,8 +202,8 @@ static int reload(struct app *app, struct cw_buf *why)
         cw_registry_reload_result(app->registry, false);
         snprintf(n1, sizeof(n1), "%zu", diag.n);
         cw_log(CW_LOG_ERROR, "config", "reload failed, keeping the running configuration", "file",
-               app->flags.config_file != NULL ? app->flags.config_file : "<built-in>", "errors",
-               n1, "err", diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
+               app->flags.config_file != NULL ? app->flags.config_file : "<built-in>", "errors", n1,
+               "err", diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
         for (i = 0; why != NULL && i < diag.n; i++) {
             if (cw_buf_addf(why, "%s\n", diag.entries[i].text) != CW_OK)
                 break;
@@ -254,8 +254,7 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
     cw_buf_init(&text, SCRAPE_LIMIT);
     rc = cw_registry_render(app->registry, fmt, &text);
     if (rc != CW_OK) {
-        cw_log(CW_LOG_ERROR, "http", "cannot render metrics", "err", cw_strerror(rc),
-               (char *)NULL);
+        cw_log(CW_LOG_ERROR, "http", "cannot render metrics", "err", cw_strerror(rc), (char *)NULL);
         cw_buf_reset(&text);
         return rc;
     }
@@ -335,7 +334,9 @@ static int h_landing(void *ctx, const struct cw_http_request *req, struct cw_htt
         rc |= html_escape(b, in->target);
         rc |= cw_buf_addf(b, "</td><td>%s</td><td>%s%s</td><td>",
                           cw_duration_format(in->interval, d1, sizeof(d1)),
-                          !has_run ? "pending" : reason == CW_REASON_NONE ? "ok" : "failing: ",
+                          !has_run                   ? "pending"
+                          : reason == CW_REASON_NONE ? "ok"
+                                                     : "failing: ",
                           has_run && reason != CW_REASON_NONE ? cw_reason_label(reason) : "");
         rc |= html_escape(b, err);
         rc |= cw_buf_adds(b, "</td></tr>\n");
@@ -453,8 +454,8 @@ static int serve(struct app *app, int sigfd)
         const char *addr = cw_http_bound_address(app->http, i);
         char url[300];
 
-        snprintf(url, sizeof(url), "http%s://%s%s", app->flags.web_config_file ? "(s)" : "",
-                 addr, app->flags.telemetry_path);
+        snprintf(url, sizeof(url), "http%s://%s%s", app->flags.web_config_file ? "(s)" : "", addr,
+                 app->flags.telemetry_path);
         cw_log(CW_LOG_INFO, "http", "listening", "address", addr, "metrics", url, (char *)NULL);
     }
     {

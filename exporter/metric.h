@@ -12,12 +12,12 @@
 #ifndef CW_METRIC_H
 #define CW_METRIC_H
 
+#include "buf.h"
+#include "err.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "buf.h"
-#include "err.h"
 
 enum cw_metric_type { CW_GAUGE = 0, CW_COUNTER, CW_HISTOGRAM };
 

@@ -4,6 +4,9 @@
  * as "file:line:col: path: message". Defaults come from the table only.
  * Thread-safe on distinct destinations.
  */
+#include "buf.h"
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -12,9 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "buf.h"
-#include "config.h"
 
 #define SECRET_MAX (64u * 1024)
 
@@ -293,7 +293,8 @@ static int read_secret_file(const struct cw_node *n, const char *path, struct cw
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            cw_diagf(d, n, "cannot read %s: %s", path, cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+            cw_diagf(d, n, "cannot read %s: %s", path,
+                     cw_strerror_r(errno, errbuf, sizeof(errbuf)));
             goto out_fail;
         }
         if (r == 0)

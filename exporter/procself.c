@@ -132,7 +132,8 @@ void cw_procself_init(void)
     bt = strstr(buf, "\nbtime ");
     if (bt == NULL)
         return;
-    atomic_store(&start_time_seconds, (double)strtoull(bt + 7, NULL, 10) + (double)start / (double)hz);
+    atomic_store(&start_time_seconds,
+                 (double)strtoull(bt + 7, NULL, 10) + (double)start / (double)hz);
 }
 
 static long count_fds(void)

@@ -10,14 +10,14 @@
  */
 #include "registry.h"
 
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "clock.h"
 #include "procself.h"
 #include "scheduler.h"
 #include "version.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifndef CW_VERSION
 #define CW_VERSION "0.1.0"

@@ -11,11 +11,11 @@
 #ifndef CW_REGISTRY_H
 #define CW_REGISTRY_H
 
-#include <stdbool.h>
-
 #include "buf.h"
 #include "render.h"
 #include "settings.h"
+
+#include <stdbool.h>
 
 struct cw_sched;
 struct cw_registry;
@@ -36,8 +36,7 @@ void cw_registry_reload_result(struct cw_registry *r, bool ok);
 
 /* cw_registry_render() renders every series in 'fmt' into 'out'. Returns
  * CW_OK or the renderer's error (CW_ETOOBIG, CW_ENOMEM). Thread-safe. */
-CW_MUST_CHECK int cw_registry_render(struct cw_registry *r, enum cw_format fmt,
-                                     struct cw_buf *out);
+CW_MUST_CHECK int cw_registry_render(struct cw_registry *r, enum cw_format fmt, struct cw_buf *out);
 
 /* cw_registry_free() releases the registry; NULL-safe. */
 void cw_registry_free(struct cw_registry *r);

@@ -10,11 +10,11 @@
 #ifndef CW_RENDER_H
 #define CW_RENDER_H
 
-#include <stdbool.h>
-#include <stddef.h>
-
 #include "buf.h"
 #include "metric.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 enum cw_format { CW_FMT_TEXT = 0, CW_FMT_OPENMETRICS };
 

@@ -10,18 +10,18 @@
  */
 #include "scheduler.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-
-#define SCHED_MIN_WORKERS   2
-#define SCHED_IDLE_EXIT     CW_S(30)
-#define SCHED_WATCHDOG      CW_S(1)
-#define SCHED_FIRST_SPREAD  CW_S(1)
+#define SCHED_MIN_WORKERS  2
+#define SCHED_IDLE_EXIT    CW_S(30)
+#define SCHED_WATCHDOG     CW_S(1)
+#define SCHED_FIRST_SPREAD CW_S(1)
 
 struct cw_sched {
     pthread_mutex_t lock;
@@ -220,8 +220,8 @@ static void advance(struct cw_instance *in, cw_mono now)
 {
     if (!in->scheduled_once) {
         in->scheduled_once = true;
-        in->next_due += in->interval +
-                        (cw_duration)(in->phase * (double)(in->interval - first_spread(in)));
+        in->next_due +=
+            in->interval + (cw_duration)(in->phase * (double)(in->interval - first_spread(in)));
     } else {
         in->next_due += in->interval;
     }
@@ -335,8 +335,8 @@ void cw_sched_apply(struct cw_sched *s, struct cw_settings *settings)
 
     heap = malloc((settings->ninst != 0 ? settings->ninst : 1) * sizeof(*heap));
     if (heap == NULL) {
-        cw_log(CW_LOG_ERROR, "sched", "cannot apply configuration", "err",
-               cw_strerror(CW_ENOMEM), (char *)NULL);
+        cw_log(CW_LOG_ERROR, "sched", "cannot apply configuration", "err", cw_strerror(CW_ENOMEM),
+               (char *)NULL);
         return;
     }
     pthread_mutex_lock(&s->lock);
@@ -411,6 +411,11 @@ bool cw_sched_free(struct cw_sched *s, cw_duration grace)
     if (s == NULL)
         return true;
     pthread_mutex_lock(&s->lock);
+    if (s->stop) {
+        /* A second call after a timed-out first one: only wait again. */
+        pthread_mutex_unlock(&s->lock);
+        goto wait;
+    }
     s->stop = true;
     /* Queued runs that have not started are dropped. */
     for (i = 0; i < s->qlen; i++) {
@@ -426,7 +431,9 @@ bool cw_sched_free(struct cw_sched *s, cw_duration grace)
     pthread_mutex_unlock(&s->lock);
     if (s->thread_started)
         pthread_join(s->thread, NULL);
+    s->thread_started = false;
 
+wait:
     deadline_after(&ts, grace);
     pthread_mutex_lock(&s->lock);
     while (s->workers != 0) {

@@ -14,11 +14,11 @@
 #ifndef CW_SCHEDULER_H
 #define CW_SCHEDULER_H
 
-#include <stdbool.h>
-#include <stddef.h>
-
 #include "err.h"
 #include "settings.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 struct cw_sched;
 
@@ -39,9 +39,9 @@ bool cw_sched_first_round_done(struct cw_sched *s);
 void cw_sched_stats(struct cw_sched *s, size_t *workers, size_t *busy, size_t *queued);
 
 /* cw_sched_free() stops scheduling, waits up to 'grace' for running checks,
- * and frees everything if they finished. Workers still stuck in a check
- * after the grace are left behind (the process is about to exit) and the
- * function returns false. NULL-safe. */
+ * and frees everything if they finished. If a check is still stuck after
+ * the grace it returns false and leaves 's' allocated: the caller may exit
+ * anyway, or call again to wait more. NULL-safe. */
 bool cw_sched_free(struct cw_sched *s, cw_duration grace);
 
 #endif

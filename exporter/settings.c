@@ -6,12 +6,12 @@
  */
 #include "settings.h"
 
+#include "buf.h"
+#include "log.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "buf.h"
-#include "log.h"
 
 /* The built-in configuration: what a first run watches with no file. It
  * goes through the same loader as any file. */
@@ -33,10 +33,9 @@ struct global_opts {
 static const struct cw_opt global_opts[] = {
     CW_OPT("interval", CW_OPT_T_DURATION, struct global_opts, interval, "15s", CW_MS(100),
            CW_S(86400), 0),
-    CW_OPT("timeout", CW_OPT_T_DURATION, struct global_opts, timeout, "5s", CW_MS(1), CW_S(600),
+    CW_OPT("timeout", CW_OPT_T_DURATION, struct global_opts, timeout, "5s", CW_MS(1), CW_S(600), 0),
+    CW_OPT("max_concurrent_checks", CW_OPT_T_INT, struct global_opts, max_concurrent, "64", 1, 4096,
            0),
-    CW_OPT("max_concurrent_checks", CW_OPT_T_INT, struct global_opts, max_concurrent, "64", 1,
-           4096, 0),
     CW_OPT_END,
 };
 
@@ -50,15 +49,14 @@ struct timing_opts {
 static const struct cw_opt timing_opts[] = {
     CW_OPT("interval", CW_OPT_T_DURATION, struct timing_opts, interval, NULL, CW_MS(100),
            CW_S(86400), 0),
-    CW_OPT("timeout", CW_OPT_T_DURATION, struct timing_opts, timeout, NULL, CW_MS(1), CW_S(600),
-           0),
+    CW_OPT("timeout", CW_OPT_T_DURATION, struct timing_opts, timeout, NULL, CW_MS(1), CW_S(600), 0),
     CW_OPT("name", CW_OPT_T_STRING, struct timing_opts, name, NULL, 0, 0, 0),
     CW_OPT_END,
 };
 
 /* Labels the core or the collectors set; a service may not redefine them. */
-static const char *const reserved_labels[] = {"check", "service", "target", "reason", "le",
-                                              "state", "phase",   "mode",   "db",     "depth",
+static const char *const reserved_labels[] = {"check", "service", "target",  "reason", "le",
+                                              "state", "phase",   "mode",    "db",     "depth",
                                               "node",  "path",    "subject", NULL};
 
 const struct cw_check_kind *cw_check_kind_find(const char *name)
@@ -565,7 +563,8 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
         for (k = 0; top_keys[k] != NULL; k++)
             known = known || strcmp(top_keys[k], root->items[i]->key) == 0;
         if (!known) {
-            cw_diagf_key(diag, root->items[i], "unknown field \"%s\" (expected global, host, services)",
+            cw_diagf_key(diag, root->items[i],
+                         "unknown field \"%s\" (expected global, host, services)",
                          root->items[i]->key);
             rc = CW_ECONFIG;
         }
@@ -609,8 +608,7 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
                     continue;
                 }
                 if (load_service(s, services->items[i], &g,
-                                 (const struct cw_node *const *)services->items, i,
-                                 diag) != CW_OK)
+                                 (const struct cw_node *const *)services->items, i, diag) != CW_OK)
                     rc = CW_ECONFIG;
             }
         }
@@ -627,8 +625,7 @@ out_fail:
     return NULL;
 }
 
-struct cw_settings *cw_settings_load_text(const char *name, const char *text,
-                                          struct cw_diag *diag)
+struct cw_settings *cw_settings_load_text(const char *name, const char *text, struct cw_diag *diag)
 {
     struct cw_node *root = cw_node_parse(name, text, strlen(text), diag);
     struct cw_settings *s;

@@ -17,15 +17,15 @@
 #ifndef CW_SETTINGS_H
 #define CW_SETTINGS_H
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "check.h"
 #include "clock.h"
 #include "config.h"
 #include "metric.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 struct cw_instance {
     atomic_int refs;
@@ -42,7 +42,7 @@ struct cw_instance {
     char *fingerprint;                /* owned: canonical config text, for reload reuse */
     cw_duration interval;
     cw_duration timeout;
-    double phase; /* in [0,1): fraction of the interval, from a hash of the key */
+    double phase;       /* in [0,1): fraction of the interval, from a hash of the key */
     unsigned line, col; /* position of the check in its file, for messages */
 
     /* Results, guarded by 'lock' (held only to swap pointers and bump counters). */
@@ -70,7 +70,7 @@ struct cw_settings {
     char *file; /* owned: the file it came from, or "<built-in>" */
     cw_duration interval;
     cw_duration timeout;
-    int64_t max_concurrent; /* upper bound of worker threads */
+    int64_t max_concurrent;    /* upper bound of worker threads */
     struct cw_instance **inst; /* owned references */
     size_t ninst;
 };
@@ -84,8 +84,7 @@ extern const char cw_default_config[];
 struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag);
 
 /* cw_settings_load_text() is the same for YAML text named 'name'. */
-struct cw_settings *cw_settings_load_text(const char *name, const char *text,
-                                          struct cw_diag *diag);
+struct cw_settings *cw_settings_load_text(const char *name, const char *text, struct cw_diag *diag);
 
 /* cw_settings_adopt() replaces each instance of 'fresh' whose key and
  * fingerprint match an instance of 'old' by that old instance, so counters,

@@ -8,17 +8,17 @@
  * the option types a future collector uses (address, URL, secret file,
  * enum) are exercised through the same loader.
  */
-#include <check.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
 #include "exporter/buf.h"
 #include "exporter/check.h"
 #include "exporter/clock.h"
 #include "exporter/config.h"
 #include "exporter/settings.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 struct probe_state {
     struct cw_hostport target;
@@ -284,8 +284,8 @@ END_TEST
 START_TEST(test_config_accepts_bracketed_ipv6_address)
 {
     struct cw_settings *s;
-    char *err = load("services:\n  - name: a\n    checks:\n      - probe: {target: \"[::1]:443\"}\n",
-                     &s);
+    char *err =
+        load("services:\n  - name: a\n    checks:\n      - probe: {target: \"[::1]:443\"}\n", &s);
 
     ck_assert_str_eq(err, "");
     free(err);
@@ -516,9 +516,15 @@ START_TEST(test_duration_parses_prometheus_forms)
     static const struct {
         const char *text;
         cw_duration ns;
-    } ok[] = {{"0", 0},          {"1s", CW_S(1)},          {"250ms", CW_MS(250)},
-              {"1m30s", CW_S(90)}, {"1.5s", CW_MS(1500)},    {"2h", CW_S(7200)},
-              {"100us", CW_US(100)}, {"1d", CW_S(86400)},    {"10ns", 10}};
+    } ok[] = {{"0", 0},
+              {"1s", CW_S(1)},
+              {"250ms", CW_MS(250)},
+              {"1m30s", CW_S(90)},
+              {"1.5s", CW_MS(1500)},
+              {"2h", CW_S(7200)},
+              {"100us", CW_US(100)},
+              {"1d", CW_S(86400)},
+              {"10ns", 10}};
     static const char *const bad[] = {"", "s", "1", "1x", "-1s", "1s2", "1 s", "abc", "1e400s"};
     size_t i;
 
