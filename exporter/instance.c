@@ -16,10 +16,14 @@
 #include "settings.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #define RUN_MAX_BUCKETS 64
+
+/* Process-wide: bumped after every publication (see cw_instance_generation). */
+static atomic_uint_fast64_t publish_generation;
 
 struct cw_run {
     struct cw_instance *in; /* borrowed */
@@ -134,6 +138,11 @@ bool cw_run_failed(const struct cw_run *run)
     return run->failed;
 }
 
+uint64_t cw_instance_generation(void)
+{
+    return atomic_load(&publish_generation);
+}
+
 struct cw_batch *cw_instance_snapshot(struct cw_instance *in)
 {
     struct cw_batch *b;
@@ -238,6 +247,7 @@ static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw
     in->published = b;
     in->has_run = true;
     pthread_mutex_unlock(&in->lock);
+    atomic_fetch_add(&publish_generation, 1);
     cw_batch_unref(old);
 
     log_transition(in, was_ok, was_reason, ok, reason, detail, took, outage);

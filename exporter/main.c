@@ -248,28 +248,18 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
 {
     struct app *app = ctx;
     enum cw_format fmt = cw_render_negotiate(cw_http_header(req, "Accept"));
-    struct cw_buf text;
+    bool gzip = cw_accepts_gzip(cw_http_header(req, "Accept-Encoding"));
     int rc;
 
-    cw_buf_init(&text, SCRAPE_LIMIT);
-    rc = cw_registry_render(app->registry, fmt, &text);
+    resp->body.limit = SCRAPE_LIMIT;
+    rc = cw_registry_render(app->registry, fmt, gzip, &resp->body);
     if (rc != CW_OK) {
         cw_log(CW_LOG_ERROR, "http", "cannot render metrics", "err", cw_strerror(rc), (char *)NULL);
-        cw_buf_reset(&text);
         return rc;
     }
     resp->content_type = cw_render_content_type(fmt);
-    if (cw_accepts_gzip(cw_http_header(req, "Accept-Encoding"))) {
-        resp->body.limit = SCRAPE_LIMIT;
-        rc = cw_gzip(text.data, text.len, 1, &resp->body);
-        cw_buf_reset(&text);
-        if (rc != CW_OK)
-            return rc;
+    if (gzip)
         resp->content_encoding = "gzip";
-        return CW_OK;
-    }
-    cw_buf_reset(&resp->body);
-    resp->body = text;
     return CW_OK;
 }
 

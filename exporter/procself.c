@@ -9,10 +9,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static _Atomic double start_time_seconds; /* process-wide, set once by main() */
@@ -48,6 +50,14 @@ static const struct cw_desc desc_start = {
     .type = CW_GAUGE,
 };
 
+/* Descriptors opened once by cw_procself_init() and read from offset 0 on
+ * every scrape: /proc regenerates their contents, and a scrape saves the
+ * open/close pairs. Process-wide, written once before threads start; -1
+ * when unavailable. */
+static int self_stat_fd = -1;
+static int self_fd_dir = -1;
+static pthread_mutex_t self_fd_dir_lock = PTHREAD_MUTEX_INITIALIZER; /* its file offset */
+
 static ssize_t read_small(const char *path, char *buf, size_t len)
 {
     ssize_t n, total = 0;
@@ -66,6 +76,22 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
     close(fd);
     buf[total] = '\0';
     return total;
+}
+
+/* read_self_stat() reads /proc/self/stat through the kept descriptor. */
+static ssize_t read_self_stat(char *buf, size_t len)
+{
+    ssize_t n;
+
+    if (self_stat_fd < 0)
+        return read_small("/proc/self/stat", buf, len);
+    do {
+        n = pread(self_stat_fd, buf, len - 1, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    return n;
 }
 
 int cw_procself_parse_stat(const char *text, unsigned long long *utime, unsigned long long *stime,
@@ -124,7 +150,9 @@ void cw_procself_init(void)
     const char *bt;
     long hz = sysconf(_SC_CLK_TCK);
 
-    if (read_small("/proc/self/stat", buf, sizeof(buf)) <= 0 ||
+    self_stat_fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    self_fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (read_self_stat(buf, sizeof(buf)) <= 0 ||
         cw_procself_parse_stat(buf, &ut, &st, &start, &vs, &rss) != CW_OK || hz <= 0)
         return;
     if (read_small("/proc/stat", buf, sizeof(buf)) <= 0)
@@ -136,20 +164,34 @@ void cw_procself_init(void)
                  (double)strtoull(bt + 7, NULL, 10) + (double)start / (double)hz);
 }
 
+/* count_fds() counts the entries of /proc/self/fd through the kept
+ * descriptor. Its file offset is shared, so concurrent scrapes take turns. */
 static long count_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
+    char buf[8192];
     long n = 0;
+    long got;
 
-    if (d == NULL)
+    if (self_fd_dir < 0)
         return -1;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.')
-            n++;
+    pthread_mutex_lock(&self_fd_dir_lock);
+    if (lseek(self_fd_dir, 0, SEEK_SET) != 0) {
+        pthread_mutex_unlock(&self_fd_dir_lock);
+        return -1;
     }
-    closedir(d);
-    return n - 1; /* the directory stream's own descriptor */
+    while ((got = syscall(SYS_getdents64, self_fd_dir, buf, sizeof(buf))) > 0) {
+        long off = 0;
+
+        while (off < got) {
+            const struct dirent64 *e = (const struct dirent64 *)(void *)(buf + off);
+
+            if (e->d_name[0] != '.')
+                n++;
+            off += e->d_reclen;
+        }
+    }
+    pthread_mutex_unlock(&self_fd_dir_lock);
+    return got < 0 ? -1 : n;
 }
 
 void cw_procself_emit(struct cw_batch *b)
@@ -163,7 +205,7 @@ void cw_procself_emit(struct cw_batch *b)
     long fds;
     double started = atomic_load(&start_time_seconds);
 
-    if (read_small("/proc/self/stat", buf, sizeof(buf)) > 0 &&
+    if (read_self_stat(buf, sizeof(buf)) > 0 &&
         cw_procself_parse_stat(buf, &ut, &st, &start, &vs, &rss) == CW_OK && hz > 0) {
         cw_batch_add(b, &desc_cpu, NULL, (double)(ut + st) / (double)hz, NULL, NULL);
         cw_batch_add(b, &desc_rss, NULL, (double)rss * (double)page, NULL, NULL);

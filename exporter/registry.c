@@ -5,8 +5,11 @@
  * Each check instance owns one published snapshot (a cw_batch). Workers
  * replace it with a pointer swap (instance.c); scrapes, on HTTP threads,
  * take references under short locks and render without holding any.
- * Lock order: r->lock (live settings pointer), then an instance's lock; both
- * are held only to copy pointers.
+ * The checks' part of a body is cached per format and rendered again only
+ * when cw_instance_generation() moved or the configuration changed, so a
+ * scrape between two check runs costs a copy plus connwatch's own series.
+ * Lock order: r->lock (live settings pointer), r->cache_lock, then an
+ * instance's lock; each is held only to copy pointers.
  */
 #include "registry.h"
 
@@ -16,6 +19,7 @@
 #include "version.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +27,19 @@
 #define CW_VERSION "0.1.0"
 #endif
 
+struct blob;
+
+struct cache_entry {
+    uint64_t gen;                 /* cw_instance_generation() when rendered */
+    struct cw_settings *settings; /* owned reference: the configuration rendered */
+    struct blob *text;            /* owned reference: the checks' part, plain */
+    struct blob *gz;              /* owned reference: the same, gzip; NULL until asked */
+};
+
 struct cw_registry {
+    pthread_mutex_t cache_lock;  /* guards cache[]; never held while rendering */
+    struct cache_entry cache[2]; /* by enum cw_format */
+    size_t limit;                /* bytes a body may take */
     pthread_mutex_t lock;
     struct cw_settings *settings; /* owned reference: the live configuration */
     struct cw_sched *sched;       /* borrowed */
@@ -76,6 +92,8 @@ struct cw_registry *cw_registry_new(struct cw_sched *sched)
     if (r == NULL)
         return NULL;
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->cache_lock, NULL);
+    r->limit = 256u << 20;
     r->sched = sched;
     return r;
 }
@@ -140,9 +158,44 @@ static struct cw_batch *self_batch(struct cw_registry *r, size_t ninst)
     return b;
 }
 
-int cw_registry_render(struct cw_registry *r, enum cw_format fmt, struct cw_buf *out)
+/* A rendered part of a body, shared by concurrent scrapes. */
+struct blob {
+    atomic_int refs;
+    size_t len;
+    char data[];
+};
+
+static struct blob *blob_from_buf(const struct cw_buf *b)
 {
-    struct cw_settings *s = cw_registry_settings(r);
+    struct blob *bl = malloc(sizeof(*bl) + b->len + 1);
+
+    if (bl == NULL)
+        return NULL;
+    atomic_init(&bl->refs, 1);
+    bl->len = b->len;
+    if (b->len != 0)
+        memcpy(bl->data, b->data, b->len);
+    bl->data[b->len] = '\0';
+    return bl;
+}
+
+static struct blob *blob_ref(struct blob *bl)
+{
+    if (bl != NULL)
+        atomic_fetch_add(&bl->refs, 1);
+    return bl;
+}
+
+static void blob_unref(struct blob *bl)
+{
+    if (bl != NULL && atomic_fetch_sub(&bl->refs, 1) == 1)
+        free(bl);
+}
+
+/* render_checks() renders the published batches of every instance of 's'.
+ * In OpenMetrics the closing "# EOF" is left to the self part. */
+static int render_checks(struct cw_settings *s, enum cw_format fmt, struct cw_buf *out)
+{
     size_t ninst = s != NULL ? s->ninst : 0;
     struct cw_batch **snaps;
     struct cw_render_item *items = NULL;
@@ -151,41 +204,164 @@ int cw_registry_render(struct cw_registry *r, enum cw_format fmt, struct cw_buf 
 
     snaps = calloc(ninst + 1, sizeof(*snaps));
     if (snaps == NULL)
-        goto out;
+        return CW_ENOMEM;
     for (i = 0; i < ninst; i++) {
         snaps[i] = cw_instance_snapshot(s->inst[i]);
         if (snaps[i] != NULL)
             total += snaps[i]->n;
     }
-    snaps[ninst] = self_batch(r, ninst);
-    if (snaps[ninst] == NULL || snaps[ninst]->err != CW_OK)
-        goto out;
-    total += snaps[ninst]->n;
-
     items = malloc((total != 0 ? total : 1) * sizeof(*items));
     if (items == NULL)
         goto out;
-    for (i = 0; i <= ninst; i++) {
+    for (i = 0; i < ninst; i++) {
         if (snaps[i] == NULL)
             continue;
         cw_batch_items(snaps[i], items + off);
         off += snaps[i]->n;
     }
     rc = cw_render(out, fmt, items, total);
-
+    if (rc == CW_OK && fmt == CW_FMT_OPENMETRICS && out->len >= 6 &&
+        memcmp(out->data + out->len - 6, "# EOF\n", 6) == 0) {
+        out->len -= 6;
+        out->data[out->len] = '\0';
+    }
 out:
     free(items);
-    for (i = 0; snaps != NULL && i <= ninst; i++)
+    for (i = 0; i < ninst; i++)
         cw_batch_unref(snaps[i]);
     free(snaps);
+    return rc;
+}
+
+/* checks_part() returns the (cached or fresh) checks' part in 'fmt', plain
+ * and, when 'gzip', compressed. */
+static int checks_part(struct cw_registry *r, enum cw_format fmt, bool gzip, struct blob **text,
+                       struct blob **gz)
+{
+    struct cache_entry *c = &r->cache[fmt];
+    /* Read before the snapshots: a publication racing with this render
+     * makes the entry look older than it is, never newer. */
+    uint64_t gen = cw_instance_generation();
+    struct cw_settings *s = cw_registry_settings(r);
+    struct cw_buf b;
+    struct blob *t = NULL, *z = NULL;
+    int rc;
+
+    pthread_mutex_lock(&r->cache_lock);
+    if (c->text != NULL && c->gen == gen && c->settings == s) {
+        t = blob_ref(c->text);
+        z = blob_ref(c->gz);
+    }
+    pthread_mutex_unlock(&r->cache_lock);
+
+    if (t == NULL) {
+        cw_buf_init(&b, r->limit);
+        rc = render_checks(s, fmt, &b);
+        if (rc == CW_OK) {
+            t = blob_from_buf(&b);
+            rc = t != NULL ? CW_OK : CW_ENOMEM;
+        }
+        cw_buf_reset(&b);
+        if (rc != CW_OK)
+            goto out_fail;
+    }
+    if (gzip && z == NULL) {
+        cw_buf_init(&b, r->limit);
+        rc = cw_gzip(t->data, t->len, 1, &b);
+        if (rc == CW_OK) {
+            z = blob_from_buf(&b);
+            rc = z != NULL ? CW_OK : CW_ENOMEM;
+        }
+        cw_buf_reset(&b);
+        if (rc != CW_OK)
+            goto out_fail;
+    }
+
+    pthread_mutex_lock(&r->cache_lock);
+    if (c->text == NULL || c->gen != gen || c->settings != s || (z != NULL && c->gz == NULL)) {
+        struct cw_settings *old_s = c->settings;
+        struct blob *old_t = c->text, *old_z = c->gz;
+
+        c->gen = gen;
+        c->settings = cw_settings_ref(s);
+        c->text = blob_ref(t);
+        c->gz = blob_ref(z);
+        pthread_mutex_unlock(&r->cache_lock);
+        cw_settings_unref(old_s);
+        blob_unref(old_t);
+        blob_unref(old_z);
+    } else {
+        pthread_mutex_unlock(&r->cache_lock);
+    }
+    cw_settings_unref(s);
+    *text = t;
+    *gz = z;
+    return CW_OK;
+
+out_fail:
+    blob_unref(t);
+    blob_unref(z);
+    cw_settings_unref(s);
+    return rc;
+}
+
+int cw_registry_render(struct cw_registry *r, enum cw_format fmt, bool gzip, struct cw_buf *out)
+{
+    struct cw_settings *s = cw_registry_settings(r);
+    struct blob *text = NULL, *gz = NULL;
+    struct cw_batch *self = NULL;
+    struct cw_render_item *items = NULL;
+    struct cw_buf part;
+    int rc;
+
+    cw_buf_init(&part, r->limit);
+    rc = checks_part(r, fmt, gzip, &text, &gz);
+    if (rc != CW_OK)
+        goto out;
+    rc = CW_ENOMEM;
+    self = self_batch(r, s != NULL ? s->ninst : 0);
+    if (self == NULL || self->err != CW_OK)
+        goto out;
+    items = malloc((self->n != 0 ? self->n : 1) * sizeof(*items));
+    if (items == NULL)
+        goto out;
+    cw_batch_items(self, items);
+    rc = cw_render(&part, fmt, items, self->n);
+    if (rc != CW_OK)
+        goto out;
+    if (gzip) {
+        rc = cw_buf_add(out, gz->data, gz->len);
+        if (rc == CW_OK)
+            rc = cw_gzip(part.data, part.len, 1, out);
+    } else {
+        rc = cw_buf_reserve(out, text->len + part.len);
+        if (rc == CW_OK)
+            rc = cw_buf_add(out, text->data, text->len);
+        if (rc == CW_OK)
+            rc = cw_buf_add(out, part.data, part.len);
+    }
+out:
+    free(items);
+    cw_batch_unref(self);
+    blob_unref(text);
+    blob_unref(gz);
+    cw_buf_reset(&part);
     cw_settings_unref(s);
     return rc;
 }
 
 void cw_registry_free(struct cw_registry *r)
 {
+    size_t i;
+
     if (r == NULL)
         return;
+    for (i = 0; i < CW_ARRAY_LEN(r->cache); i++) {
+        cw_settings_unref(r->cache[i].settings);
+        blob_unref(r->cache[i].text);
+        blob_unref(r->cache[i].gz);
+    }
+    pthread_mutex_destroy(&r->cache_lock);
     cw_settings_unref(r->settings);
     pthread_mutex_destroy(&r->lock);
     free(r);

@@ -34,9 +34,15 @@ struct cw_settings *cw_registry_settings(struct cw_registry *r);
  * for connwatch_config_last_reload_successful and _success_timestamp_seconds. */
 void cw_registry_reload_result(struct cw_registry *r, bool ok);
 
-/* cw_registry_render() renders every series in 'fmt' into 'out'. Returns
- * CW_OK or the renderer's error (CW_ETOOBIG, CW_ENOMEM). Thread-safe. */
-CW_MUST_CHECK int cw_registry_render(struct cw_registry *r, enum cw_format fmt, struct cw_buf *out);
+/* cw_registry_render() renders every series in 'fmt' into 'out', gzip
+ * compressed when 'gzip' is set. The checks' part of the body is cached and
+ * only rendered again after some check published a new result; connwatch's
+ * own series (process_*, scheduler) are rendered fresh every time and
+ * follow the checks' part, each part sorted by family name (the two parts
+ * never share a family). A gzip body is two gzip members (RFC 1952 2.2).
+ * Returns CW_OK or the renderer's error (CW_ETOOBIG, CW_ENOMEM). Thread-safe. */
+CW_MUST_CHECK int cw_registry_render(struct cw_registry *r, enum cw_format fmt, bool gzip,
+                                     struct cw_buf *out);
 
 /* cw_registry_free() releases the registry; NULL-safe. */
 void cw_registry_free(struct cw_registry *r);

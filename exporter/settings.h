@@ -108,6 +108,11 @@ void cw_instance_execute(struct cw_instance *in);
  * is still going past its deadline (called by the scheduler's watchdog). */
 void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for);
 
+/* cw_instance_generation() returns a process-wide counter that grows with
+ * every publication of any instance, so a scrape can tell whether anything
+ * changed since it last rendered. */
+uint64_t cw_instance_generation(void);
+
 /* cw_instance_snapshot() returns a reference to the published batch (or NULL). */
 struct cw_batch *cw_instance_snapshot(struct cw_instance *in);
 

@@ -144,7 +144,7 @@ static char *render(struct cw_registry *r)
     struct cw_buf b;
 
     cw_buf_init(&b, 1 << 24);
-    ck_assert_int_eq(cw_registry_render(r, CW_FMT_TEXT, &b), CW_OK);
+    ck_assert_int_eq(cw_registry_render(r, CW_FMT_TEXT, false, &b), CW_OK);
     return cw_buf_take(&b, NULL);
 }
 
