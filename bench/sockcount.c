@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sockcount.c - benchmark of the host check's TCP state counting: opens N
+ * loopback TCP sockets (N/2 client + N/2 accepted, default 50,000), then
+ * times cw_host_count_netlink() and cw_host_count_proc() (median of 5 runs
+ * each) and prints one line:
+ *
+ *   sockets=50012 opened=50000 netlink_ms=12.3 proc_ms=85.1 ...
+ *
+ * 'sockets' is what the netlink counter saw in this network namespace,
+ * 'opened' what this program opened. RLIMIT_NOFILE is raised as far as
+ * allowed; when one process may not hold N sockets (no CAP_SYS_RESOURCE),
+ * they are spread over child processes, since the counts are per network
+ * namespace. The parent ends its own children, and only them, through a
+ * pipe. Only loopback traffic; every socket is closed with an RST so no
+ * TIME_WAIT is left behind. Links collectors/host_sockdiag.c and
+ * host_proc.c only.
+ *
+ * usage: sockcount [-n SOCKETS] [-r RUNS]
+ */
+#include "collectors/host_sockdiag.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAIRS_PER_LISTENER 20000 /* well inside the ephemeral port range */
+#define FD_RESERVE         64    /* descriptors kept free in each process */
+#define MAX_RUNS           101
+#define MAX_WORKERS        64
+
+struct fdset {
+    int *fds; /* owned: every socket opened by this process */
+    size_t n, cap;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* errtext() is strerror() without its static buffer (GNU strerror_r). */
+static const char *errtext(int e, char *buf, size_t len)
+{
+    return strerror_r(e, buf, len);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* parse_count() reads a positive decimal option value. */
+static int parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v == 0 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* raise_nofile() lifts RLIMIT_NOFILE towards 'want' and returns the limit
+ * in force. */
+static rlim_t raise_nofile(rlim_t want)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur >= want)
+        return rl.rlim_cur;
+    if (rl.rlim_max < want) {
+        struct rlimit hard = {want, want};
+
+        if (setrlimit(RLIMIT_NOFILE, &hard) == 0)
+            return want; /* with CAP_SYS_RESOURCE the hard limit can rise */
+    }
+    rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    return rl.rlim_cur;
+}
+
+static int fdset_keep(struct fdset *s, int fd)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap != 0 ? s->cap * 2 : 1024;
+        int *fds = realloc(s->fds, cap * sizeof(*fds));
+
+        if (fds == NULL)
+            return -1;
+        s->fds = fds;
+        s->cap = cap;
+    }
+    s->fds[s->n++] = fd;
+    return 0;
+}
+
+static void fdset_close(struct fdset *s)
+{
+    struct linger lg = {1, 0}; /* RST on close: leave no TIME_WAIT behind */
+
+    for (size_t i = 0; i < s->n; i++) {
+        (void)setsockopt(s->fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(s->fds[i]);
+    }
+    free(s->fds);
+    s->fds = NULL;
+    s->n = s->cap = 0;
+}
+
+static int open_listener(struct sockaddr_in *addr)
+{
+    socklen_t len = sizeof(*addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)addr, sizeof(*addr)) != 0 || listen(fd, 4096) != 0 ||
+        getsockname(fd, (struct sockaddr *)addr, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* open_pairs() opens up to 'pairs' connected loopback pairs into 's' and
+ * returns how many it managed (it stops at the first failure). */
+static size_t open_pairs(struct fdset *s, size_t pairs)
+{
+    struct sockaddr_in addr;
+    size_t done = 0;
+    int lfd = -1;
+
+    while (done < pairs) {
+        int c, a;
+
+        if (done % PAIRS_PER_LISTENER == 0) {
+            lfd = open_listener(&addr);
+            if (lfd < 0 || fdset_keep(s, lfd) != 0)
+                break;
+        }
+        c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c < 0)
+            break;
+        if (connect(c, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+            close(c);
+            break;
+        }
+        a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (a < 0 || fdset_keep(s, c) != 0 || fdset_keep(s, a) != 0) {
+            close(c);
+            if (a >= 0)
+                close(a);
+            break;
+        }
+        done++;
+    }
+    if (done < pairs) {
+        char ebuf[128];
+
+        fprintf(stderr, "sockcount: stopped after %zu of %zu pairs: %s\n", done, pairs,
+                errtext(errno, ebuf, sizeof(ebuf)));
+    }
+    return done;
+}
+
+/* A child holding some of the sockets. */
+struct worker {
+    pid_t pid;
+    int ready_fd; /* read end: the child writes its socket count, then waits */
+    int go_fd;    /* write end: closing it tells the child to close and exit */
+};
+
+/* worker_main() runs in a child: opens 'pairs' pairs, reports the number of
+ * descriptors over 'ready', waits for EOF on 'go', closes everything. */
+static void worker_main(size_t pairs, int ready, int go)
+{
+    struct fdset s = {NULL, 0, 0};
+    size_t n;
+    char c;
+
+    (void)open_pairs(&s, pairs);
+    n = s.n;
+    if (write(ready, &n, sizeof(n)) != (ssize_t)sizeof(n))
+        _exit(1);
+    while (read(go, &c, 1) < 0 && errno == EINTR)
+        ;
+    fdset_close(&s);
+    _exit(0);
+}
+
+/* start_workers() forks children holding 'pairs' pairs in total, at most
+ * 'per_worker' each; returns the number of children, their sockets in *opened. */
+static int start_workers(struct worker *w, size_t pairs, size_t per_worker, size_t *opened)
+{
+    int nw = 0;
+
+    *opened = 0;
+    while (pairs > 0 && nw < MAX_WORKERS) {
+        size_t share = pairs < per_worker ? pairs : per_worker;
+        int ready[2], go[2];
+        size_t n = 0;
+
+        if (pipe2(ready, O_CLOEXEC) != 0)
+            break;
+        if (pipe2(go, O_CLOEXEC) != 0) {
+            close(ready[0]);
+            close(ready[1]);
+            break;
+        }
+        w[nw].pid = fork();
+        if (w[nw].pid < 0) {
+            close(ready[0]);
+            close(ready[1]);
+            close(go[0]);
+            close(go[1]);
+            break;
+        }
+        if (w[nw].pid == 0) {
+            close(ready[0]);
+            close(go[1]);
+            worker_main(share, ready[1], go[0]);
+        }
+        close(ready[1]);
+        close(go[0]);
+        w[nw].ready_fd = ready[0];
+        w[nw].go_fd = go[1];
+        if (read(w[nw].ready_fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+            *opened += n;
+        nw++;
+        pairs -= share;
+    }
+    return nw;
+}
+
+static void stop_workers(struct worker *w, int nw)
+{
+    for (int i = 0; i < nw; i++) {
+        close(w[i].go_fd);
+        close(w[i].ready_fd);
+    }
+    for (int i = 0; i < nw; i++) {
+        int status;
+
+        while (waitpid(w[i].pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    unsigned long want = 50000, runs = 5;
+    struct worker workers[MAX_WORKERS];
+    double t_nl[MAX_RUNS], t_proc[MAX_RUNS];
+    struct cw_host_tcp_states st_nl = {{0}, 0}, st_proc = {{0}, 0};
+    struct cw_host_sockdiag_err err = {NULL, 0};
+    char ebuf[128];
+    void *scratch;
+    rlim_t limit;
+    size_t per_worker, opened;
+    int nw;
+    int opt;
+    int rc = EXIT_FAILURE;
+
+    while ((opt = getopt(argc, argv, "n:r:")) != -1) {
+        if (opt == 'n' && parse_count(optarg, 10000000, &want) == 0)
+            continue;
+        if (opt == 'r' && parse_count(optarg, MAX_RUNS, &runs) == 0)
+            continue;
+        fprintf(stderr, "usage: sockcount [-n SOCKETS] [-r RUNS<=%d]\n", MAX_RUNS);
+        return 2;
+    }
+
+    /* children inherit the limit; each keeps FD_RESERVE free for listeners */
+    limit = raise_nofile((rlim_t)want + FD_RESERVE);
+    if (limit <= 2 * FD_RESERVE) {
+        fprintf(stderr, "sockcount: RLIMIT_NOFILE %llu is too low\n", (unsigned long long)limit);
+        return EXIT_FAILURE;
+    }
+    per_worker = (size_t)(limit - FD_RESERVE) / 2;
+    nw = start_workers(workers, want / 2, per_worker, &opened);
+
+    scratch = malloc(CW_HOST_SOCKDIAG_SCRATCH);
+    if (scratch == NULL)
+        goto out_stop;
+    for (unsigned long i = 0; i < runs; i++) {
+        double t0 = now_ms();
+
+        if (cw_host_count_netlink(&st_nl, scratch, CW_HOST_SOCKDIAG_SCRATCH, CW_HOST_NO_DEADLINE,
+                                  &err) != CW_OK) {
+            fprintf(stderr, "sockcount: netlink: %s: %s\n", err.what,
+                    errtext(err.sys_errno, ebuf, sizeof(ebuf)));
+            goto out_free;
+        }
+        t_nl[i] = now_ms() - t0;
+        t0 = now_ms();
+        if (cw_host_count_proc("/proc", &st_proc, scratch, CW_HOST_SOCKDIAG_SCRATCH,
+                               CW_HOST_NO_DEADLINE, &err) != CW_OK) {
+            fprintf(stderr, "sockcount: proc: %s: %s\n", err.what,
+                    errtext(err.sys_errno, ebuf, sizeof(ebuf)));
+            goto out_free;
+        }
+        t_proc[i] = now_ms() - t0;
+    }
+    qsort(t_nl, runs, sizeof(t_nl[0]), cmp_double);
+    qsort(t_proc, runs, sizeof(t_proc[0]), cmp_double);
+    printf("sockets=%llu opened=%zu netlink_ms=%.1f proc_ms=%.1f proc_sockets=%llu "
+           "established=%llu processes=%d nofile=%llu\n",
+           (unsigned long long)cw_host_tcp_states_total(&st_nl), opened, t_nl[runs / 2],
+           t_proc[runs / 2], (unsigned long long)cw_host_tcp_states_total(&st_proc),
+           (unsigned long long)st_nl.count[CW_TCP_ESTABLISHED], nw, (unsigned long long)limit);
+    rc = opened >= want ? EXIT_SUCCESS : 3; /* 3: fewer sockets than asked */
+
+out_free:
+    free(scratch);
+out_stop:
+    stop_workers(workers, nw);
+    return rc;
+}
