@@ -441,12 +441,11 @@ static int serve(struct app *app, int sigfd)
         goto out;
     }
     for (i = 0; cw_http_bound_address(app->http, i) != NULL; i++) {
-        const char *addr = cw_http_bound_address(app->http, i);
         char url[300];
 
-        snprintf(url, sizeof(url), "http%s://%s%s", app->flags.web_config_file ? "(s)" : "", addr,
-                 app->flags.telemetry_path);
-        cw_log(CW_LOG_INFO, "http", "listening", "address", addr, "metrics", url, (char *)NULL);
+        snprintf(url, sizeof(url), "%s://%s%s", app->flags.web_config_file ? "https" : "http",
+                 cw_http_bound_address(app->http, i), app->flags.telemetry_path);
+        cw_log(CW_LOG_INFO, "main", "serving metrics", "url", url, (char *)NULL);
     }
     {
         char n1[24];

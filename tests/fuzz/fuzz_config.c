@@ -6,12 +6,12 @@
  * never crash, leak or loop. Secret and path options only touch files the
  * input names, which is fine for a fuzzer run in a scratch directory.
  */
+#include "exporter/config.h"
+#include "exporter/settings.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "exporter/config.h"
-#include "exporter/settings.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

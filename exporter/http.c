@@ -1,0 +1,1502 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * http.c - the HTTP server of connwatch and connwatch-relay, on
+ * libmicrohttpd: listen sockets, one MHD daemon per listener, routing,
+ * bounded request bodies, and the exporter-toolkit web config at run time
+ * (TLS, client certificates, basic auth with a cache, extra headers, a
+ * token-bucket rate limit).
+ *
+ * Ownership: the server owns its listen sockets (bound here, handed to MHD
+ * with MHD_OPTION_LISTEN_SOCKET), its daemons and a reference to the current
+ * web config (struct http_cfg, reference counted). Each request holds its
+ * own reference to the config it started with, so a reload never pulls a
+ * config from under a handler.
+ *
+ * Threads: MHD's polling threads run http_access() and the handlers. The
+ * caller's thread runs start, reload, quiesce and stop; reload may also run
+ * from a handler (e.g. /-/reload). A reload that changes TLS settings starts
+ * new daemons on the same sockets and retires the old ones; a reaper thread
+ * stops a retired daemon once its connections are gone or the connection
+ * timeout has passed, so no thread ever stops the daemon it runs on.
+ * Lock order: reload_lock, then lock or reap_lock (never both).
+ */
+#include "http.h"
+
+#include "clock.h"
+#include "log.h"
+#include "webcfg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- libmicrohttpd compatibility: the only version-dependent code -------- */
+
+/* libmicrohttpd 0.9.71 changed callback results from int to enum MHD_Result. */
+#if MHD_VERSION >= 0x00097002
+#define HTTP_RESULT enum MHD_Result
+#else
+#define HTTP_RESULT int
+#endif
+
+/* ---- constants ----------------------------------------------------------- */
+
+#define HTTP_DEFAULT_THREADS      2u
+#define HTTP_DEFAULT_CONN_LIMIT   256u
+#define HTTP_DEFAULT_CONN_TIMEOUT 30u
+#define HTTP_RESPONSE_LIMIT       (256u << 20) /* handlers may lower resp->body.limit */
+#define HTTP_AUTH_CACHE_SIZE      64u
+#define HTTP_REALM_HEADER         "Basic realm=\"connwatch\""
+#define HTTP_DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
+#define HTTP_REAP_TICK_MS         200
+
+/* ---- types --------------------------------------------------------------- */
+
+struct http_auth_entry {
+    bool used;
+    unsigned char digest[32]; /* SHA-256(salt, user, password) of a checked login */
+};
+
+/* One generation of the web config plus the run-time state that belongs to it. */
+struct http_cfg {
+    atomic_int refs;
+    struct cw_webcfg *wc;        /* owned; NULL: no web config (plain HTTP, no auth) */
+    pthread_mutex_t cache_lock;  /* guards cache and cache_next */
+    pthread_mutex_t bcrypt_lock; /* one bcrypt at a time, as exporter-toolkit does */
+    unsigned char salt[32];      /* random; cache digests are useless outside this process */
+    struct http_auth_entry cache[HTTP_AUTH_CACHE_SIZE];
+    size_t cache_next;
+};
+
+/* One MHD daemon serving one listen socket. */
+struct http_daemon {
+    struct cw_http_server *srv; /* borrowed: the owner */
+    struct http_cfg *tls;       /* reference to the config whose TLS settings it serves, or NULL */
+    struct MHD_Daemon *mhd;     /* owned */
+    cw_mono deadline;           /* once retired: stopped by then at the latest */
+    struct http_daemon *next;   /* once retired: the server's retired list */
+};
+
+struct http_listener {
+    int fd;                   /* owned; -1 once quiesced */
+    char *addr;               /* owned: bound address, "127.0.0.1:41234" or "[::]:19367" */
+    struct http_daemon *live; /* owned */
+};
+
+struct cw_http_server {
+    const struct cw_http_route *routes; /* borrowed from the caller until cw_http_stop() */
+    void *ctx;                          /* borrowed: passed to handlers */
+    char *web_config_file;              /* owned, or NULL */
+    unsigned threads;
+    unsigned connection_limit;
+    unsigned connection_timeout_s;
+
+    pthread_mutex_t reload_lock; /* serialises reload, quiesce and stop; guards lis[].live */
+    bool quiesced;
+    bool stopping;
+
+    pthread_mutex_t lock; /* guards cfg and the token bucket */
+    struct http_cfg *cfg; /* reference: the current web config */
+    cw_duration rl_interval;
+    int64_t rl_burst;
+    double rl_tokens;
+    cw_mono rl_last;
+
+    struct http_listener *lis; /* owned */
+    size_t nlis;
+
+    pthread_mutex_t reap_lock; /* guards retired, reap_stop and reaper_running */
+    pthread_cond_t reap_cond;
+    struct http_daemon *retired; /* owned list: quiesced daemons finishing their connections */
+    bool reap_stop;
+    bool reaper_running;
+    pthread_t reaper;
+};
+
+enum http_reject {
+    HTTP_REJECT_NONE = 0,
+    HTTP_REJECT_NOT_FOUND,
+    HTTP_REJECT_METHOD,
+    HTTP_REJECT_TOO_BIG,
+    HTTP_REJECT_RATE,
+    HTTP_REJECT_AUTH,
+    HTTP_REJECT_CERT_MISSING,
+    HTTP_REJECT_CERT_UNTRUSTED,
+    HTTP_REJECT_CERT_SAN,
+    HTTP_REJECT_NOMEM,
+};
+
+struct cw_http_request {
+    struct http_daemon *dmn;           /* borrowed: the daemon serving the connection */
+    struct MHD_Connection *conn;       /* borrowed from MHD until NOTIFY_COMPLETED */
+    const char *method;                /* borrowed from MHD, same lifetime */
+    const char *path;                  /* borrowed from MHD, same lifetime */
+    const struct cw_http_route *route; /* borrowed: the matched route, or NULL */
+    struct http_cfg *cfg;              /* reference taken at the first call */
+    bool head;
+    enum http_reject reject;
+    struct cw_buf body; /* owned, limited to route->max_body */
+};
+
+/* ---- web config generations ---------------------------------------------- */
+
+/* http_cfg_new() takes ownership of 'wc' (which may be NULL) in all cases. */
+static struct http_cfg *http_cfg_new(struct cw_webcfg *wc)
+{
+    struct http_cfg *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        goto out_free_wc;
+    if (RAND_bytes(c->salt, (int)sizeof(c->salt)) != 1)
+        goto out_free_c;
+    if (pthread_mutex_init(&c->cache_lock, NULL) != 0)
+        goto out_free_c;
+    if (pthread_mutex_init(&c->bcrypt_lock, NULL) != 0)
+        goto out_destroy_cache_lock;
+    atomic_init(&c->refs, 1);
+    c->wc = wc;
+    return c;
+
+out_destroy_cache_lock:
+    pthread_mutex_destroy(&c->cache_lock);
+out_free_c:
+    free(c);
+out_free_wc:
+    cw_webcfg_free(wc);
+    return NULL;
+}
+
+static struct http_cfg *http_cfg_ref(struct http_cfg *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+    return c;
+}
+
+static void http_cfg_unref(struct http_cfg *c)
+{
+    if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&c->cache_lock);
+    pthread_mutex_destroy(&c->bcrypt_lock);
+    OPENSSL_cleanse(c->cache, sizeof(c->cache));
+    OPENSSL_cleanse(c->salt, sizeof(c->salt));
+    cw_webcfg_free(c->wc);
+    free(c);
+}
+
+static void http_log_cfg(const struct http_cfg *c)
+{
+    char n[32];
+
+    if (c->wc == NULL || !c->wc->tls || c->wc->ignored_cipher_suites == 0)
+        return;
+    snprintf(n, sizeof(n), "%zu", c->wc->ignored_cipher_suites);
+    cw_log(CW_LOG_WARN, "http", "tls cipher_suites ignored", "count", n, "reason",
+           "GnuTLS priorities cannot express a list of Go cipher suites", (char *)NULL);
+}
+
+/* ---- basic auth ---------------------------------------------------------- */
+
+static int http_auth_digest(const struct http_cfg *c, const char *user, const char *pass,
+                            unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned len = 0;
+    int ok;
+
+    if (md == NULL)
+        return CW_ENOMEM;
+    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(md, c->salt, sizeof(c->salt)) == 1 &&
+         EVP_DigestUpdate(md, user, strlen(user) + 1) == 1 &&
+         EVP_DigestUpdate(md, pass, strlen(pass)) == 1 && EVP_DigestFinal_ex(md, out, &len) == 1 &&
+         len == 32;
+    EVP_MD_CTX_free(md);
+    return ok ? CW_OK : CW_ENOMEM;
+}
+
+static bool http_auth_cached(struct http_cfg *c, const unsigned char digest[32])
+{
+    bool hit = false;
+    size_t i;
+
+    pthread_mutex_lock(&c->cache_lock);
+    for (i = 0; i < HTTP_AUTH_CACHE_SIZE; i++) {
+        if (c->cache[i].used && CRYPTO_memcmp(c->cache[i].digest, digest, 32) == 0)
+            hit = true;
+    }
+    pthread_mutex_unlock(&c->cache_lock);
+    return hit;
+}
+
+static void http_auth_remember(struct http_cfg *c, const unsigned char digest[32])
+{
+    pthread_mutex_lock(&c->cache_lock);
+    c->cache[c->cache_next].used = true;
+    memcpy(c->cache[c->cache_next].digest, digest, 32);
+    c->cache_next = (c->cache_next + 1) % HTTP_AUTH_CACHE_SIZE;
+    pthread_mutex_unlock(&c->cache_lock);
+}
+
+/* http_authorize() checks the request's basic-auth credentials against the
+ * config; *ok tells the verdict. The password is wiped before returning. */
+static int http_authorize(struct cw_http_request *r, bool *ok)
+{
+    struct http_cfg *c = r->cfg;
+    unsigned char digest[32];
+    char *pass = NULL;
+    char *user;
+    int rc = CW_OK;
+
+    *ok = false;
+    if (!cw_webcfg_has_users(c->wc)) {
+        *ok = true;
+        return CW_OK;
+    }
+    user = MHD_basic_auth_get_username_password(r->conn, &pass);
+    if (user == NULL || pass == NULL)
+        goto out_free;
+    rc = http_auth_digest(c, user, pass, digest);
+    if (rc != CW_OK)
+        goto out_free;
+    if (http_auth_cached(c, digest)) {
+        *ok = true;
+        goto out_free;
+    }
+    pthread_mutex_lock(&c->bcrypt_lock);
+    rc = cw_webcfg_check_password(c->wc, user, pass, ok);
+    pthread_mutex_unlock(&c->bcrypt_lock);
+    if (rc == CW_OK && *ok)
+        http_auth_remember(c, digest);
+
+out_free:
+    OPENSSL_cleanse(digest, sizeof(digest));
+    if (pass != NULL) {
+        OPENSSL_cleanse(pass, strlen(pass));
+        MHD_free(pass);
+    }
+    if (user != NULL)
+        MHD_free(user);
+    return rc;
+}
+
+/* ---- rate limit ---------------------------------------------------------- */
+
+/* http_rate_configure_locked() adopts the limit of 'wc'; a changed limit
+ * starts with a full bucket. Caller holds s->lock. */
+static void http_rate_configure_locked(struct cw_http_server *s, const struct cw_webcfg *wc)
+{
+    cw_duration interval = wc != NULL ? wc->rate_interval : 0;
+    int64_t burst = wc != NULL ? wc->rate_burst : 0;
+
+    if (interval == s->rl_interval && burst == s->rl_burst)
+        return;
+    s->rl_interval = interval;
+    s->rl_burst = burst;
+    s->rl_tokens = (double)burst;
+    s->rl_last = cw_now();
+}
+
+/* http_rate_allow() takes one token: one comes back every interval, at most
+ * 'burst' are kept (Go's rate.NewLimiter(rate.Every(interval), burst)). */
+static bool http_rate_allow(struct cw_http_server *s)
+{
+    bool ok = true;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->rl_interval > 0) {
+        cw_mono now = cw_now();
+
+        s->rl_tokens += (double)(now - s->rl_last) / (double)s->rl_interval;
+        if (s->rl_tokens > (double)s->rl_burst)
+            s->rl_tokens = (double)s->rl_burst;
+        s->rl_last = now;
+        if (s->rl_tokens >= 1.0)
+            s->rl_tokens -= 1.0;
+        else
+            ok = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+/* ---- client certificates ------------------------------------------------- */
+
+static gnutls_session_t http_tls_session(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL)
+        return NULL;
+    return (gnutls_session_t)ci->tls_session;
+}
+
+static gnutls_certificate_request_t http_cert_request(enum cw_webcfg_client_auth a)
+{
+    switch (a) {
+    case CW_CLIENT_AUTH_NONE:
+        return GNUTLS_CERT_IGNORE;
+    case CW_CLIENT_AUTH_REQUEST:
+    case CW_CLIENT_AUTH_VERIFY_IF_GIVEN:
+        return GNUTLS_CERT_REQUEST;
+    case CW_CLIENT_AUTH_REQUIRE_ANY:
+    case CW_CLIENT_AUTH_REQUIRE_AND_VERIFY:
+        return GNUTLS_CERT_REQUIRE;
+    }
+    return GNUTLS_CERT_REQUIRE;
+}
+
+/* http_notify_connection() sets how hard the handshake asks for a client
+ * certificate: libmicrohttpd itself only "requests" one when a trust list is
+ * set, so a required certificate is enforced here, before the handshake. */
+static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_daemon *d = cls;
+    gnutls_session_t session;
+
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED || d->tls == NULL)
+        return;
+    session = http_tls_session(conn);
+    if (session == NULL)
+        return;
+    gnutls_certificate_server_set_request(session, http_cert_request(d->tls->wc->client_auth));
+    /* Verify during the handshake when a verified certificate is required,
+     * as Go does; http_check_client_cert() checks again per request. */
+    if (d->tls->wc->client_auth == CW_CLIENT_AUTH_REQUIRE_AND_VERIFY)
+        gnutls_session_set_verify_cert(session, NULL, 0);
+}
+
+static bool http_san_allowed(const struct cw_strlist *sans, const gnutls_datum_t *der)
+{
+    gnutls_x509_crt_t crt;
+    bool found = false;
+    unsigned seq;
+
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return false;
+    if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0)
+        goto out_deinit;
+    for (seq = 0; seq < 1024 && !found; seq++) {
+        char buf[1024];
+        char text[INET6_ADDRSTRLEN];
+        const char *value = buf;
+        size_t size = sizeof(buf) - 1;
+        unsigned critical = 0;
+        size_t i;
+        int type;
+
+        type = gnutls_x509_crt_get_subject_alt_name(crt, seq, buf, &size, &critical);
+        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            break;
+        if (type < 0)
+            continue;
+        switch (type) {
+        case GNUTLS_SAN_DNSNAME:
+        case GNUTLS_SAN_RFC822NAME:
+        case GNUTLS_SAN_URI:
+            buf[size] = '\0';
+            if (strlen(buf) != size)
+                continue;
+            break;
+        case GNUTLS_SAN_IPADDRESS:
+            if (size != 4 && size != 16)
+                continue;
+            if (inet_ntop(size == 4 ? AF_INET : AF_INET6, buf, text, sizeof(text)) == NULL)
+                continue;
+            value = text;
+            break;
+        default:
+            continue;
+        }
+        for (i = 0; i < sans->n; i++) {
+            if (strcmp(sans->items[i], value) == 0)
+                found = true;
+        }
+    }
+
+out_deinit:
+    gnutls_x509_crt_deinit(crt);
+    return found;
+}
+
+/* http_check_client_cert() applies the daemon's client_auth_type and
+ * client_allowed_sans to the connection's peer certificate. */
+static enum http_reject http_check_client_cert(const struct cw_http_request *r)
+{
+    const struct cw_webcfg *wc = r->dmn->tls != NULL ? r->dmn->tls->wc : NULL;
+    const gnutls_datum_t *peers;
+    gnutls_session_t session;
+    unsigned npeers = 0;
+    unsigned status = 0;
+    bool verify;
+
+    if (wc == NULL || !wc->tls)
+        return HTTP_REJECT_NONE;
+    if (wc->client_auth == CW_CLIENT_AUTH_NONE || wc->client_auth == CW_CLIENT_AUTH_REQUEST)
+        return HTTP_REJECT_NONE;
+    session = http_tls_session(r->conn);
+    if (session == NULL)
+        return HTTP_REJECT_CERT_MISSING;
+    peers = gnutls_certificate_get_peers(session, &npeers);
+    if (peers == NULL || npeers == 0) {
+        if (wc->client_auth == CW_CLIENT_AUTH_VERIFY_IF_GIVEN)
+            return HTTP_REJECT_NONE;
+        return HTTP_REJECT_CERT_MISSING;
+    }
+    verify = wc->client_auth == CW_CLIENT_AUTH_VERIFY_IF_GIVEN ||
+             wc->client_auth == CW_CLIENT_AUTH_REQUIRE_AND_VERIFY;
+    if (verify && (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0))
+        return HTTP_REJECT_CERT_UNTRUSTED;
+    if (wc->client_allowed_sans.n > 0 && !http_san_allowed(&wc->client_allowed_sans, &peers[0]))
+        return HTTP_REJECT_CERT_SAN;
+    return HTTP_REJECT_NONE;
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+static bool http_path_matches(const struct cw_http_route *rt, const char *path)
+{
+    if (rt->prefix)
+        return strncmp(path, rt->path, strlen(rt->path)) == 0;
+    return strcmp(path, rt->path) == 0;
+}
+
+static bool http_method_matches(const struct cw_http_route *rt, const char *method)
+{
+    if (strcmp(rt->method, method) == 0)
+        return true;
+    return strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0;
+}
+
+/* http_route() picks the route for (method, path): an exact path beats a
+ * prefix, a longer prefix beats a shorter one. *known tells whether any
+ * route has this path (for 405 versus 404). */
+static const struct cw_http_route *http_route(const struct cw_http_route *routes,
+                                              const char *method, const char *path, bool *known)
+{
+    const struct cw_http_route *best = NULL;
+    size_t best_score = 0;
+    const struct cw_http_route *rt;
+
+    *known = false;
+    for (rt = routes; rt->fn != NULL; rt++) {
+        size_t score;
+
+        if (!http_path_matches(rt, path))
+            continue;
+        *known = true;
+        if (!http_method_matches(rt, method))
+            continue;
+        score = rt->prefix ? strlen(rt->path) + 1 : SIZE_MAX;
+        if (best == NULL || score > best_score) {
+            best = rt;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+/* http_allow() writes the methods accepted on 'path' ("GET, HEAD, POST"). */
+static int http_allow(const struct cw_http_route *routes, const char *path, struct cw_buf *out)
+{
+    const struct cw_http_route *rt;
+    const struct cw_http_route *prev;
+    int rc = CW_OK;
+
+    for (rt = routes; rt->fn != NULL && rc == CW_OK; rt++) {
+        bool dup = false;
+
+        if (!http_path_matches(rt, path))
+            continue;
+        for (prev = routes; prev != rt; prev++) {
+            if (http_path_matches(prev, path) && strcmp(prev->method, rt->method) == 0)
+                dup = true;
+        }
+        if (dup)
+            continue;
+        if (out->len > 0)
+            rc = cw_buf_adds(out, ", ");
+        if (rc == CW_OK)
+            rc = cw_buf_adds(out, rt->method);
+        if (rc == CW_OK && strcmp(rt->method, "GET") == 0)
+            rc = cw_buf_adds(out, ", HEAD");
+    }
+    return rc;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static void http_response_init(struct cw_http_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->status = 200;
+    resp->content_type = HTTP_DEFAULT_CONTENT_TYPE;
+    cw_buf_init(&resp->body, HTTP_RESPONSE_LIMIT);
+}
+
+static void http_response_reset(struct cw_http_response *resp)
+{
+    size_t i;
+
+    cw_buf_reset(&resp->body);
+    for (i = 0; i < resp->nheaders; i++)
+        free(resp->header_values[i]);
+    resp->nheaders = 0;
+}
+
+int cw_http_set_header(struct cw_http_response *resp, const char *name, const char *value)
+{
+    char *v;
+
+    if (resp->nheaders >= CW_HTTP_MAX_HEADERS)
+        return CW_ETOOBIG;
+    v = strdup(value);
+    if (v == NULL)
+        return CW_ENOMEM;
+    resp->header_names[resp->nheaders] = name;
+    resp->header_values[resp->nheaders] = v;
+    resp->nheaders++;
+    return CW_OK;
+}
+
+/* http_add_headers() puts every header on 'mr'; returns the name of the
+ * first one libmicrohttpd refused, or NULL. */
+static const char *http_add_headers(const struct cw_http_request *r, struct MHD_Response *mr,
+                                    const struct cw_http_response *resp)
+{
+    const struct cw_webcfg *wc = r->cfg != NULL ? r->cfg->wc : NULL;
+    size_t i;
+
+    if (MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp->content_type != NULL ? resp->content_type
+                                                           : HTTP_DEFAULT_CONTENT_TYPE) != MHD_YES)
+        return MHD_HTTP_HEADER_CONTENT_TYPE;
+    if (resp->content_encoding != NULL &&
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_ENCODING, resp->content_encoding) !=
+            MHD_YES)
+        return MHD_HTTP_HEADER_CONTENT_ENCODING;
+    for (i = 0; i < resp->nheaders; i++) {
+        if (MHD_add_response_header(mr, resp->header_names[i], resp->header_values[i]) != MHD_YES)
+            return resp->header_names[i];
+    }
+    for (i = 0; wc != NULL && i < wc->headers.n; i++) {
+        if (MHD_add_response_header(mr, wc->headers.keys[i], wc->headers.values[i]) != MHD_YES)
+            return wc->headers.keys[i];
+    }
+    return NULL;
+}
+
+static HTTP_RESULT http_queue_text(struct cw_http_request *r, unsigned status, const char *text,
+                                   bool fallback);
+
+/* http_queue() hands 'resp' to libmicrohttpd (the body without a copy) and
+ * releases it. 'fallback' is set for the 500 sent when headers were refused. */
+static HTTP_RESULT http_queue(struct cw_http_request *r, struct cw_http_response *resp,
+                              bool fallback)
+{
+    struct MHD_Response *mr;
+    const char *bad;
+    HTTP_RESULT ret;
+    size_t len = 0;
+    char *data;
+
+    data = cw_buf_take(&resp->body, &len);
+    mr = MHD_create_response_from_buffer_with_free_callback(len, data, &free);
+    if (mr == NULL) {
+        free(data);
+        http_response_reset(resp);
+        cw_log(CW_LOG_ERROR, "http", "cannot create response", "path", r->path, (char *)NULL);
+        return MHD_NO;
+    }
+    bad = http_add_headers(r, mr, resp);
+    if (bad != NULL) {
+        MHD_destroy_response(mr);
+        http_response_reset(resp);
+        cw_log(CW_LOG_ERROR, "http", "response header refused", "path", r->path, "header", bad,
+               (char *)NULL);
+        if (fallback)
+            return MHD_NO;
+        return http_queue_text(r, 500, "internal error: invalid response header\n", true);
+    }
+    ret = MHD_queue_response(r->conn, resp->status != 0 ? resp->status : 200, mr);
+    MHD_destroy_response(mr);
+    http_response_reset(resp);
+    return ret;
+}
+
+static HTTP_RESULT http_queue_text(struct cw_http_request *r, unsigned status, const char *text,
+                                   bool fallback)
+{
+    struct cw_http_response resp;
+
+    http_response_init(&resp);
+    resp.status = status;
+    if (cw_buf_adds(&resp.body, text) != CW_OK) {
+        http_response_reset(&resp);
+        return MHD_NO;
+    }
+    return http_queue(r, &resp, fallback);
+}
+
+/* http_queue_reject() answers a request refused before its handler ran. */
+static HTTP_RESULT http_queue_reject(struct cw_http_request *r)
+{
+    const struct cw_http_route *routes = r->dmn->srv->routes;
+    struct cw_http_response resp;
+    struct cw_buf allow;
+    int rc = CW_OK;
+
+    http_response_init(&resp);
+    switch (r->reject) {
+    case HTTP_REJECT_NOT_FOUND:
+        resp.status = 404;
+        rc = cw_buf_adds(&resp.body, "404 page not found\n");
+        break;
+    case HTTP_REJECT_METHOD:
+        resp.status = 405;
+        cw_buf_init(&allow, 1024);
+        rc = http_allow(routes, r->path, &allow);
+        if (rc == CW_OK)
+            rc = cw_http_set_header(&resp, MHD_HTTP_HEADER_ALLOW, cw_buf_str(&allow));
+        if (rc == CW_OK)
+            rc = cw_buf_addf(&resp.body, "405 method not allowed (allowed: %s)\n",
+                             cw_buf_str(&allow));
+        cw_buf_reset(&allow);
+        break;
+    case HTTP_REJECT_TOO_BIG:
+        resp.status = 413;
+        rc = cw_buf_addf(&resp.body, "413 request body is larger than the limit of %zu bytes\n",
+                         r->route != NULL ? r->route->max_body : (size_t)0);
+        break;
+    case HTTP_REJECT_RATE:
+        resp.status = 429;
+        rc = cw_buf_adds(&resp.body, "429 too many requests\n");
+        break;
+    case HTTP_REJECT_AUTH:
+        resp.status = 401;
+        rc = cw_http_set_header(&resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, HTTP_REALM_HEADER);
+        if (rc == CW_OK)
+            rc = cw_buf_adds(&resp.body, "401 unauthorized\n");
+        break;
+    case HTTP_REJECT_CERT_MISSING:
+        resp.status = 403;
+        rc = cw_buf_adds(&resp.body, "403 a client certificate is required\n");
+        break;
+    case HTTP_REJECT_CERT_UNTRUSTED:
+        resp.status = 403;
+        rc = cw_buf_adds(&resp.body, "403 the client certificate is not trusted\n");
+        break;
+    case HTTP_REJECT_CERT_SAN:
+        resp.status = 403;
+        rc = cw_buf_adds(&resp.body, "403 the client certificate has no allowed name\n");
+        break;
+    case HTTP_REJECT_NOMEM:
+    case HTTP_REJECT_NONE:
+        resp.status = 500;
+        rc = cw_buf_addf(&resp.body, "internal error: %s\n", cw_strerror(CW_ENOMEM));
+        break;
+    }
+    if (rc != CW_OK) {
+        http_response_reset(&resp);
+        return http_queue_text(r, 500, "internal error: out of memory\n", true);
+    }
+    return http_queue(r, &resp, false);
+}
+
+/* ---- request lifecycle --------------------------------------------------- */
+
+static bool http_length_over(struct MHD_Connection *conn, size_t limit)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long v;
+    char *end;
+
+    if (cl == NULL)
+        return false;
+    errno = 0;
+    v = strtoull(cl, &end, 10);
+    if (end == cl || *end != '\0' || errno != 0)
+        return false; /* libmicrohttpd answers malformed lengths itself */
+    return v > limit;
+}
+
+/* http_admit() decides, before any body arrives, whether the request is
+ * served: client certificate, rate limit, basic auth, route, declared size
+ * (the toolkit's order, which puts the limiter before the bcrypt cost). */
+static enum http_reject http_admit(struct cw_http_request *r)
+{
+    struct cw_http_server *s = r->dmn->srv;
+    enum http_reject rej;
+    bool known;
+    bool ok;
+
+    rej = http_check_client_cert(r);
+    if (rej != HTTP_REJECT_NONE)
+        return rej;
+    if (!http_rate_allow(s))
+        return HTTP_REJECT_RATE;
+    if (http_authorize(r, &ok) != CW_OK)
+        return HTTP_REJECT_NOMEM;
+    if (!ok)
+        return HTTP_REJECT_AUTH;
+    r->route = http_route(s->routes, r->method, r->path, &known);
+    if (r->route == NULL)
+        return known ? HTTP_REJECT_METHOD : HTTP_REJECT_NOT_FOUND;
+    cw_buf_init(&r->body, r->route->max_body);
+    if (http_length_over(r->conn, r->route->max_body))
+        return HTTP_REJECT_TOO_BIG;
+    return HTTP_REJECT_NONE;
+}
+
+static HTTP_RESULT http_serve(struct cw_http_request *r)
+{
+    struct cw_http_server *s = r->dmn->srv;
+    struct cw_http_response resp;
+    int rc;
+
+    if (r->reject != HTTP_REJECT_NONE)
+        return http_queue_reject(r);
+    http_response_init(&resp);
+    rc = r->route->fn(s->ctx, r, &resp);
+    if (rc != CW_OK) {
+        char text[128];
+
+        cw_log(CW_LOG_ERROR, "http", "request handler failed", "path", r->path, "err",
+               cw_strerror(rc), (char *)NULL);
+        http_response_reset(&resp);
+        snprintf(text, sizeof(text), "internal error: %s\n", cw_strerror(rc));
+        return http_queue_text(r, 500, text, false);
+    }
+    return http_queue(r, &resp, false);
+}
+
+static HTTP_RESULT http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **req_cls)
+{
+    struct http_daemon *d = cls;
+    struct cw_http_request *r = *req_cls;
+
+    (void)version;
+    if (r == NULL) {
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return MHD_NO;
+        r->dmn = d;
+        r->conn = conn;
+        r->method = method;
+        r->path = url;
+        r->head = strcmp(method, "HEAD") == 0;
+        cw_buf_init(&r->body, 0);
+        pthread_mutex_lock(&d->srv->lock);
+        r->cfg = http_cfg_ref(d->srv->cfg);
+        pthread_mutex_unlock(&d->srv->lock);
+        *req_cls = r;
+        r->reject = http_admit(r);
+        /* A refused request is answered at once, so that a large or
+         * unwanted body is never read; libmicrohttpd then closes the
+         * connection instead of reading the rest. */
+        if (r->reject != HTTP_REJECT_NONE)
+            return http_queue_reject(r);
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        if (r->reject == HTTP_REJECT_NONE) {
+            int rc = cw_buf_add(&r->body, upload_data, *upload_data_size);
+
+            if (rc != CW_OK) {
+                /* Chunked bodies have no declared size: keep reading and
+                 * discarding, and answer 413 at the end. */
+                r->reject = rc == CW_ETOOBIG ? HTTP_REJECT_TOO_BIG : HTTP_REJECT_NOMEM;
+                cw_buf_reset(&r->body);
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return http_serve(r);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    struct cw_http_request *r = *req_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (r == NULL)
+        return;
+    cw_buf_reset(&r->body);
+    http_cfg_unref(r->cfg);
+    free(r);
+    *req_cls = NULL;
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t len;
+
+    (void)cls;
+    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+        return;
+    len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+        msg[--len] = '\0';
+    cw_log(CW_LOG_WARN, "http", "libmicrohttpd message", "detail", msg, (char *)NULL);
+}
+
+/* ---- request accessors --------------------------------------------------- */
+
+const char *cw_http_method(const struct cw_http_request *r)
+{
+    return r->method;
+}
+
+const char *cw_http_path(const struct cw_http_request *r)
+{
+    return r->path;
+}
+
+const char *cw_http_header(const struct cw_http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *cw_http_query(const struct cw_http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *cw_http_body(const struct cw_http_request *r, size_t *len)
+{
+    if (len != NULL)
+        *len = r->body.len;
+    return cw_buf_str(&r->body);
+}
+
+bool cw_http_is_head(const struct cw_http_request *r)
+{
+    return r->head;
+}
+
+/* ---- listen sockets ------------------------------------------------------ */
+
+static int http_format_addr(const struct sockaddr_storage *ss, char **out)
+{
+    char host[INET6_ADDRSTRLEN];
+    char text[INET6_ADDRSTRLEN + 16];
+    unsigned port;
+    const void *a;
+
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+        a = &s6->sin6_addr;
+        port = ntohs(s6->sin6_port);
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+        a = &s4->sin_addr;
+        port = ntohs(s4->sin_port);
+    }
+    if (inet_ntop(ss->ss_family, a, host, sizeof(host)) == NULL)
+        return CW_EIO;
+    if (ss->ss_family == AF_INET6)
+        snprintf(text, sizeof(text), "[%s]:%u", host, port);
+    else
+        snprintf(text, sizeof(text), "%s:%u", host, port);
+    *out = strdup(text);
+    return *out != NULL ? CW_OK : CW_ENOMEM;
+}
+
+/* http_bind() creates a listening socket on 'sa'. Returns the fd, or -1
+ * with errno set. 'v6only' is applied to IPv6 sockets. */
+static int http_bind(const struct sockaddr *sa, socklen_t len, bool v6only)
+{
+    int one = 1;
+    int v6 = v6only ? 1 : 0;
+    int saved;
+    int fd;
+
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+        goto out_close;
+    if (sa->sa_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6)) != 0)
+        goto out_close;
+    if (bind(fd, sa, len) != 0)
+        goto out_close;
+    if (listen(fd, SOMAXCONN) != 0)
+        goto out_close;
+    return fd;
+
+out_close:
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+/* http_split() parses ":PORT", "HOST:PORT" and "[V6]:PORT" into host and
+ * port text; returns NULL or a reason. */
+static const char *http_split(const char *spec, char *host, size_t hostlen, char *port,
+                              size_t portlen, bool *bracketed)
+{
+    const char *colon;
+    const char *h = spec;
+    size_t hl;
+    size_t pl;
+    size_t i;
+    unsigned long v = 0;
+
+    *bracketed = false;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+
+        if (close == NULL)
+            return "missing ']' after an IPv6 address";
+        if (close[1] != ':')
+            return "missing port (write [address]:port)";
+        h = spec + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+        *bracketed = true;
+        if (hl == 0)
+            return "empty IPv6 address";
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL)
+            return "missing port (write host:port or :port)";
+        hl = (size_t)(colon - spec);
+        if (memchr(spec, ':', hl) != NULL)
+            return "IPv6 addresses must be written in brackets, e.g. [::1]:9100";
+    }
+    pl = strlen(colon + 1);
+    if (pl == 0 || pl > 5)
+        return "port must be a number from 0 to 65535";
+    for (i = 0; i < pl; i++) {
+        char c = colon[1 + i];
+
+        if (c < '0' || c > '9')
+            return "port must be a number from 0 to 65535";
+        v = v * 10 + (unsigned long)(c - '0');
+    }
+    if (v > 65535)
+        return "port must be a number from 0 to 65535";
+    if (hl >= hostlen || pl >= portlen)
+        return "host name too long";
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    memcpy(port, colon + 1, pl);
+    port[pl] = '\0';
+    return NULL;
+}
+
+/* http_listen() binds one listen address and records the bound address. */
+static int http_listen(const char *spec, struct http_listener *l, struct cw_diag *diag)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    char errbuf[128];
+    char host[256];
+    char port[8];
+    const char *why;
+    bool bracketed;
+    int err = 0;
+    int rc;
+
+    l->fd = -1;
+    why = http_split(spec, host, sizeof(host), port, sizeof(port), &bracketed);
+    if (why != NULL) {
+        cw_diagf(diag, NULL, "listen address \"%s\": %s", spec, why);
+        return CW_ECONFIG;
+    }
+    if (host[0] == '\0') {
+        struct sockaddr_in6 any6;
+        struct sockaddr_in any4;
+
+        /* All addresses: IPv6 "any" accepting IPv4 too, or IPv4 alone on
+         * hosts without IPv6. */
+        memset(&any6, 0, sizeof(any6));
+        any6.sin6_family = AF_INET6;
+        any6.sin6_addr = in6addr_any;
+        any6.sin6_port = htons((uint16_t)strtoul(port, NULL, 10));
+        l->fd = http_bind((const struct sockaddr *)&any6, sizeof(any6), false);
+        if (l->fd < 0 &&
+            (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL || errno == EPROTONOSUPPORT)) {
+            memset(&any4, 0, sizeof(any4));
+            any4.sin_family = AF_INET;
+            any4.sin_addr.s_addr = htonl(INADDR_ANY);
+            any4.sin_port = any6.sin6_port;
+            l->fd = http_bind((const struct sockaddr *)&any4, sizeof(any4), false);
+        }
+        err = errno;
+    } else {
+        struct addrinfo hints;
+        struct addrinfo *ai = NULL;
+
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
+        rc = getaddrinfo(host, port, &hints, &ai);
+        if (rc != 0) {
+            cw_diagf(diag, NULL, "listen address \"%s\": cannot resolve %s: %s", spec, host,
+                     gai_strerror(rc));
+            cw_log(CW_LOG_ERROR, "http", "cannot resolve listen address", "address", spec, "err",
+                   gai_strerror(rc), (char *)NULL);
+            return CW_ECONFIG;
+        }
+        l->fd = http_bind(ai->ai_addr, ai->ai_addrlen, true);
+        err = errno;
+        freeaddrinfo(ai);
+    }
+    if (l->fd < 0) {
+        cw_strerror_r(err, errbuf, sizeof(errbuf));
+        cw_diagf(diag, NULL, "listen address \"%s\": cannot listen: %s", spec, errbuf);
+        cw_log(CW_LOG_ERROR, "http", "cannot listen", "address", spec, "err", errbuf, (char *)NULL);
+        return CW_EIO;
+    }
+    if (getsockname(l->fd, (struct sockaddr *)&ss, &sslen) != 0) {
+        cw_strerror_r(errno, errbuf, sizeof(errbuf));
+        cw_diagf(diag, NULL, "listen address \"%s\": getsockname: %s", spec, errbuf);
+        goto out_close;
+    }
+    rc = http_format_addr(&ss, &l->addr);
+    if (rc != CW_OK) {
+        cw_diagf(diag, NULL, "listen address \"%s\": %s", spec, cw_strerror(rc));
+        goto out_close;
+    }
+    return CW_OK;
+
+out_close:
+    close(l->fd);
+    l->fd = -1;
+    return CW_EIO;
+}
+
+/* ---- daemons ------------------------------------------------------------- */
+
+static struct http_daemon *http_daemon_start(struct cw_http_server *s, struct http_listener *l,
+                                             struct http_cfg *cfg, struct cw_diag *diag)
+{
+    const struct cw_webcfg *wc = cfg->wc;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem ops[16];
+    struct http_daemon *d;
+    size_t n = 0;
+
+    d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        cw_diagf(diag, NULL, "listen address %s: out of memory", l->addr);
+        return NULL;
+    }
+    d->srv = s;
+    /* The logger goes first so that libmicrohttpd reports option errors through it. */
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_mhd_log, d};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, l->fd, NULL};
+    if (s->threads > 1)
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->threads, NULL};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->connection_limit, NULL};
+    ops[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->connection_timeout_s, NULL};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, d};
+    if (wc != NULL && wc->tls) {
+        d->tls = http_cfg_ref(cfg);
+        flags |= MHD_USE_TLS;
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, wc->cert_pem};
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, wc->key_pem};
+        if (wc->client_ca_pem != NULL)
+            ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, wc->client_ca_pem};
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, wc->priorities};
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                           (intptr_t)http_notify_connection, d};
+    }
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    if (wc != NULL && wc->tls && (wc->cert_pem == NULL || wc->key_pem == NULL)) {
+        cw_diagf(diag, NULL, "listen address %s: TLS material was not loaded", l->addr);
+        goto out_free;
+    }
+    d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_access, d, MHD_OPTION_ARRAY, ops,
+                              MHD_OPTION_END);
+    if (d->mhd == NULL) {
+        cw_diagf(diag, NULL, "listen address %s: libmicrohttpd failed to start (see its log)",
+                 l->addr);
+        cw_log(CW_LOG_ERROR, "http", "cannot start server", "address", l->addr, (char *)NULL);
+        goto out_free;
+    }
+    return d;
+
+out_free:
+    http_cfg_unref(d->tls);
+    free(d);
+    return NULL;
+}
+
+/* http_daemon_stop() stops and frees 'd'. The listen socket stays open: it
+ * belongs to the listener. Must not run on one of d's own threads. */
+static void http_daemon_stop(struct http_daemon *d)
+{
+    if (d == NULL)
+        return;
+    /* Quiescing first makes libmicrohttpd give the socket back instead of
+     * closing it; it is a no-op for a daemon that is already quiesced. */
+    (void)MHD_quiesce_daemon(d->mhd);
+    MHD_stop_daemon(d->mhd);
+    http_cfg_unref(d->tls);
+    free(d);
+}
+
+static unsigned http_daemon_connections(struct http_daemon *d)
+{
+    const union MHD_DaemonInfo *info;
+
+    info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info != NULL ? info->num_connections : 0;
+}
+
+static void *http_reaper(void *arg)
+{
+    struct cw_http_server *s = arg;
+
+    pthread_mutex_lock(&s->reap_lock);
+    while (!s->reap_stop) {
+        struct http_daemon **pp = &s->retired;
+        struct timespec ts;
+        cw_mono now = cw_now();
+
+        while (*pp != NULL) {
+            struct http_daemon *d = *pp;
+
+            if (now < d->deadline && http_daemon_connections(d) > 0) {
+                pp = &d->next;
+                continue;
+            }
+            *pp = d->next;
+            pthread_mutex_unlock(&s->reap_lock);
+            http_daemon_stop(d);
+            pthread_mutex_lock(&s->reap_lock);
+            pp = &s->retired;
+        }
+        if (s->reap_stop)
+            break;
+        if (s->retired == NULL) {
+            pthread_cond_wait(&s->reap_cond, &s->reap_lock);
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += HTTP_REAP_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&s->reap_cond, &s->reap_lock, &ts);
+    }
+    pthread_mutex_unlock(&s->reap_lock);
+    return NULL;
+}
+
+/* http_retire() quiesces 'd' and hands it to the reaper thread, which stops
+ * it once its connections are gone or the connection timeout has passed. If
+ * the reaper cannot start, 'd' stays listed and cw_http_stop() stops it. */
+static void http_retire(struct cw_http_server *s, struct http_daemon *d)
+{
+    (void)MHD_quiesce_daemon(d->mhd);
+    d->deadline = cw_now() + CW_S(s->connection_timeout_s);
+    pthread_mutex_lock(&s->reap_lock);
+    d->next = s->retired;
+    s->retired = d;
+    if (!s->reaper_running) {
+        if (pthread_create(&s->reaper, NULL, http_reaper, s) == 0)
+            s->reaper_running = true;
+        else
+            cw_log(CW_LOG_WARN, "http", "cannot start reaper thread", (char *)NULL);
+    }
+    pthread_cond_signal(&s->reap_cond);
+    pthread_mutex_unlock(&s->reap_lock);
+}
+
+/* ---- server -------------------------------------------------------------- */
+
+static void http_log_listening(const struct cw_http_server *s)
+{
+    const struct cw_webcfg *wc = s->cfg->wc;
+    size_t i;
+
+    for (i = 0; i < s->nlis; i++) {
+        cw_log(CW_LOG_INFO, "http", "listening", "address", s->lis[i].addr, "tls",
+               wc != NULL && wc->tls ? "true" : "false", "client_auth",
+               wc != NULL && wc->tls ? cw_webcfg_client_auth_name(wc->client_auth) : "",
+               (char *)NULL);
+    }
+}
+
+static int http_server_init_locks(struct cw_http_server *s)
+{
+    pthread_condattr_t ca;
+
+    if (pthread_mutex_init(&s->reload_lock, NULL) != 0)
+        return CW_ENOMEM;
+    if (pthread_mutex_init(&s->lock, NULL) != 0)
+        goto out_reload_lock;
+    if (pthread_mutex_init(&s->reap_lock, NULL) != 0)
+        goto out_lock;
+    if (pthread_condattr_init(&ca) != 0)
+        goto out_reap_lock;
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&s->reap_cond, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        goto out_reap_lock;
+    }
+    pthread_condattr_destroy(&ca);
+    return CW_OK;
+
+out_reap_lock:
+    pthread_mutex_destroy(&s->reap_lock);
+out_lock:
+    pthread_mutex_destroy(&s->lock);
+out_reload_lock:
+    pthread_mutex_destroy(&s->reload_lock);
+    return CW_ENOMEM;
+}
+
+static void http_server_free(struct cw_http_server *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->nlis; i++) {
+        http_daemon_stop(s->lis[i].live);
+        if (s->lis[i].fd >= 0)
+            close(s->lis[i].fd);
+        free(s->lis[i].addr);
+    }
+    free(s->lis);
+    http_cfg_unref(s->cfg);
+    free(s->web_config_file);
+    pthread_cond_destroy(&s->reap_cond);
+    pthread_mutex_destroy(&s->reap_lock);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->reload_lock);
+    free(s);
+}
+
+struct cw_http_server *cw_http_start(const struct cw_http_options *opt,
+                                     const struct cw_http_route *routes, void *ctx,
+                                     struct cw_diag *diag)
+{
+    struct cw_webcfg *wc = NULL;
+    struct cw_http_server *s;
+    size_t i;
+
+    if (opt == NULL || routes == NULL || opt->nlisten == 0 || opt->listen == NULL) {
+        cw_diagf(diag, NULL, "no listen address");
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        goto out_nomem;
+    if (http_server_init_locks(s) != CW_OK) {
+        free(s);
+        goto out_nomem;
+    }
+    s->routes = routes;
+    s->ctx = ctx;
+    s->threads = opt->threads != 0 ? opt->threads : HTTP_DEFAULT_THREADS;
+    s->connection_limit =
+        opt->connection_limit != 0 ? opt->connection_limit : HTTP_DEFAULT_CONN_LIMIT;
+    s->connection_timeout_s =
+        opt->connection_timeout_s != 0 ? opt->connection_timeout_s : HTTP_DEFAULT_CONN_TIMEOUT;
+    s->lis = calloc(opt->nlisten, sizeof(*s->lis));
+    if (s->lis == NULL)
+        goto out_free_nomem;
+
+    if (opt->web_config_file != NULL && opt->web_config_file[0] != '\0') {
+        s->web_config_file = strdup(opt->web_config_file);
+        if (s->web_config_file == NULL)
+            goto out_free_nomem;
+        wc = cw_webcfg_load(s->web_config_file, diag);
+        if (wc == NULL)
+            goto out_free;
+    }
+    s->cfg = http_cfg_new(wc);
+    if (s->cfg == NULL)
+        goto out_free_nomem;
+    http_rate_configure_locked(s, s->cfg->wc);
+    http_log_cfg(s->cfg);
+
+    for (i = 0; i < opt->nlisten; i++) {
+        s->lis[i].fd = -1;
+        s->nlis = i + 1;
+        if (http_listen(opt->listen[i], &s->lis[i], diag) != CW_OK)
+            goto out_free;
+    }
+    for (i = 0; i < s->nlis; i++) {
+        s->lis[i].live = http_daemon_start(s, &s->lis[i], s->cfg, diag);
+        if (s->lis[i].live == NULL)
+            goto out_free;
+    }
+    http_log_listening(s);
+    return s;
+
+out_free_nomem:
+    cw_diagf(diag, NULL, "cannot start the HTTP server: %s", cw_strerror(CW_ENOMEM));
+out_free:
+    http_server_free(s);
+    return NULL;
+out_nomem:
+    cw_diagf(diag, NULL, "cannot start the HTTP server: %s", cw_strerror(CW_ENOMEM));
+    return NULL;
+}
+
+int cw_http_reload_web_config(struct cw_http_server *s, struct cw_diag *diag)
+{
+    struct http_daemon **fresh = NULL;
+    struct http_cfg *ncfg;
+    struct http_cfg *old;
+    struct cw_webcfg *wc;
+    bool restart;
+    size_t i;
+
+    if (s->web_config_file == NULL)
+        return CW_OK;
+    wc = cw_webcfg_load(s->web_config_file, diag);
+    if (wc == NULL)
+        return CW_ECONFIG;
+    ncfg = http_cfg_new(wc);
+    if (ncfg == NULL) {
+        cw_diag_fileerr(diag, s->web_config_file, "%s", cw_strerror(CW_ENOMEM));
+        return CW_ECONFIG;
+    }
+
+    pthread_mutex_lock(&s->reload_lock);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->reload_lock);
+        http_cfg_unref(ncfg);
+        return CW_OK;
+    }
+    /* TLS settings live in the daemon (GnuTLS credentials are set when it
+     * starts), so changing them means new daemons on the same sockets. */
+    restart = !s->quiesced && !cw_webcfg_tls_equal(s->cfg->wc, ncfg->wc);
+    if (restart) {
+        fresh = calloc(s->nlis, sizeof(*fresh));
+        if (fresh == NULL) {
+            cw_diag_fileerr(diag, s->web_config_file, "%s", cw_strerror(CW_ENOMEM));
+            goto out_fail;
+        }
+        for (i = 0; i < s->nlis; i++) {
+            fresh[i] = http_daemon_start(s, &s->lis[i], ncfg, diag);
+            if (fresh[i] == NULL) {
+                while (i-- > 0)
+                    http_daemon_stop(fresh[i]);
+                free(fresh);
+                goto out_fail;
+            }
+        }
+    }
+    http_log_cfg(ncfg);
+    pthread_mutex_lock(&s->lock);
+    old = s->cfg;
+    s->cfg = ncfg;
+    http_rate_configure_locked(s, ncfg->wc);
+    pthread_mutex_unlock(&s->lock);
+    if (restart) {
+        for (i = 0; i < s->nlis; i++) {
+            http_retire(s, s->lis[i].live);
+            s->lis[i].live = fresh[i];
+        }
+        free(fresh);
+    }
+    pthread_mutex_unlock(&s->reload_lock);
+    http_cfg_unref(old);
+    cw_log(CW_LOG_INFO, "http", "web config reloaded", "tls",
+           ncfg->wc != NULL && ncfg->wc->tls ? "true" : "false", "restarted",
+           restart ? "true" : "false", (char *)NULL);
+    return CW_OK;
+
+out_fail:
+    pthread_mutex_unlock(&s->reload_lock);
+    http_cfg_unref(ncfg);
+    return CW_ECONFIG;
+}
+
+const char *cw_http_bound_address(const struct cw_http_server *s, size_t i)
+{
+    if (s == NULL || i >= s->nlis)
+        return NULL;
+    return s->lis[i].addr;
+}
+
+void cw_http_quiesce(struct cw_http_server *s)
+{
+    size_t i;
+
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->reload_lock);
+    if (!s->quiesced) {
+        /* Every daemon on a socket must let go of it before it is closed:
+         * retired ones already have. Closing it makes new connections fail
+         * fast instead of waiting in the backlog. */
+        for (i = 0; i < s->nlis; i++) {
+            if (s->lis[i].live != NULL)
+                (void)MHD_quiesce_daemon(s->lis[i].live->mhd);
+            if (s->lis[i].fd >= 0)
+                close(s->lis[i].fd);
+            s->lis[i].fd = -1;
+        }
+        s->quiesced = true;
+    }
+    pthread_mutex_unlock(&s->reload_lock);
+}
+
+void cw_http_stop(struct cw_http_server *s)
+{
+    bool joined;
+
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->reload_lock);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->reload_lock);
+
+    pthread_mutex_lock(&s->reap_lock);
+    s->reap_stop = true;
+    joined = s->reaper_running;
+    pthread_cond_signal(&s->reap_cond);
+    pthread_mutex_unlock(&s->reap_lock);
+    if (joined)
+        pthread_join(s->reaper, NULL);
+    while (s->retired != NULL) {
+        struct http_daemon *d = s->retired;
+
+        s->retired = d->next;
+        http_daemon_stop(d);
+    }
+    http_server_free(s);
+}
