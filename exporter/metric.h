@@ -16,6 +16,7 @@
 #include "err.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,11 @@ void cw_batch_add(struct cw_batch *b, const struct cw_desc *d, const char *extra
 /* cw_batch_items() appends render items for every sample of 'b' to 'items'
  * (which must have room for b->n). The items borrow from 'b'. */
 void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items);
+
+/* cw_escape() appends 's' with backslash and newline escaped (\\, \n), and
+ * the double quote too (\") when 'quote' is set: label values always, HELP
+ * text in OpenMetrics. */
+CW_MUST_CHECK int cw_escape(struct cw_buf *out, const char *s, bool quote);
 
 /* cw_label_escape() appends 's' escaped as a label value (\\, \", \n). */
 CW_MUST_CHECK int cw_label_escape(struct cw_buf *out, const char *s);
