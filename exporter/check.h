@@ -38,6 +38,7 @@ struct cw_check_info {
     const char *name;    /* the "name" option, or NULL when unset */
     cw_duration interval;
     cw_duration timeout;
+    void *shared; /* the kind's process-wide state from shared_new(), or NULL */
 };
 
 /* Flags of a kind. */
@@ -69,7 +70,25 @@ struct cw_check_kind {
     /* release() frees everything the state owns. It must accept a state whose
      * configure() failed halfway or whose run() never happened. */
     void (*release)(void *state);
+
+    /* Optional. shared_new() creates the kind's process-wide state (an ICMP
+     * engine with its sockets and receiver thread, a libcurl multi handle),
+     * once, on the loading thread, before the kind's first configure(); it
+     * is handed to every instance as info->shared and lives until exit,
+     * across reloads. Returns NULL on failure (configure() then sees NULL
+     * and reports it). shared_free() releases it at exit, after every
+     * instance was released. */
+    void *(*shared_new)(void);
+    void (*shared_free)(void *shared);
+
+    /* Optional: the option that /probe?check=KIND&target=T sets to T
+     * ("target", "name", "url", "address"). NULL: the kind cannot be probed. */
+    const char *probe_option;
 };
+
+/* cw_check_kinds_shutdown() frees every kind's shared state (at exit, after
+ * the last instance was released). */
+void cw_check_kinds_shutdown(void);
 
 /* The one list of kinds, in exporter/kinds.c, sorted by name, NULL-terminated. */
 extern const struct cw_check_kind *const cw_check_kinds[];

@@ -390,6 +390,7 @@ static int check_config(const struct flags *f)
     }
     printf("ok\n");
     cw_settings_unref(s);
+    cw_check_kinds_shutdown();
     cw_diag_reset(&diag);
     return 0;
 }
@@ -489,6 +490,7 @@ out:
     cw_http_stop(app->http);
     cw_registry_free(app->registry);
     cw_settings_unref(settings);
+    cw_check_kinds_shutdown();
     cw_diag_reset(&diag);
     return code;
 }

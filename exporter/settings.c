@@ -59,6 +59,47 @@ static const char *const reserved_labels[] = {"check", "service", "target",  "re
                                               "state", "phase",   "mode",    "db",     "depth",
                                               "node",  "path",    "subject", NULL};
 
+/* Each kind's shared state, by index in cw_check_kinds; created on first
+ * use by the loading thread (loads are serialised) and kept until exit. */
+#define MAX_KINDS 32
+static void *kind_shared[MAX_KINDS];
+static pthread_mutex_t kind_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *kind_shared_get(const struct cw_check_kind *kind)
+{
+    void *shared = NULL;
+    size_t i;
+
+    if (kind->shared_new == NULL)
+        return NULL;
+    pthread_mutex_lock(&kind_shared_lock);
+    for (i = 0; cw_check_kinds[i] != NULL && i < MAX_KINDS; i++) {
+        if (cw_check_kinds[i] != kind)
+            continue;
+        /* A failed creation is retried at the next load (e.g. after the
+         * operator fixed ping_group_range or capabilities). */
+        if (kind_shared[i] == NULL)
+            kind_shared[i] = kind->shared_new();
+        shared = kind_shared[i];
+        break;
+    }
+    pthread_mutex_unlock(&kind_shared_lock);
+    return shared;
+}
+
+void cw_check_kinds_shutdown(void)
+{
+    size_t i;
+
+    pthread_mutex_lock(&kind_shared_lock);
+    for (i = 0; cw_check_kinds[i] != NULL && i < MAX_KINDS; i++) {
+        if (kind_shared[i] != NULL && cw_check_kinds[i]->shared_free != NULL)
+            cw_check_kinds[i]->shared_free(kind_shared[i]);
+        kind_shared[i] = NULL;
+    }
+    pthread_mutex_unlock(&kind_shared_lock);
+}
+
 const struct cw_check_kind *cw_check_kind_find(const char *name)
 {
     size_t i;
@@ -246,6 +287,7 @@ static struct cw_instance *instance_new(const struct cw_check_kind *kind, const 
     in->info.name = in->name;
     in->info.interval = in->interval;
     in->info.timeout = in->timeout;
+    in->info.shared = kind_shared_get(kind);
 
     in->state = calloc(1, kind->state_size != 0 ? kind->state_size : 1);
     if (in->state == NULL)

@@ -840,10 +840,10 @@ START_TEST(test_host_proc_netlink_and_proc_see_loopback_sockets)
                 err.sys_errno);
     } else {
         ck_assert_msg(rc == CW_OK, "netlink: %s: errno %d", err.what, err.sys_errno);
+        /* Each method sees at least this test's own sockets in the right
+         * states. Exact equality between the two counts is not asserted:
+         * other tests and daemons open and close sockets in between. */
         live_assert_counts(&lv, &by_netlink, "netlink");
-        /* our own sockets are stable between the two counts */
-        ck_assert_uint_eq(by_netlink.count[CW_TCP_LISTEN], by_proc.count[CW_TCP_LISTEN]);
-        ck_assert_uint_eq(by_netlink.count[CW_TCP_CLOSE_WAIT], by_proc.count[CW_TCP_CLOSE_WAIT]);
     }
 
     for (int i = 0; i < lv.n; i++)
