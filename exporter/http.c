@@ -121,6 +121,10 @@ struct cw_http_server {
     struct http_listener *lis; /* owned */
     size_t nlis;
 
+    pthread_mutex_t slow_lock; /* guards slow_running */
+    pthread_cond_t slow_cond;  /* signalled when a slow handler ends */
+    unsigned slow_running;     /* slow handlers in flight */
+
     pthread_mutex_t reap_lock; /* guards retired, reap_stop and reaper_running */
     pthread_cond_t reap_cond;
     struct http_daemon *retired; /* owned list: quiesced daemons finishing their connections */
@@ -152,6 +156,12 @@ struct cw_http_request {
     bool head;
     enum http_reject reject;
     struct cw_buf body; /* owned, limited to route->max_body */
+    /* Slow routes: the handler's thread fills these while the connection is
+     * suspended; the polling thread queues them after the resume. */
+    bool slow_started;
+    bool slow_done;
+    int slow_rc;
+    struct cw_http_response slow_resp;
 };
 
 /* ---- web config generations ---------------------------------------------- */
@@ -768,6 +778,61 @@ static enum http_reject http_admit(struct cw_http_request *r)
     return HTTP_REJECT_NONE;
 }
 
+/* http_slow_main() runs a slow route's handler on its own thread, then
+ * resumes the suspended connection so that its polling thread queues the
+ * answer (http_serve() again). */
+static void *http_slow_main(void *arg)
+{
+    struct cw_http_request *r = arg;
+    struct cw_http_server *s = r->dmn->srv;
+
+    r->slow_rc = r->route->fn(s->ctx, r, &r->slow_resp);
+    r->slow_done = true;
+    MHD_resume_connection(r->conn);
+    pthread_mutex_lock(&s->slow_lock);
+    s->slow_running--;
+    pthread_cond_broadcast(&s->slow_cond);
+    pthread_mutex_unlock(&s->slow_lock);
+    return NULL;
+}
+
+/* http_slow_start() suspends the connection and starts the handler's
+ * thread; 503 when too many are running. */
+static HTTP_RESULT http_slow_start(struct cw_http_request *r)
+{
+    struct cw_http_server *s = r->dmn->srv;
+    pthread_attr_t attr;
+    pthread_t t;
+    bool admitted = false;
+    int rc;
+
+    pthread_mutex_lock(&s->slow_lock);
+    if (s->slow_running < CW_HTTP_MAX_SLOW) {
+        s->slow_running++;
+        admitted = true;
+    }
+    pthread_mutex_unlock(&s->slow_lock);
+    if (!admitted)
+        return http_queue_text(r, 503, "too many probes running, try again\n", false);
+    http_response_init(&r->slow_resp);
+    r->slow_started = true;
+    MHD_suspend_connection(r->conn);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, http_slow_main, r);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        r->slow_rc = CW_ENOMEM;
+        r->slow_done = true;
+        MHD_resume_connection(r->conn);
+        pthread_mutex_lock(&s->slow_lock);
+        s->slow_running--;
+        pthread_cond_broadcast(&s->slow_cond);
+        pthread_mutex_unlock(&s->slow_lock);
+    }
+    return MHD_YES;
+}
+
 static HTTP_RESULT http_serve(struct cw_http_request *r)
 {
     struct cw_http_server *s = r->dmn->srv;
@@ -776,8 +841,18 @@ static HTTP_RESULT http_serve(struct cw_http_request *r)
 
     if (r->reject != HTTP_REJECT_NONE)
         return http_queue_reject(r);
-    http_response_init(&resp);
-    rc = r->route->fn(s->ctx, r, &resp);
+    if (r->route->slow && !r->slow_started)
+        return http_slow_start(r);
+    if (r->route->slow) {
+        if (!r->slow_done)
+            return MHD_YES; /* a call before the resume */
+        resp = r->slow_resp;
+        http_response_init(&r->slow_resp);
+        rc = r->slow_rc;
+    } else {
+        http_response_init(&resp);
+        rc = r->route->fn(s->ctx, r, &resp);
+    }
     if (rc != CW_OK) {
         char text[128];
 
@@ -848,6 +923,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
     if (r == NULL)
         return;
     cw_buf_reset(&r->body);
+    http_response_reset(&r->slow_resp);
     http_cfg_unref(r->cfg);
     free(r);
     *req_cls = NULL;
@@ -1105,8 +1181,8 @@ static struct http_daemon *http_daemon_start(struct cw_http_server *s, struct ht
                                              struct http_cfg *cfg, struct cw_diag *diag)
 {
     const struct cw_webcfg *wc = cfg->wc;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     struct MHD_OptionItem ops[16];
     struct http_daemon *d;
     size_t n = 0;
@@ -1275,8 +1351,16 @@ static int http_server_init_locks(struct cw_http_server *s)
         goto out_reap_lock;
     }
     pthread_condattr_destroy(&ca);
+    if (pthread_mutex_init(&s->slow_lock, NULL) != 0)
+        goto out_reap_cond;
+    if (pthread_cond_init(&s->slow_cond, NULL) != 0) {
+        pthread_mutex_destroy(&s->slow_lock);
+        goto out_reap_cond;
+    }
     return CW_OK;
 
+out_reap_cond:
+    pthread_cond_destroy(&s->reap_cond);
 out_reap_lock:
     pthread_mutex_destroy(&s->reap_lock);
 out_lock:
@@ -1299,6 +1383,8 @@ static void http_server_free(struct cw_http_server *s)
     free(s->lis);
     http_cfg_unref(s->cfg);
     free(s->web_config_file);
+    pthread_cond_destroy(&s->slow_cond);
+    pthread_mutex_destroy(&s->slow_lock);
     pthread_cond_destroy(&s->reap_cond);
     pthread_mutex_destroy(&s->reap_lock);
     pthread_mutex_destroy(&s->lock);
@@ -1484,6 +1570,12 @@ void cw_http_stop(struct cw_http_server *s)
     pthread_mutex_lock(&s->reload_lock);
     s->stopping = true;
     pthread_mutex_unlock(&s->reload_lock);
+    /* Suspended connections must be resumed before their daemon stops:
+     * wait for the slow handlers, whose work is bounded by deadlines. */
+    pthread_mutex_lock(&s->slow_lock);
+    while (s->slow_running != 0)
+        pthread_cond_wait(&s->slow_cond, &s->slow_lock);
+    pthread_mutex_unlock(&s->slow_lock);
 
     pthread_mutex_lock(&s->reap_lock);
     s->reap_stop = true;

@@ -44,7 +44,13 @@ struct cw_http_route {
     bool prefix;
     size_t max_body; /* bytes accepted in the body; larger gets 413 */
     cw_http_handler fn;
+    bool slow; /* the handler may block for seconds (a probe): it runs on its own
+                * thread while the connection is suspended, so the polling
+                * threads keep serving scrapes; at most CW_HTTP_MAX_SLOW run
+                * at once, more get 503 */
 };
+
+#define CW_HTTP_MAX_SLOW 32
 
 struct cw_http_options {
     const char *const *listen; /* addresses: ":19367", "127.0.0.1:0", "[::1]:19367", "host:port" */

@@ -425,11 +425,13 @@ static int serve(struct app *app, int sigfd)
     cw_sched_apply(app->sched, settings);
 
     memset(routes, 0, sizeof(routes));
-    routes[0] = (struct cw_http_route){"GET", app->flags.telemetry_path, false, 0, h_metrics};
-    routes[1] = (struct cw_http_route){"GET", "/", false, 0, h_landing};
-    routes[2] = (struct cw_http_route){"GET", "/-/healthy", false, 0, h_healthy};
-    routes[3] = (struct cw_http_route){"GET", "/-/ready", false, 0, h_ready};
-    routes[4] = (struct cw_http_route){"POST", "/-/reload", false, 4096, h_reload};
+    routes[0] =
+        (struct cw_http_route){.method = "GET", .path = app->flags.telemetry_path, .fn = h_metrics};
+    routes[1] = (struct cw_http_route){.method = "GET", .path = "/", .fn = h_landing};
+    routes[2] = (struct cw_http_route){.method = "GET", .path = "/-/healthy", .fn = h_healthy};
+    routes[3] = (struct cw_http_route){.method = "GET", .path = "/-/ready", .fn = h_ready};
+    routes[4] = (struct cw_http_route){
+        .method = "POST", .path = "/-/reload", .max_body = 4096, .fn = h_reload};
     memset(&hopt, 0, sizeof(hopt));
     hopt.listen = app->flags.listen;
     hopt.nlisten = app->flags.nlisten;
