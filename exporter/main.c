@@ -302,8 +302,11 @@ static int h_landing(void *ctx, const struct cw_http_request *req, struct cw_htt
                          "</title></head><body>\n<h1>connwatch</h1>\n<p>version ");
     rc |= cw_buf_addf(b, "%s (revision %s)</p>\n<ul>\n<li><a href=\"", CW_VERSION, CW_REVISION);
     rc |= html_escape(b, app->flags.telemetry_path);
-    rc |= cw_buf_adds(b, "\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n"
-                         "<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n");
+    rc |= cw_buf_adds(b,
+                      "\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n"
+                      "<li><a href=\"/-/ready\">Readiness</a></li>\n"
+                      "<li>/probe?check=KIND&amp;target=T (targets listed under probe.allow)</li>\n"
+                      "</ul>\n");
     rc |= cw_buf_adds(b, "<h2>Checks</h2>\n<table border=\"1\" cellpadding=\"4\">\n"
                          "<tr><th>check</th><th>service</th><th>target</th><th>interval</th>"
                          "<th>status</th><th>last error</th></tr>\n");
@@ -373,6 +376,88 @@ static int h_reload(void *ctx, const struct cw_http_request *req, struct cw_http
     return rc;
 }
 
+/* h_probe() runs one check now for /probe?check=KIND&target=T, only for
+ * targets probe.allow names (no open proxy), and answers with that run's
+ * series. A slow route: it runs on its own thread. */
+static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    struct app *app = ctx;
+    const char *check = cw_http_query(req, "check");
+    const char *target = cw_http_query(req, "target");
+    const char *scrape_timeout = cw_http_header(req, "X-Prometheus-Scrape-Timeout-Seconds");
+    const struct cw_check_kind *kind;
+    struct cw_settings *s = NULL;
+    struct cw_instance *in = NULL;
+    struct cw_batch *b = NULL;
+    struct cw_render_item *items = NULL;
+    struct cw_diag diag;
+    cw_duration timeout = 0;
+    enum cw_format fmt;
+    int rc = CW_OK;
+
+    cw_diag_init(&diag);
+    if (check == NULL || target == NULL || check[0] == '\0' || target[0] == '\0') {
+        resp->status = 400;
+        rc = cw_buf_adds(&resp->body, "missing parameter: /probe needs check=KIND and target=T\n");
+        goto out;
+    }
+    kind = cw_check_kind_find(check);
+    if (kind == NULL || kind->probe_option == NULL) {
+        resp->status = 400;
+        rc = cw_buf_addf(&resp->body, "check kind \"%s\" cannot be probed\n", check);
+        goto out;
+    }
+    s = cw_registry_settings(app->registry);
+    if (!cw_settings_probe_allowed(s, kind, target, &timeout)) {
+        resp->status = 403;
+        rc = cw_buf_addf(&resp->body,
+                         "target \"%s\" is not allowed for check \"%s\": list it under "
+                         "probe.allow in %s\n",
+                         target, check, s != NULL ? s->file : "the configuration");
+        goto out;
+    }
+    if (scrape_timeout != NULL) {
+        /* Answer before Prometheus gives up on the scrape (half a second of margin). */
+        char *end;
+        double secs = strtod(scrape_timeout, &end);
+
+        if (end != scrape_timeout && secs > 0.6 && CW_MS((secs - 0.5) * 1000) < timeout)
+            timeout = CW_MS((secs - 0.5) * 1000);
+    }
+    in = cw_settings_probe_instance(kind, target, timeout, &diag);
+    if (in == NULL) {
+        size_t i;
+
+        resp->status = 400;
+        rc = cw_buf_adds(&resp->body, "invalid probe:\n");
+        for (i = 0; i < diag.n && rc == CW_OK; i++)
+            rc = cw_buf_addf(&resp->body, "%s\n", diag.entries[i].text);
+        goto out;
+    }
+    cw_instance_execute(in);
+    b = cw_instance_snapshot(in);
+    if (b == NULL) {
+        rc = CW_ENOMEM;
+        goto out;
+    }
+    items = malloc((b->n != 0 ? b->n : 1) * sizeof(*items));
+    if (items == NULL) {
+        rc = CW_ENOMEM;
+        goto out;
+    }
+    cw_batch_items(b, items);
+    fmt = cw_render_negotiate(cw_http_header(req, "Accept"));
+    resp->content_type = cw_render_content_type(fmt);
+    rc = cw_render(&resp->body, fmt, items, b->n);
+out:
+    free(items);
+    cw_batch_unref(b);
+    cw_instance_unref(in);
+    cw_settings_unref(s);
+    cw_diag_reset(&diag);
+    return rc;
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 static int check_config(const struct flags *f)
@@ -397,7 +482,7 @@ static int check_config(const struct flags *f)
 
 static int serve(struct app *app, int sigfd)
 {
-    struct cw_http_route routes[6];
+    struct cw_http_route routes[7];
     struct cw_http_options hopt;
     struct cw_settings *settings;
     struct cw_diag diag;
@@ -432,6 +517,8 @@ static int serve(struct app *app, int sigfd)
     routes[3] = (struct cw_http_route){.method = "GET", .path = "/-/ready", .fn = h_ready};
     routes[4] = (struct cw_http_route){
         .method = "POST", .path = "/-/reload", .max_body = 4096, .fn = h_reload};
+    routes[5] =
+        (struct cw_http_route){.method = "GET", .path = "/probe", .fn = h_probe, .slow = true};
     memset(&hopt, 0, sizeof(hopt));
     hopt.listen = app->flags.listen;
     hopt.nlisten = app->flags.nlisten;

@@ -9,7 +9,10 @@
 #include "buf.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -352,6 +355,14 @@ void cw_settings_unref(struct cw_settings *s)
     for (i = 0; i < s->ninst; i++)
         cw_instance_unref(s->inst[i]);
     free(s->inst);
+    for (i = 0; i < s->nprobe; i++) {
+        size_t j;
+
+        for (j = 0; j < s->probe[i].targets.n; j++)
+            free(s->probe[i].targets.items[j]);
+        free(s->probe[i].targets.items);
+    }
+    free(s->probe);
     free(s->file);
     free(s);
 }
@@ -435,7 +446,7 @@ static int load_check(struct cw_settings *s, const struct cw_node *c, const stru
     return settings_add(s, in, c, diag);
 }
 
-static const char *const top_keys[] = {"global", "host", "services", NULL};
+static const char *const top_keys[] = {"global", "host", "probe", "services", NULL};
 
 struct service_opts {
     char *name;
@@ -575,6 +586,299 @@ static int load_sections(struct cw_settings *s, const struct cw_node *root,
     return rc;
 }
 
+/* ---- /probe --------------------------------------------------------------- */
+
+struct probe_opts {
+    char *check;
+    struct cw_strlist targets;
+    cw_duration timeout;
+};
+
+static const struct cw_opt probe_rule_opts[] = {
+    CW_OPT("check", CW_OPT_T_STRING, struct probe_opts, check, NULL, 0, 0, CW_OPT_REQUIRED),
+    CW_OPT("targets", CW_OPT_T_STRING_LIST, struct probe_opts, targets, NULL, 0, 0,
+           CW_OPT_REQUIRED),
+    CW_OPT("timeout", CW_OPT_T_DURATION, struct probe_opts, timeout, NULL, CW_MS(1), CW_S(600), 0),
+    CW_OPT_END,
+};
+
+/* split_hostport() splits "host", "host:port", "[v6]" or "[v6]:port" (the
+ * port part may be a glob); the brackets are removed. Returns false when the
+ * text is not of that shape. */
+static bool split_hostport(const char *s, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *h = s, *colon = NULL;
+    size_t n, bits_len = 0;
+    const char *bits = NULL;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        const char *rest;
+
+        if (close == NULL)
+            return false;
+        h = s + 1;
+        n = (size_t)(close - h);
+        rest = close + 1;
+        if (*rest == '/') { /* "[fd00::]/8": a CIDR prefix after the brackets */
+            bits = rest;
+            bits_len = strcspn(rest, ":");
+            rest += bits_len;
+        }
+        if (*rest != '\0' && *rest != ':')
+            return false;
+        if (*rest == ':')
+            colon = rest;
+    } else {
+        colon = strchr(s, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL)
+            colon = NULL; /* a bare IPv6 address */
+        n = colon != NULL ? (size_t)(colon - s) : strlen(s);
+    }
+    if (n == 0 || n + bits_len >= hostlen)
+        return false;
+    memcpy(host, h, n);
+    if (bits != NULL)
+        memcpy(host + n, bits, bits_len);
+    host[n + bits_len] = '\0';
+    if (colon == NULL) {
+        port[0] = '\0';
+        return true;
+    }
+    if (strlen(colon + 1) == 0 || strlen(colon + 1) >= portlen)
+        return false;
+    memcpy(port, colon + 1, strlen(colon + 1) + 1);
+    return true;
+}
+
+/* probe_target_hostport() extracts host and port from a probe target: a URL
+ * ("scheme://host[:port]/...", no user information) or "host[:port]". */
+static bool probe_target_hostport(const char *target, char *host, size_t hostlen, char *port,
+                                  size_t portlen)
+{
+    const char *sep = strstr(target, "://");
+    char authority[300];
+    size_t n;
+
+    if (sep == NULL)
+        return split_hostport(target, host, hostlen, port, portlen);
+    sep += 3;
+    n = strcspn(sep, "/?#");
+    if (n == 0 || n >= sizeof(authority) || memchr(sep, '@', n) != NULL)
+        return false;
+    memcpy(authority, sep, n);
+    authority[n] = '\0';
+    if (!split_hostport(authority, host, hostlen, port, portlen))
+        return false;
+    if (port[0] == '\0')
+        snprintf(port, portlen, "%s", strncmp(target, "https", 5) == 0 ? "443" : "80");
+    return true;
+}
+
+/* cidr_parse() reads "addr/bits" into the network bytes; false if malformed. */
+static bool cidr_parse(const char *cidr, int *af, unsigned char *net, long *bits)
+{
+    char addr[64];
+    const char *slash = strchr(cidr, '/');
+    char *end;
+
+    if (slash == NULL || slash == cidr || (size_t)(slash - cidr) >= sizeof(addr))
+        return false;
+    memcpy(addr, cidr, (size_t)(slash - cidr));
+    addr[slash - cidr] = '\0';
+    *af = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
+    *bits = strtol(slash + 1, &end, 10);
+    if (slash[1] == '\0' || *end != '\0' || *bits < 0 || *bits > (*af == AF_INET6 ? 128 : 32))
+        return false;
+    return inet_pton(*af, addr, net) == 1;
+}
+
+/* cidr_contains() tells whether the IP literal 'host' lies in "addr/bits". */
+static bool cidr_contains(const char *cidr, const char *host)
+{
+    unsigned char net[16], ip[16];
+    long bits;
+    int af;
+    size_t i;
+
+    if (!cidr_parse(cidr, &af, net, &bits) || inet_pton(af, host, ip) != 1)
+        return false;
+    for (i = 0; i < (af == AF_INET6 ? 16u : 4u) && bits > 0; i++, bits -= 8) {
+        unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+
+        if ((net[i] & mask) != (ip[i] & mask))
+            return false;
+    }
+    return true;
+}
+
+static bool probe_pattern_matches(const char *pattern, const char *host, const char *port)
+{
+    char phost[300], pport[32];
+
+    if (!split_hostport(pattern, phost, sizeof(phost), pport, sizeof(pport)))
+        return false;
+    if (pport[0] != '\0' && (port[0] == '\0' || fnmatch(pport, port, 0) != 0))
+        return false;
+    if (strchr(phost, '/') != NULL)
+        return cidr_contains(phost, host);
+    return fnmatch(phost, host, FNM_CASEFOLD) == 0;
+}
+
+bool cw_settings_probe_allowed(const struct cw_settings *s, const struct cw_check_kind *kind,
+                               const char *target, cw_duration *timeout)
+{
+    char host[300], port[32];
+    size_t i, j;
+
+    if (!probe_target_hostport(target, host, sizeof(host), port, sizeof(port)))
+        return false;
+    for (i = 0; s != NULL && i < s->nprobe; i++) {
+        const struct cw_probe_rule *r = &s->probe[i];
+
+        if (r->kind != kind)
+            continue;
+        for (j = 0; j < r->targets.n; j++) {
+            if (probe_pattern_matches(r->targets.items[j], host, port)) {
+                *timeout = r->timeout;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static int load_probe(struct cw_settings *s, const struct cw_node *root,
+                      const struct global_opts *g, struct cw_diag *diag)
+{
+    const struct cw_node *probe = cw_node_get(root, "probe");
+    const struct cw_node *allow;
+    static const char *const probe_keys[] = {"allow", NULL};
+    size_t i, j;
+    int rc = CW_OK;
+
+    if (probe == NULL || cw_node_is_null(probe))
+        return CW_OK;
+    if (probe->type != CW_NODE_MAP) {
+        cw_diagf(diag, probe, "must be a mapping with \"allow\", not a %s",
+                 cw_node_type_name(probe));
+        return CW_ECONFIG;
+    }
+    for (i = 0; i < probe->nitems; i++) {
+        if (strcmp(probe->items[i]->key, probe_keys[0]) != 0) {
+            cw_diagf_key(diag, probe->items[i], "unknown field \"%s\"", probe->items[i]->key);
+            rc = CW_ECONFIG;
+        }
+    }
+    allow = cw_node_get(probe, "allow");
+    if (allow == NULL || cw_node_is_null(allow))
+        return rc;
+    if (allow->type != CW_NODE_SEQ) {
+        cw_diagf(diag, allow, "must be a list of rules, not a %s", cw_node_type_name(allow));
+        return CW_ECONFIG;
+    }
+    s->probe = calloc(allow->nitems != 0 ? allow->nitems : 1, sizeof(*s->probe));
+    if (s->probe == NULL) {
+        cw_diagf(diag, allow, "out of memory");
+        return CW_ECONFIG;
+    }
+    for (i = 0; i < allow->nitems; i++) {
+        const struct cw_node *rn = allow->items[i];
+        struct probe_opts po;
+        const struct cw_check_kind *kind;
+        bool ok = true;
+
+        memset(&po, 0, sizeof(po));
+        if (cw_opts_apply(probe_rule_opts, &po, rn, NULL, diag) != CW_OK) {
+            cw_opts_release(probe_rule_opts, &po);
+            rc = CW_ECONFIG;
+            continue;
+        }
+        kind = cw_check_kind_find(po.check);
+        if (kind == NULL || kind->probe_option == NULL) {
+            cw_diagf(diag, cw_node_get(rn, "check"), "\"%s\" is not a check kind /probe can run",
+                     po.check);
+            ok = false;
+        }
+        for (j = 0; j < po.targets.n; j++) {
+            char h[300], p[32];
+            const char *t = po.targets.items[j];
+
+            unsigned char net[16];
+            long bits;
+            int af;
+
+            if (!split_hostport(t, h, sizeof(h), p, sizeof(p)) ||
+                (strchr(h, '/') != NULL && !cidr_parse(h, &af, net, &bits))) {
+                cw_diagf(diag, cw_node_get(rn, "targets")->items[j],
+                         "\"%s\" is not a HOST[:PORT] pattern (a name glob, an IP, or a CIDR "
+                         "like 10.0.0.0/8)",
+                         t);
+                ok = false;
+            }
+        }
+        if (!ok) {
+            cw_opts_release(probe_rule_opts, &po);
+            rc = CW_ECONFIG;
+            continue;
+        }
+        s->probe[s->nprobe].kind = kind;
+        s->probe[s->nprobe].targets = po.targets;
+        s->probe[s->nprobe].timeout = po.timeout != 0 ? po.timeout : g->timeout;
+        po.targets.items = NULL;
+        po.targets.n = 0;
+        s->nprobe++;
+        cw_opts_release(probe_rule_opts, &po);
+    }
+    return rc;
+}
+
+struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind, const char *target,
+                                               cw_duration timeout, struct cw_diag *diag)
+{
+    struct global_opts g = {.interval = timeout, .timeout = timeout, .max_concurrent = 1};
+    struct service_ctx none = {NULL, NULL};
+    struct cw_instance *in = NULL;
+    struct cw_node *root;
+    struct cw_buf y;
+    const char *p;
+    int rc;
+
+    if (g.interval < CW_MS(100))
+        g.interval = CW_MS(100);
+    /* The target becomes one double-quoted YAML scalar under the kind's probe
+     * option, then goes through the same loader as a file. */
+    cw_buf_init(&y, 8192);
+    rc = cw_buf_addf(&y, "%s: \"", kind->probe_option);
+    for (p = target; *p != '\0' && rc == CW_OK; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            cw_diag_fileerr(diag, "probe", "target contains a control character");
+            cw_buf_reset(&y);
+            return NULL;
+        }
+        if (*p == '"' || *p == '\\')
+            rc = cw_buf_addc(&y, '\\');
+        if (rc == CW_OK)
+            rc = cw_buf_addc(&y, *p);
+    }
+    if (rc == CW_OK)
+        rc = cw_buf_adds(&y, "\"\n");
+    if (rc != CW_OK) {
+        cw_diag_fileerr(diag, "probe", "target too long");
+        cw_buf_reset(&y);
+        return NULL;
+    }
+    root = cw_node_parse("probe", cw_buf_str(&y), y.len, diag);
+    cw_buf_reset(&y);
+    if (root == NULL)
+        return NULL;
+    in = instance_new(kind, root, root, &none, &g, diag);
+    cw_node_free(root);
+    if (in != NULL)
+        in->probe = true;
+    return in;
+}
+
 static struct cw_settings *settings_from_root(const struct cw_node *root, const char *file,
                                               struct cw_diag *diag)
 {
@@ -606,7 +910,7 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
             known = known || strcmp(top_keys[k], root->items[i]->key) == 0;
         if (!known) {
             cw_diagf_key(diag, root->items[i],
-                         "unknown field \"%s\" (expected global, host, services)",
+                         "unknown field \"%s\" (expected global, host, probe, services)",
                          root->items[i]->key);
             rc = CW_ECONFIG;
         }
@@ -633,6 +937,8 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
     s->max_concurrent = g.max_concurrent;
 
     if (load_sections(s, root, &g, diag) != CW_OK)
+        rc = CW_ECONFIG;
+    if (load_probe(s, root, &g, diag) != CW_OK)
         rc = CW_ECONFIG;
 
     services = cw_node_get(root, "services");

@@ -44,6 +44,7 @@ struct cw_instance {
     cw_duration timeout;
     double phase;       /* in [0,1): fraction of the interval, from a hash of the key */
     unsigned line, col; /* position of the check in its file, for messages */
+    bool probe;         /* a one-shot /probe instance: transitions log at debug */
 
     /* Results, guarded by 'lock' (held only to swap pointers and bump counters). */
     pthread_mutex_t lock;
@@ -65,6 +66,13 @@ struct cw_instance {
     size_t heap_idx;
 };
 
+/* One entry of probe.allow: which targets /probe may check with a kind. */
+struct cw_probe_rule {
+    const struct cw_check_kind *kind; /* borrowed: static */
+    struct cw_strlist targets;        /* owned: HOST[:PORT] patterns (globs, CIDRs) */
+    cw_duration timeout;              /* deadline of one probe */
+};
+
 struct cw_settings {
     atomic_int refs;
     char *file; /* owned: the file it came from, or "<built-in>" */
@@ -73,6 +81,8 @@ struct cw_settings {
     int64_t max_concurrent;    /* upper bound of worker threads */
     struct cw_instance **inst; /* owned references */
     size_t ninst;
+    struct cw_probe_rule *probe; /* owned: probe.allow */
+    size_t nprobe;
 };
 
 /* The built-in default configuration (YAML), used without --config.file. */
@@ -91,6 +101,22 @@ struct cw_settings *cw_settings_load_text(const char *name, const char *text, st
  * schedules and interval-based ratios survive a reload. Returns how many
  * instances were kept. */
 size_t cw_settings_adopt(struct cw_settings *fresh, const struct cw_settings *old);
+
+/* cw_settings_probe_allowed() tells whether /probe may check 'target' with
+ * 'kind': some probe.allow rule of the kind has a pattern matching the
+ * target's host (and port). Host patterns are globs over names (case-
+ * insensitive), IP addresses, or CIDR prefixes ("10.0.0.0/8",
+ * "[fd00::]/8"), each optionally followed by ":PORTGLOB". Names are matched
+ * as written, never resolved. URLs with user information are refused. On
+ * success *timeout receives the rule's deadline. */
+bool cw_settings_probe_allowed(const struct cw_settings *s, const struct cw_check_kind *kind,
+                               const char *target, cw_duration *timeout);
+
+/* cw_settings_probe_instance() builds a one-shot instance of 'kind' whose
+ * probe option is 'target', with no service labels, configured exactly as
+ * a check in a file would be. NULL with the reason in 'diag'. */
+struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind, const char *target,
+                                               cw_duration timeout, struct cw_diag *diag);
 
 struct cw_settings *cw_settings_ref(struct cw_settings *s);
 void cw_settings_unref(struct cw_settings *s);

@@ -69,6 +69,7 @@ static const struct cw_check_kind kind_probe = {
     .target = probe_target,
     .run = probe_run,
     .release = probe_release,
+    .probe_option = "target",
 };
 
 extern const struct cw_check_kind cw_kind_host;
@@ -139,7 +140,7 @@ START_TEST(test_config_rejects_unknown_top_level_key)
 {
     ASSERT_LOAD_ERROR("global: {}\nservice: []\n",
                       "t.yml:2:1: service: unknown field \"service\" (expected global, host, "
-                      "services)");
+                      "probe, services)");
 }
 END_TEST
 
@@ -593,6 +594,75 @@ START_TEST(test_hostport_parses_forms)
 }
 END_TEST
 
+START_TEST(test_config_probe_allows_only_listed_targets)
+{
+    struct cw_settings *s;
+    cw_duration t = 0;
+    char *err = load("probe:\n  allow:\n    - check: probe\n      timeout: 2s\n"
+                     "      targets: [\"127.0.0.1:*\", \"10.0.0.0/8\", \"*.example.com:443\",\n"
+                     "                \"[fd00::]/8\", \"db.internal:33?6\"]\n",
+                     &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "127.0.0.1:8080", &t));
+    ck_assert_int_eq(t, CW_S(2));
+    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "10.200.3.4:22", &t));
+    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "11.0.0.1:22", &t));
+    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "API.Example.com:443", &t));
+    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "api.example.com:80", &t));
+    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "example.com.evil.net:443", &t));
+    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "[fd00::5]:443", &t));
+    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "[fe80::1]:443", &t));
+    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "db.internal:3306", &t));
+    /* URLs: host and port come from the authority; user information is refused. */
+    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "https://api.example.com/health", &t));
+    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "http://api.example.com/health", &t));
+    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "https://127.0.0.1:1@evil.net/", &t));
+    /* Another kind has no rule at all. */
+    ck_assert(!cw_settings_probe_allowed(s, &cw_kind_host, "127.0.0.1:80", &t));
+    cw_settings_unref(s);
+}
+END_TEST
+
+START_TEST(test_config_probe_rejects_kind_that_cannot_be_probed)
+{
+    ASSERT_LOAD_ERROR("probe:\n  allow:\n    - {check: host, targets: [\"*\"]}\n",
+                      "t.yml:3:15: probe.allow[0].check: \"host\" is not a check kind /probe can "
+                      "run");
+}
+END_TEST
+
+START_TEST(test_config_probe_rejects_bad_cidr)
+{
+    ASSERT_LOAD_ERROR("probe:\n  allow:\n    - {check: probe, targets: [\"10.0.0.0/33\"]}\n",
+                      "t.yml:3:32: probe.allow[0].targets[0]: \"10.0.0.0/33\" is not a HOST[:PORT] "
+                      "pattern (a name glob, an IP, or a CIDR like 10.0.0.0/8)");
+}
+END_TEST
+
+START_TEST(test_config_probe_instance_is_configured_like_a_check)
+{
+    struct cw_diag d;
+    struct cw_instance *in;
+
+    cw_diag_init(&d);
+    in = cw_settings_probe_instance(&kind_probe, "[::1]:8443", CW_S(3), &d);
+    ck_assert_ptr_nonnull(in);
+    ck_assert_str_eq(in->target, "[::1]:8443");
+    ck_assert_str_eq(in->prefix, "");
+    ck_assert_str_eq(in->common_prefix, "check=\"probe\"");
+    ck_assert_int_eq(in->timeout, CW_S(3));
+    cw_instance_unref(in);
+    /* A target the kind rejects comes back as a diagnostic, not a crash. */
+    ck_assert_ptr_null(cw_settings_probe_instance(&kind_probe, "no-port", CW_S(3), &d));
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_str_eq(d.entries[0].text,
+                     "probe:1:9: target: \"no-port\": missing port (write host:port)");
+    cw_diag_reset(&d);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -635,6 +705,10 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_empty_file_is_the_defaults);
     tcase_add_test(tc, test_config_labels_are_escaped_in_prefix);
     tcase_add_test(tc, test_config_adopt_keeps_unchanged_instances);
+    tcase_add_test(tc, test_config_probe_allows_only_listed_targets);
+    tcase_add_test(tc, test_config_probe_rejects_kind_that_cannot_be_probed);
+    tcase_add_test(tc, test_config_probe_rejects_bad_cidr);
+    tcase_add_test(tc, test_config_probe_instance_is_configured_like_a_check);
     suite_add_tcase(s, tc);
     tcase_add_test(tv, test_duration_parses_prometheus_forms);
     tcase_add_test(tv, test_duration_formats_shortest);
