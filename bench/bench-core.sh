@@ -10,7 +10,7 @@
 #   - scrape latency p50/p99 at 8 concurrent scrapers (wrk --latency);
 #   - counting TCP states with 50,000 sockets open: connwatch's host check
 #     duration against node_exporter's tcpstat collector (in a network
-#     namespace of its own when root), and build/sockcount when it is built.
+#     namespace of its own when root), and build/tests/sockcount.
 # Ends with a table and the targets.
 #
 #   bench/bench-core.sh            (BUILD_DIR=build, DURATION=10s, SOCKETS=50000)
@@ -273,10 +273,11 @@ EOF
     cw_stop "$ne_pid" || true
     cw_stop "$hold_pid" || true
 
-    # sockcount (built by meson: build/sockcount or build/bench/sockcount)
+    # sockcount (built by meson on demand: ninja -C build tests/sockcount)
     # opens its own sockets, after ours are closed.
     local sc_bin=""
-    for sc_bin in "$BUILD_DIR/sockcount" "$BUILD_DIR/bench/sockcount" ""; do
+    ninja -C "$BUILD_DIR" tests/sockcount >/dev/null 2>&1 || true
+    for sc_bin in "$BUILD_DIR/tests/sockcount" ""; do
         [[ -n $sc_bin && -x $sc_bin ]] && break
     done
     if [[ -n $sc_bin ]]; then

@@ -937,7 +937,7 @@ int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out)
     const size_t old_len = out->len;
     z_stream zs;
     size_t room;
-    int rc, zrc;
+    int rc, zrc, wbits;
 
     if (level < 1 || level > 9 || (in == NULL && len > 0))
         return CW_EINVAL;
@@ -945,8 +945,15 @@ int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out)
     if (len > UINT_MAX / 2)
         return CW_ETOOBIG;
 
+    /* A window larger than the input compresses no better, and zlib's state
+     * (allocated and cleared per call) grows with the window and memLevel:
+     * size both to the input, so the small part of a scrape that is
+     * compressed each time stays cheap. */
+    wbits = 9;
+    while (wbits < 15 && ((size_t)1 << wbits) < len)
+        wbits++;
     memset(&zs, 0, sizeof(zs));
-    zrc = deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    zrc = deflateInit2(&zs, level, Z_DEFLATED, wbits + 16, wbits - 7, Z_DEFAULT_STRATEGY);
     if (zrc == Z_MEM_ERROR)
         return CW_ENOMEM;
     if (zrc != Z_OK)
