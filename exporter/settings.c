@@ -367,28 +367,93 @@ void cw_settings_unref(struct cw_settings *s)
     free(s);
 }
 
-static int settings_add(struct cw_settings *s, struct cw_instance *in, const struct cw_node *at,
-                        struct cw_diag *diag)
+/* The instance keys seen while loading, in an open-addressing hash table, so
+ * that duplicate detection stays linear with 10,000 checks. */
+struct key_index {
+    struct cw_instance **slots; /* borrowed from the settings being loaded */
+    size_t cap;                 /* a power of two */
+    size_t n;
+};
+
+static uint64_t key_hash(const char *k)
 {
-    struct cw_instance **v;
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *k != '\0'; k++) {
+        h ^= (unsigned char)*k;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* key_index_find_or_add() returns the instance already indexed under
+ * in->key, or NULL after indexing 'in'. Sets *oom on allocation failure. */
+static struct cw_instance *key_index_find_or_add(struct key_index *ix, struct cw_instance *in,
+                                                 bool *oom)
+{
     size_t i;
 
-    for (i = 0; i < s->ninst; i++) {
-        if (strcmp(s->inst[i]->key, in->key) == 0) {
-            cw_diagf(diag, at,
-                     "duplicate check: this service already has a %s check with target \"%s\" "
-                     "(line %u); give one a distinct name",
-                     in->kind->name, in->target, s->inst[i]->line);
-            cw_instance_unref(in);
-            return CW_ECONFIG;
+    if ((ix->n + 1) * 2 > ix->cap) {
+        size_t cap = ix->cap != 0 ? ix->cap * 2 : 64;
+        struct cw_instance **slots = calloc(cap, sizeof(*slots));
+
+        if (slots == NULL) {
+            *oom = true;
+            return NULL;
         }
+        for (i = 0; i < ix->cap; i++) {
+            size_t j;
+
+            if (ix->slots[i] == NULL)
+                continue;
+            for (j = key_hash(ix->slots[i]->key) & (cap - 1); slots[j] != NULL;
+                 j = (j + 1) & (cap - 1))
+                ;
+            slots[j] = ix->slots[i];
+        }
+        free(ix->slots);
+        ix->slots = slots;
+        ix->cap = cap;
     }
-    v = realloc(s->inst, (s->ninst + 1) * sizeof(*v));
-    if (v == NULL) {
+    for (i = key_hash(in->key) & (ix->cap - 1); ix->slots[i] != NULL; i = (i + 1) & (ix->cap - 1)) {
+        if (strcmp(ix->slots[i]->key, in->key) == 0)
+            return ix->slots[i];
+    }
+    ix->slots[i] = in;
+    ix->n++;
+    return NULL;
+}
+
+static int settings_add(struct cw_settings *s, struct key_index *ix, struct cw_instance *in,
+                        const struct cw_node *at, struct cw_diag *diag)
+{
+    struct cw_instance *other;
+    bool oom = false;
+
+    if (s->ninst == s->capinst) {
+        size_t cap = s->capinst != 0 ? s->capinst * 2 : 16;
+        struct cw_instance **v = realloc(s->inst, cap * sizeof(*v));
+
+        if (v == NULL) {
+            cw_instance_unref(in);
+            return CW_ENOMEM;
+        }
+        s->inst = v;
+        s->capinst = cap;
+    }
+    other = key_index_find_or_add(ix, in, &oom);
+    if (oom) {
         cw_instance_unref(in);
         return CW_ENOMEM;
     }
-    s->inst = v;
+    if (other != NULL) {
+        cw_diagf(diag, at,
+                 "duplicate check: this service already has a %s check with target \"%s\" "
+                 "(line %u); give one a distinct name",
+                 in->kind->name, in->target, other->line);
+        cw_instance_unref(in);
+        return CW_ECONFIG;
+    }
     s->inst[s->ninst++] = in;
     return CW_OK;
 }
@@ -406,8 +471,9 @@ static void kinds_list(struct cw_buf *b)
     (void)rc;
 }
 
-static int load_check(struct cw_settings *s, const struct cw_node *c, const struct service_ctx *svc,
-                      const struct global_opts *g, struct cw_diag *diag)
+static int load_check(struct cw_settings *s, struct key_index *ix, const struct cw_node *c,
+                      const struct service_ctx *svc, const struct global_opts *g,
+                      struct cw_diag *diag)
 {
     const struct cw_check_kind *kind;
     const struct cw_node *opts;
@@ -443,7 +509,7 @@ static int load_check(struct cw_settings *s, const struct cw_node *c, const stru
     in = instance_new(kind, c->items[0], opts, svc, g, diag);
     if (in == NULL)
         return CW_ECONFIG;
-    return settings_add(s, in, c, diag);
+    return settings_add(s, ix, in, c, diag);
 }
 
 static const char *const top_keys[] = {"global", "host", "probe", "services", NULL};
@@ -460,7 +526,7 @@ static const struct cw_opt service_opts[] = {
 };
 static const char *const service_known[] = {"checks", NULL};
 
-static int load_service(struct cw_settings *s, const struct cw_node *sn,
+static int load_service(struct cw_settings *s, struct key_index *ix, const struct cw_node *sn,
                         const struct global_opts *g, const struct cw_node *const *seen,
                         size_t nseen, struct cw_diag *diag)
 {
@@ -517,7 +583,7 @@ static int load_service(struct cw_settings *s, const struct cw_node *sn,
     ctx.name = so.name;
     ctx.labels = &so.labels;
     for (i = 0; i < checks->nitems; i++) {
-        if (load_check(s, checks->items[i], &ctx, g, diag) != CW_OK)
+        if (load_check(s, ix, checks->items[i], &ctx, g, diag) != CW_OK)
             rc = CW_ECONFIG;
     }
 out:
@@ -534,7 +600,7 @@ static const struct cw_opt host_opts[] = {
     CW_OPT_END,
 };
 
-static int load_sections(struct cw_settings *s, const struct cw_node *root,
+static int load_sections(struct cw_settings *s, struct key_index *ix, const struct cw_node *root,
                          const struct global_opts *g, struct cw_diag *diag)
 {
     size_t i;
@@ -580,7 +646,7 @@ static int load_sections(struct cw_settings *s, const struct cw_node *root,
             rc = CW_ECONFIG;
             continue;
         }
-        if (settings_add(s, in, sec != NULL ? sec : root, diag) != CW_OK)
+        if (settings_add(s, ix, in, sec != NULL ? sec : root, diag) != CW_OK)
             rc = CW_ECONFIG;
     }
     return rc;
@@ -884,6 +950,7 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
 {
     struct cw_settings *s;
     struct global_opts g;
+    struct key_index ix = {NULL, 0, 0};
     const struct cw_node *services;
     size_t i;
     int rc = CW_OK;
@@ -936,7 +1003,7 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
     s->timeout = g.timeout;
     s->max_concurrent = g.max_concurrent;
 
-    if (load_sections(s, root, &g, diag) != CW_OK)
+    if (load_sections(s, &ix, root, &g, diag) != CW_OK)
         rc = CW_ECONFIG;
     if (load_probe(s, root, &g, diag) != CW_OK)
         rc = CW_ECONFIG;
@@ -955,18 +1022,21 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
                     rc = CW_ECONFIG;
                     continue;
                 }
-                if (load_service(s, services->items[i], &g,
+                if (load_service(s, &ix, services->items[i], &g,
                                  (const struct cw_node *const *)services->items, i, diag) != CW_OK)
                     rc = CW_ECONFIG;
             }
         }
     }
     cw_opts_release(global_opts, &g);
+    free(ix.slots);
+    ix.slots = NULL;
     if (rc != CW_OK)
         goto out_fail;
     return s;
 
 out_fail:
+    free(ix.slots);
     if (diag->n == 0)
         cw_diag_fileerr(diag, file, "configuration rejected");
     cw_settings_unref(s);

@@ -81,6 +81,7 @@ struct cw_settings {
     int64_t max_concurrent;    /* upper bound of worker threads */
     struct cw_instance **inst; /* owned references */
     size_t ninst;
+    size_t capinst;
     struct cw_probe_rule *probe; /* owned: probe.allow */
     size_t nprobe;
 };
