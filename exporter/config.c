@@ -439,7 +439,7 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
     case YAML_SCALAR_EVENT:
         n = node_new(p, CW_NODE_SCALAR, &ev->start_mark, path);
         if (n == NULL)
-            return NULL;
+            goto out_free;
         n->scalar = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
         n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
         if (n->scalar == NULL)
@@ -454,7 +454,7 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
     case YAML_SEQUENCE_START_EVENT:
         n = node_new(p, CW_NODE_SEQ, &ev->start_mark, path);
         if (n == NULL)
-            return NULL;
+            goto out_free;
         anchor = ev->data.sequence_start.anchor;
         for (i = 0;; i++) {
             struct cw_node *c;
@@ -467,7 +467,11 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
                 break;
             }
             cpath = path_join_index(path, i);
-            c = cpath != NULL ? parse_node(p, &child, cpath, depth + 1) : NULL;
+            if (cpath == NULL) {
+                yaml_event_delete(&child);
+                goto out_free;
+            }
+            c = parse_node(p, &child, cpath, depth + 1);
             free(cpath);
             if (c == NULL)
                 goto out_free;
@@ -481,7 +485,7 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
     case YAML_MAPPING_START_EVENT:
         n = node_new(p, CW_NODE_MAP, &ev->start_mark, path);
         if (n == NULL)
-            return NULL;
+            goto out_free;
         anchor = ev->data.mapping_start.anchor;
         for (;;) {
             struct cw_node *c;

@@ -223,7 +223,7 @@ static struct cw_instance *instance_new(const struct cw_check_kind *kind, const 
                                         const struct global_opts *g, struct cw_diag *diag)
 {
     struct cw_instance *in;
-    struct timing_opts t;
+    struct timing_opts t = {0, 0, NULL};
     struct cw_buf fp;
     char d1[32], d2[32];
     const char *target;
@@ -239,7 +239,6 @@ static struct cw_instance *instance_new(const struct cw_check_kind *kind, const 
     in->line = at->line;
     in->col = at->col;
 
-    memset(&t, 0, sizeof(t));
     /* Timing keys are read with their own table; the kind's table sees the rest. */
     {
         struct cw_node filtered = *(opts != NULL ? opts : at);
