@@ -16,11 +16,13 @@ build_pkgs=(
     gcc pkg-config meson ninja-build
     libmicrohttpd-dev libcurl4-openssl-dev libmariadb-dev libhiredis-dev libyaml-dev
     libgnutls28-dev libssl-dev zlib1g-dev libcrypt-dev check git ca-certificates
+    libjansson-dev
 )
 # "a|b": the first one apt can install; either one satisfies the group.
 test_pkgs=(
     prometheus curl python3 valgrind clang 'libclang-rt-14-dev|libclang-rt-dev' clang-format
     iproute2 nftables procps openssl gzip
+    prometheus-alertmanager python3-aiosmtpd
 )
 bench_pkgs=(prometheus-node-exporter wrk hyperfine)
 

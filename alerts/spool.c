@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * spool.c - the durable per-receiver queue of connwatch-relay (spool.h).
+ *
+ * Owns one directory, an fd on it for fsync, the ordered list of entries
+ * (sequence, key; bodies stay on disk) and a ring of recently delivered
+ * keys for dedupe. HTTP handler threads put; the receiver's delivery thread
+ * waits, peeks and removes. One mutex and one condition variable.
+ */
+#include "alerts/spool.h"
+
+#include "exporter/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECENT_MAX     4096
+#define SPOOL_MAX_FILE (16u << 20)
+
+struct entry {
+    uint64_t seq;
+    char key[33];
+    bool fell_back;
+    cw_mono queued;
+};
+
+struct recent {
+    char key[33];
+    cw_mono at;
+};
+
+struct cw_spool {
+    char *dir;
+    int dirfd;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct entry *e; /* ring would be faster; queues are short */
+    size_t n, cap, max;
+    uint64_t next_seq;
+    struct recent recent[RECENT_MAX];
+    size_t nrecent, recent_head;
+    cw_duration window;
+    bool kicked;
+};
+
+static void entry_name(char *buf, size_t len, uint64_t seq, const char *key)
+{
+    snprintf(buf, len, "%020" PRIu64 "-%s.json", seq, key);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int push_entry(struct cw_spool *sp, uint64_t seq, const char *key)
+{
+    if (sp->n == sp->cap) {
+        size_t cap = sp->cap ? sp->cap * 2 : 64;
+        struct entry *e = realloc(sp->e, cap * sizeof(*e));
+
+        if (e == NULL)
+            return CW_ENOMEM;
+        sp->e = e;
+        sp->cap = cap;
+    }
+    memset(&sp->e[sp->n], 0, sizeof(sp->e[sp->n]));
+    sp->e[sp->n].seq = seq;
+    snprintf(sp->e[sp->n].key, sizeof(sp->e[sp->n].key), "%s", key);
+    sp->e[sp->n].queued = cw_now();
+    sp->n++;
+    return CW_OK;
+}
+
+struct cw_spool *cw_spool_open(const char *dir, cw_duration dedupe_window, size_t max_entries,
+                               char *why, size_t whylen)
+{
+    struct cw_spool *sp;
+    char errbuf[128];
+    struct dirent *de;
+    DIR *d;
+
+    sp = calloc(1, sizeof(*sp));
+    if (sp == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    sp->dirfd = -1;
+    sp->window = dedupe_window;
+    sp->max = max_entries;
+    sp->next_seq = 1;
+    pthread_mutex_init(&sp->lock, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&sp->cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    sp->dir = strdup(dir);
+    if (sp->dir == NULL) {
+        snprintf(why, whylen, "out of memory");
+        goto out_fail;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(why, whylen, "cannot create %s: %s", dir,
+                 cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+        goto out_fail;
+    }
+    sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->dirfd < 0) {
+        snprintf(why, whylen, "cannot open %s: %s", dir,
+                 cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+        goto out_fail;
+    }
+    d = fdopendir(dup(sp->dirfd));
+    if (d == NULL) {
+        snprintf(why, whylen, "cannot list %s: %s", dir,
+                 cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+        goto out_fail;
+    }
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        char key[33];
+        uint64_t seq = 0;
+        size_t i;
+
+        if (strncmp(nm, ".tmp-", 5) == 0) {
+            /* a put that crashed before its rename: never acknowledged */
+            if (unlinkat(sp->dirfd, nm, 0) != 0)
+                cw_log(CW_LOG_WARN, "spool", "cannot remove a temporary file", "file", nm,
+                       (char *)NULL);
+            continue;
+        }
+        if (strlen(nm) != 20 + 1 + 32 + 5 || nm[20] != '-' || strcmp(nm + 53, ".json") != 0)
+            continue;
+        for (i = 0; i < 20; i++) {
+            if (nm[i] < '0' || nm[i] > '9')
+                break;
+            seq = seq * 10 + (uint64_t)(nm[i] - '0');
+        }
+        if (i != 20)
+            continue;
+        memcpy(key, nm + 21, 32);
+        key[32] = '\0';
+        if (push_entry(sp, seq, key) != CW_OK) {
+            closedir(d);
+            snprintf(why, whylen, "out of memory");
+            goto out_fail;
+        }
+        if (seq >= sp->next_seq)
+            sp->next_seq = seq + 1;
+    }
+    closedir(d);
+    if (sp->n > 0)
+        qsort(sp->e, sp->n, sizeof(*sp->e), cmp_entry);
+    return sp;
+
+out_fail:
+    cw_spool_close(sp);
+    return NULL;
+}
+
+void cw_spool_close(struct cw_spool *sp)
+{
+    if (sp == NULL)
+        return;
+    if (sp->dirfd >= 0)
+        close(sp->dirfd);
+    pthread_mutex_destroy(&sp->lock);
+    pthread_cond_destroy(&sp->cond);
+    free(sp->e);
+    free(sp->dir);
+    free(sp);
+}
+
+static bool is_duplicate(struct cw_spool *sp, const char *key)
+{
+    cw_mono now = cw_now();
+    size_t i;
+
+    for (i = 0; i < sp->n; i++) {
+        if (strcmp(sp->e[i].key, key) == 0)
+            return true;
+    }
+    for (i = 0; i < sp->nrecent; i++) {
+        const struct recent *r = &sp->recent[i];
+
+        if (now - r->at <= sp->window && strcmp(r->key, key) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int cw_spool_put(struct cw_spool *sp, const char *body, size_t len, const char *key,
+                 enum cw_spool_outcome *outcome)
+{
+    char tmp[64], name[80], errbuf[128];
+    uint64_t seq;
+    int fd = -1, rc = CW_EIO;
+
+    pthread_mutex_lock(&sp->lock);
+    if (is_duplicate(sp, key)) {
+        *outcome = CW_SPOOL_DUPLICATE;
+        rc = CW_OK;
+        goto out;
+    }
+    if (sp->n >= sp->max) {
+        *outcome = CW_SPOOL_FULL;
+        rc = CW_OK;
+        goto out;
+    }
+    seq = sp->next_seq;
+    snprintf(tmp, sizeof(tmp), ".tmp-%020" PRIu64, seq);
+    entry_name(name, sizeof(name), seq, key);
+    fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, body, len) != 0 || fsync(fd) != 0) {
+        cw_log(CW_LOG_ERROR, "spool", "cannot write a spool file", "dir", sp->dir, "err",
+               cw_strerror_r(errno, errbuf, sizeof(errbuf)), (char *)NULL);
+        goto out_unlink;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        goto out_unlink;
+    }
+    fd = -1;
+    if (renameat(sp->dirfd, tmp, sp->dirfd, name) != 0 || fsync(sp->dirfd) != 0) {
+        cw_log(CW_LOG_ERROR, "spool", "cannot commit a spool file", "dir", sp->dir, "err",
+               cw_strerror_r(errno, errbuf, sizeof(errbuf)), (char *)NULL);
+        goto out_unlink;
+    }
+    sp->next_seq++;
+    if (push_entry(sp, seq, key) != CW_OK) {
+        /* On disk but not in memory: a restart would deliver it; refuse now
+         * so that Alertmanager retries, and forget the file. */
+        (void)unlinkat(sp->dirfd, name, 0);
+        rc = CW_ENOMEM;
+        goto out;
+    }
+    *outcome = CW_SPOOL_ADDED;
+    pthread_cond_broadcast(&sp->cond);
+    rc = CW_OK;
+    goto out;
+out_unlink:
+    if (fd >= 0)
+        close(fd);
+    (void)unlinkat(sp->dirfd, tmp, 0);
+out:
+    pthread_mutex_unlock(&sp->lock);
+    return rc;
+}
+
+size_t cw_spool_length(struct cw_spool *sp)
+{
+    size_t n;
+
+    pthread_mutex_lock(&sp->lock);
+    n = sp->n;
+    pthread_mutex_unlock(&sp->lock);
+    return n;
+}
+
+void cw_spool_kick(struct cw_spool *sp)
+{
+    pthread_mutex_lock(&sp->lock);
+    sp->kicked = true;
+    pthread_cond_broadcast(&sp->cond);
+    pthread_mutex_unlock(&sp->lock);
+}
+
+bool cw_spool_wait(struct cw_spool *sp, cw_mono not_before, atomic_bool *stop)
+{
+    bool ready = false;
+
+    pthread_mutex_lock(&sp->lock);
+    while (!atomic_load(stop) && !sp->kicked) {
+        cw_mono now = cw_now();
+        struct timespec ts;
+        cw_mono until;
+
+        if (sp->n > 0 && now >= not_before) {
+            ready = true;
+            break;
+        }
+        until = sp->n > 0 ? not_before : now + CW_S(1);
+        ts.tv_sec = (time_t)(until / CW_S(1));
+        ts.tv_nsec = (long)(until % CW_S(1));
+        pthread_cond_timedwait(&sp->cond, &sp->lock, &ts);
+    }
+    sp->kicked = false;
+    pthread_mutex_unlock(&sp->lock);
+    return ready;
+}
+
+static char *read_file(int dirfd, const char *name, size_t *len)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t off = 0;
+    int fd;
+
+    fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0 || (size_t)st.st_size > SPOOL_MAX_FILE)
+        goto out;
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL)
+        goto out;
+    while (off < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + off, (size_t)st.st_size - off);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            free(buf);
+            buf = NULL;
+            goto out;
+        }
+        off += (size_t)r;
+    }
+    buf[off] = '\0';
+    *len = off;
+out:
+    close(fd);
+    return buf;
+}
+
+static void remove_at(struct cw_spool *sp, size_t i)
+{
+    memmove(&sp->e[i], &sp->e[i + 1], (sp->n - i - 1) * sizeof(*sp->e));
+    sp->n--;
+}
+
+static void quarantine_locked(struct cw_spool *sp, size_t i)
+{
+    char name[80], bad[84];
+
+    entry_name(name, sizeof(name), sp->e[i].seq, sp->e[i].key);
+    snprintf(bad, sizeof(bad), "%s.bad", name);
+    if (renameat(sp->dirfd, name, sp->dirfd, bad) != 0)
+        (void)unlinkat(sp->dirfd, name, 0);
+    cw_log(CW_LOG_ERROR, "spool", "spool entry unreadable, moved aside", "dir", sp->dir, "file",
+           bad, (char *)NULL);
+    remove_at(sp, i);
+}
+
+size_t cw_spool_peek(struct cw_spool *sp, size_t max, struct cw_spool_item *out)
+{
+    size_t i = 0, k = 0;
+
+    pthread_mutex_lock(&sp->lock);
+    while (i < sp->n && k < max) {
+        char name[80];
+
+        entry_name(name, sizeof(name), sp->e[i].seq, sp->e[i].key);
+        memset(&out[k], 0, sizeof(out[k]));
+        out[k].body = read_file(sp->dirfd, name, &out[k].len);
+        if (out[k].body == NULL) {
+            quarantine_locked(sp, i);
+            continue;
+        }
+        out[k].seq = sp->e[i].seq;
+        memcpy(out[k].key, sp->e[i].key, sizeof(out[k].key));
+        out[k].fell_back = sp->e[i].fell_back;
+        out[k].queued = sp->e[i].queued;
+        k++;
+        i++;
+    }
+    pthread_mutex_unlock(&sp->lock);
+    return k;
+}
+
+void cw_spool_items_free(struct cw_spool_item *items, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(items[i].body);
+        items[i].body = NULL;
+    }
+}
+
+static ssize_t find(struct cw_spool *sp, uint64_t seq)
+{
+    size_t i;
+
+    for (i = 0; i < sp->n; i++) {
+        if (sp->e[i].seq == seq)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+int cw_spool_remove(struct cw_spool *sp, uint64_t seq)
+{
+    char name[80], errbuf[128];
+    ssize_t i;
+    int rc = CW_OK;
+
+    pthread_mutex_lock(&sp->lock);
+    i = find(sp, seq);
+    if (i < 0)
+        goto out;
+    entry_name(name, sizeof(name), seq, sp->e[i].key);
+    if (unlinkat(sp->dirfd, name, 0) != 0 || fsync(sp->dirfd) != 0) {
+        cw_log(CW_LOG_ERROR, "spool", "cannot remove a delivered entry", "dir", sp->dir, "err",
+               cw_strerror_r(errno, errbuf, sizeof(errbuf)), (char *)NULL);
+        rc = CW_EIO;
+    }
+    {
+        struct recent *r = &sp->recent[sp->recent_head];
+
+        memcpy(r->key, sp->e[i].key, sizeof(r->key));
+        r->at = cw_now();
+        sp->recent_head = (sp->recent_head + 1) % RECENT_MAX;
+        if (sp->nrecent < RECENT_MAX)
+            sp->nrecent++;
+    }
+    remove_at(sp, (size_t)i);
+out:
+    pthread_mutex_unlock(&sp->lock);
+    return rc;
+}
+
+void cw_spool_quarantine(struct cw_spool *sp, uint64_t seq)
+{
+    ssize_t i;
+
+    pthread_mutex_lock(&sp->lock);
+    i = find(sp, seq);
+    if (i >= 0)
+        quarantine_locked(sp, (size_t)i);
+    pthread_mutex_unlock(&sp->lock);
+}
+
+void cw_spool_mark_fallback(struct cw_spool *sp, uint64_t seq)
+{
+    ssize_t i;
+
+    pthread_mutex_lock(&sp->lock);
+    i = find(sp, seq);
+    if (i >= 0)
+        sp->e[i].fell_back = true;
+    pthread_mutex_unlock(&sp->lock);
+}
