@@ -6,9 +6,16 @@
  */
 #include "check.h"
 
+extern const struct cw_check_kind cw_kind_dns;
 extern const struct cw_check_kind cw_kind_host;
+extern const struct cw_check_kind cw_kind_tcp;
 
+/* One kind a line, whatever clang-format would pack. */
+/* clang-format off */
 const struct cw_check_kind *const cw_check_kinds[] = {
+    &cw_kind_dns,
     &cw_kind_host,
+    &cw_kind_tcp,
     NULL,
 };
+/* clang-format on */

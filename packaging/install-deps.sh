@@ -23,6 +23,7 @@ test_pkgs=(
     prometheus curl python3 valgrind clang 'libclang-rt-14-dev|libclang-rt-dev' clang-format
     iproute2 nftables procps openssl gzip
     prometheus-alertmanager python3-aiosmtpd
+    dnsmasq-base util-linux # it_dns.sh (dnsmasq), it_tcp.sh (nsenter, unshare)
 )
 bench_pkgs=(prometheus-node-exporter wrk hyperfine)
 

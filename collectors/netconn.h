@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * netconn.h - network plumbing shared by the tcp and dns check kinds (and by any
+ * kind that needs a TCP connection with a deadline, e.g. tcp with TLS):
+ * mapping socket and resolver errors to failure reasons, name resolution
+ * bounded by a deadline, and a non-blocking TCP connect bounded by a
+ * deadline.
+ *
+ * Everything here is thread-safe and keeps no static mutable state. A
+ * lookup that outlives its deadline keeps running on its own thread and
+ * frees itself when it ends; the caller keeps a handle to it (struct
+ * cw_net_lookup) only to avoid starting a second one meanwhile.
+ */
+#ifndef CW_COLLECTORS_NETCONN_H
+#define CW_COLLECTORS_NETCONN_H
+
+#include "exporter/clock.h"
+#include "exporter/err.h"
+
+#include <netdb.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/* The "ip_family" option's values, in the order of the enum below. */
+enum cw_net_family { CW_NET_FAMILY_AUTO = 0, CW_NET_FAMILY_IP4, CW_NET_FAMILY_IP6 };
+extern const char *const cw_net_family_names[]; /* "auto", "ip4", "ip6", NULL */
+
+/* cw_net_family_af() returns AF_UNSPEC, AF_INET or AF_INET6 for 'f'. */
+int cw_net_family_af(int f);
+
+/* cw_net_reason_from_errno() maps the errno of a failed connect(), of
+ * SO_ERROR or of a UDP exchange to a reason: ECONNREFUSED/ECONNRESET are
+ * refused; ETIMEDOUT timeout; EHOSTUNREACH, ENETUNREACH, ENETDOWN,
+ * EHOSTDOWN, EADDRNOTAVAIL, EPERM and EACCES (a local firewall rejected the
+ * packet) and ENONET unreachable; anything else internal. */
+enum cw_reason cw_net_reason_from_errno(int err);
+
+/* cw_net_reason_from_gai() maps a getaddrinfo() error: EAI_MEMORY and
+ * EAI_SYSTEM (with an errno other than a resolver one) are internal, every
+ * other error (no such name, no address, temporary failure) is dns. */
+enum cw_reason cw_net_reason_from_gai(int gai_err, int sys_errno);
+
+/* cw_net_literal() parses an IPv4 or IPv6 literal 'host' (IPv6 without
+ * brackets, optionally with %scope) with 'port' into 'ss'. Returns true and
+ * sets *len when 'host' is a literal of a family allowed by 'family' (one
+ * of enum cw_net_family). */
+bool cw_net_literal(const char *host, unsigned port, int family, struct sockaddr_storage *ss,
+                    socklen_t *len);
+
+/* cw_net_addr_format() writes "1.2.3.4" or "::1" (no port) into buf. */
+const char *cw_net_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+
+/* ---- Resolution with a deadline ---------------------------------------------- */
+
+struct cw_net_lookup; /* one getaddrinfo() on its own thread */
+
+/* cw_net_resolve() resolves 'host' ('service' may be NULL) with
+ * getaddrinfo() on a detached thread and waits for it until 'deadline'.
+ * 'af' is AF_UNSPEC, AF_INET or AF_INET6, 'socktype' e.g. SOCK_STREAM.
+ * '*pending' is the caller's slot for a lookup that outlived an earlier
+ * deadline (NULL when there is none); while it runs, no new lookup starts.
+ * Returns:
+ *   CW_OK        *out holds the addresses (free with freeaddrinfo());
+ *   CW_EPARSE    the resolver failed: *gai_err holds its EAI_* code and
+ *                *sys_errno the errno for EAI_SYSTEM;
+ *   CW_ETIMEDOUT the deadline passed: the lookup goes on in '*pending';
+ *   CW_EIO       an earlier lookup is still running in '*pending' (nothing
+ *                was started);
+ *   CW_ENOMEM    no memory or no thread.
+ */
+CW_MUST_CHECK int cw_net_resolve(const char *host, const char *service, int af, int socktype,
+                                 cw_mono deadline, struct cw_net_lookup **pending,
+                                 struct addrinfo **out, int *gai_err, int *sys_errno);
+
+/* cw_net_lookup_abandon() gives up '*pending' (it frees itself when its
+ * getaddrinfo() returns) and sets it to NULL. For release(). */
+void cw_net_lookup_abandon(struct cw_net_lookup **pending);
+
+/* ---- TCP connect with a deadline --------------------------------------------- */
+
+/* cw_net_connect() opens a non-blocking TCP socket to 'sa' and waits until
+ * the handshake completes or 'deadline' passes. *fd receives the socket
+ * whenever one was created, connected or not (the caller closes it; a
+ * socket still in SYN_SENT may be asked for TCP_INFO), else -1.
+ * *elapsed receives the time from connect() to the outcome.
+ * Returns CW_OK (connected; the socket stays non-blocking), CW_ETIMEDOUT
+ * (still pending at the deadline: SYNs unanswered), or CW_EIO with the
+ * connect() or SO_ERROR errno in *err (classify it with
+ * cw_net_reason_from_errno()). */
+CW_MUST_CHECK int cw_net_connect(const struct sockaddr *sa, socklen_t salen, cw_mono deadline,
+                                 int *fd, int *err, cw_duration *elapsed);
+
+/* cw_net_wait() polls 'fd' for 'events' until 'deadline'. Returns the
+ * revents, 0 when the deadline passed, or -1 with errno set. */
+int cw_net_wait(int fd, short events, cw_mono deadline);
+
+#endif

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tcp.c - the "tcp" check: one TCP handshake to host:port per run, timed,
+ * with the kernel's view of the connection (TCP_INFO) and, on failure, the
+ * layer that broke: refused (RST), timeout (SYNs unanswered: the firewall
+ * drop), unreachable (no route, ICMP unreachable), dns (name did not
+ * resolve).
+ *
+ * The state owns the parsed target, the socket address when the target is
+ * an IP literal (resolved once at configure time, without I/O), the
+ * cumulative retransmit counter and the handle of a name lookup that
+ * outlived a deadline (netconn.c). run() is called by one scheduler worker at a
+ * time; it sends nothing on the connection and closes it right after the
+ * handshake (FIN), so the server sees an accepted connection that closes.
+ */
+#include "collectors/netconn.h"
+#include "exporter/check.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct tcp_state {
+    struct cw_hostport target; /* owned (option table) */
+    int ip_family;             /* enum cw_net_family */
+    bool literal;              /* target.host is an IP: 'addr' is ready */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint64_t retrans_total;       /* sum of tcpi_total_retrans over the runs' connections */
+    struct cw_net_lookup *lookup; /* a lookup that outlived its run, or NULL */
+};
+
+static const struct cw_opt tcp_opts[] = {
+    CW_OPT("target", CW_OPT_T_HOSTPORT, struct tcp_state, target, NULL, 0, 0, CW_OPT_REQUIRED),
+    CW_OPT_ENUM("ip_family", struct tcp_state, ip_family, "auto", cw_net_family_names, 0),
+    CW_OPT_END,
+};
+
+static const struct cw_desc desc_connect = {
+    .name = "connwatch_tcp_connect_seconds",
+    .help = "Time the last TCP handshake took, from connect() until the connection was "
+            "established (name resolution not included).",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_rtt = {
+    .name = "connwatch_tcp_rtt_seconds",
+    .help = "Kernel's smoothed round-trip time of the last probe connection (TCP_INFO tcpi_rtt), "
+            "read right after the handshake, so it is the SYN/SYN-ACK sample.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_retrans = {
+    .name = "connwatch_tcp_retransmits_total",
+    .help = "Segments retransmitted on this check's probe connections, SYN retransmissions "
+            "included (TCP_INFO tcpi_total_retrans summed over every run's connection).",
+    .type = CW_COUNTER,
+};
+
+static int tcp_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,
+                         struct cw_diag *diag)
+{
+    struct tcp_state *ts = state;
+    struct sockaddr_storage any;
+    socklen_t anylen;
+
+    (void)info;
+    if (cw_opts_apply(tcp_opts, ts, node, cw_check_common_keys, diag) != CW_OK)
+        return CW_ECONFIG;
+    /* An IP literal is parsed once here; a name is resolved at every run. */
+    if (cw_net_literal(ts->target.host, ts->target.port, CW_NET_FAMILY_AUTO, &any, &anylen)) {
+        if (!cw_net_literal(ts->target.host, ts->target.port, ts->ip_family, &ts->addr,
+                            &ts->addrlen)) {
+            cw_diagf(diag, cw_node_get(node, "ip_family"),
+                     "target \"%s\" is an %s address: ip_family must be auto or %s",
+                     ts->target.text, any.ss_family == AF_INET ? "IPv4" : "IPv6",
+                     any.ss_family == AF_INET ? "ip4" : "ip6");
+            return CW_ECONFIG;
+        }
+        ts->literal = true;
+    }
+    return CW_OK;
+}
+
+static const char *tcp_target(const void *state)
+{
+    const struct tcp_state *ts = state;
+
+    return ts->target.text;
+}
+
+/* tcp_resolve() fills 'ss' with the first address of the target's name, or
+ * fails the run with reason dns (or internal when out of memory). */
+static bool tcp_resolve(struct tcp_state *ts, struct cw_run *run, struct sockaddr_storage *ss,
+                        socklen_t *len)
+{
+    struct addrinfo *res = NULL;
+    char port[16], eb[128];
+    int gai = 0, se = 0, rc;
+
+    (void)snprintf(port, sizeof(port), "%u", ts->target.port);
+    rc = cw_net_resolve(ts->target.host, port, cw_net_family_af(ts->ip_family), SOCK_STREAM,
+                        cw_run_deadline(run), &ts->lookup, &res, &gai, &se);
+    switch (rc) {
+    case CW_OK:
+        break;
+    case CW_EPARSE:
+        cw_run_fail(run, cw_net_reason_from_gai(gai, se), "resolve %s: %s", ts->target.host,
+                    gai == EAI_SYSTEM ? cw_strerror_r(se, eb, sizeof(eb)) : gai_strerror(gai));
+        return false;
+    case CW_ETIMEDOUT:
+        cw_run_fail(run, CW_REASON_DNS,
+                    "resolve %s: no answer from the resolver within the deadline", ts->target.host);
+        return false;
+    case CW_EIO:
+        cw_run_fail(run, CW_REASON_DNS,
+                    "resolve %s: the previous lookup has not finished yet (resolver not answering)",
+                    ts->target.host);
+        return false;
+    default:
+        cw_run_fail(run, CW_REASON_INTERNAL, "resolve %s: out of memory or threads",
+                    ts->target.host);
+        return false;
+    }
+    /* The first address in getaddrinfo()'s order (RFC 6724), like a
+     * client would try first; the log names it. */
+    if (res->ai_addrlen > sizeof(*ss)) {
+        freeaddrinfo(res);
+        cw_run_fail(run, CW_REASON_INTERNAL, "resolve %s: address too long", ts->target.host);
+        return false;
+    }
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return true;
+}
+
+static void tcp_run(void *state, struct cw_run *run)
+{
+    struct tcp_state *ts = state;
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    struct tcp_info ti;
+    socklen_t tilen = sizeof(ti);
+    cw_duration elapsed = 0;
+    char ab[INET6_ADDRSTRLEN], eb[128];
+    bool have_info = false;
+    int fd = -1, err = 0, rc;
+
+    if (ts->literal) {
+        ss = ts->addr;
+        sslen = ts->addrlen;
+    } else if (!tcp_resolve(ts, run, &ss, &sslen)) {
+        goto out;
+    }
+
+    rc = cw_net_connect((struct sockaddr *)&ss, sslen, cw_run_deadline(run), &fd, &err, &elapsed);
+    memset(&ti, 0, sizeof(ti));
+    if (fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tilen) == 0)
+        have_info = true;
+    if (have_info)
+        ts->retrans_total += ti.tcpi_total_retrans;
+    (void)cw_net_addr_format((struct sockaddr *)&ss, ab, sizeof(ab));
+
+    if (rc == CW_OK) {
+        cw_emit(run, &desc_connect, cw_seconds(elapsed), NULL);
+        if (have_info)
+            cw_emit(run, &desc_rtt, (double)ti.tcpi_rtt / 1e6, NULL);
+        else
+            cw_run_fail(run, CW_REASON_INTERNAL, "TCP_INFO on the connection to %s: %s", ab,
+                        cw_strerror_r(errno, eb, sizeof(eb)));
+    } else if (rc == CW_ETIMEDOUT) {
+        cw_run_fail(run, CW_REASON_TIMEOUT,
+                    "connect to %s port %u: no answer to the SYN within %.3fs", ab, ts->target.port,
+                    cw_seconds(elapsed));
+    } else {
+        cw_run_fail(run, cw_net_reason_from_errno(err), "connect to %s port %u: %s", ab,
+                    ts->target.port, cw_strerror_r(err, eb, sizeof(eb)));
+    }
+    if (fd >= 0)
+        (void)close(fd);
+out:
+    cw_emit(run, &desc_retrans, (double)ts->retrans_total, NULL);
+}
+
+static void tcp_release(void *state)
+{
+    struct tcp_state *ts = state;
+
+    cw_net_lookup_abandon(&ts->lookup);
+    cw_opts_release(tcp_opts, ts);
+}
+
+const struct cw_check_kind cw_kind_tcp = {
+    .name = "tcp",
+    .state_size = sizeof(struct tcp_state),
+    .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_REFUSED | 1u << CW_REASON_TIMEOUT |
+               1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_INTERNAL,
+    .configure = tcp_configure,
+    .target = tcp_target,
+    .run = tcp_run,
+    .release = tcp_release,
+    .probe_option = "target",
+};
