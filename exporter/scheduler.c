@@ -264,8 +264,9 @@ static void *sched_main(void *arg)
             while (want-- > 0 && s->workers < s->max_workers)
                 spawn_worker(s);
         }
-        if (s->qlen != 0)
-            pthread_cond_broadcast(&s->work);
+        /* Wake one idle worker per queued run, not every idle worker. */
+        for (i = 0; i < s->qlen && i < s->idle; i++)
+            pthread_cond_signal(&s->work);
 
         for (i = 0; i < s->nrunning; i++) {
             struct cw_instance *in = s->running[i];
