@@ -387,6 +387,7 @@ static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_
     const char *scrape_timeout = cw_http_header(req, "X-Prometheus-Scrape-Timeout-Seconds");
     const struct cw_check_kind *kind;
     struct cw_settings *s = NULL;
+    const struct cw_probe_rule *rule;
     struct cw_instance *in = NULL;
     struct cw_batch *b = NULL;
     struct cw_render_item *items = NULL;
@@ -408,7 +409,8 @@ static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_
         goto out;
     }
     s = cw_registry_settings(app->registry);
-    if (!cw_settings_probe_allowed(s, kind, target, &timeout)) {
+    rule = cw_settings_probe_rule(s, kind, target);
+    if (rule == NULL) {
         resp->status = 403;
         rc = cw_buf_addf(&resp->body,
                          "target \"%s\" is not allowed for check \"%s\": list it under "
@@ -416,6 +418,7 @@ static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_
                          target, check, s != NULL ? s->file : "the configuration");
         goto out;
     }
+    timeout = rule->timeout;
     if (scrape_timeout != NULL) {
         /* Answer before Prometheus gives up on the scrape (half a second of margin). */
         char *end;
@@ -424,7 +427,7 @@ static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_
         if (end != scrape_timeout && secs > 0.6 && CW_MS((secs - 0.5) * 1000) < timeout)
             timeout = CW_MS((secs - 0.5) * 1000);
     }
-    in = cw_settings_probe_instance(kind, target, timeout, &diag);
+    in = cw_settings_probe_instance(kind, target, timeout, &rule->options, &diag);
     if (in == NULL) {
         size_t i;
 

@@ -360,6 +360,12 @@ void cw_settings_unref(struct cw_settings *s)
         for (j = 0; j < s->probe[i].targets.n; j++)
             free(s->probe[i].targets.items[j]);
         free(s->probe[i].targets.items);
+        for (j = 0; j < s->probe[i].options.n; j++) {
+            free(s->probe[i].options.keys[j]);
+            free(s->probe[i].options.values[j]);
+        }
+        free(s->probe[i].options.keys);
+        free(s->probe[i].options.values);
     }
     free(s->probe);
     free(s->file);
@@ -657,6 +663,7 @@ struct probe_opts {
     char *check;
     struct cw_strlist targets;
     cw_duration timeout;
+    struct cw_strmap options;
 };
 
 static const struct cw_opt probe_rule_opts[] = {
@@ -664,6 +671,7 @@ static const struct cw_opt probe_rule_opts[] = {
     CW_OPT("targets", CW_OPT_T_STRING_LIST, struct probe_opts, targets, NULL, 0, 0,
            CW_OPT_REQUIRED),
     CW_OPT("timeout", CW_OPT_T_DURATION, struct probe_opts, timeout, NULL, CW_MS(1), CW_S(600), 0),
+    CW_OPT("options", CW_OPT_T_STRING_MAP, struct probe_opts, options, NULL, 0, 0, 0),
     CW_OPT_END,
 };
 
@@ -790,27 +798,26 @@ static bool probe_pattern_matches(const char *pattern, const char *host, const c
     return fnmatch(phost, host, FNM_CASEFOLD) == 0;
 }
 
-bool cw_settings_probe_allowed(const struct cw_settings *s, const struct cw_check_kind *kind,
-                               const char *target, cw_duration *timeout)
+const struct cw_probe_rule *cw_settings_probe_rule(const struct cw_settings *s,
+                                                   const struct cw_check_kind *kind,
+                                                   const char *target)
 {
     char host[300], port[32];
     size_t i, j;
 
     if (!probe_target_hostport(target, host, sizeof(host), port, sizeof(port)))
-        return false;
+        return NULL;
     for (i = 0; s != NULL && i < s->nprobe; i++) {
         const struct cw_probe_rule *r = &s->probe[i];
 
         if (r->kind != kind)
             continue;
         for (j = 0; j < r->targets.n; j++) {
-            if (probe_pattern_matches(r->targets.items[j], host, port)) {
-                *timeout = r->timeout;
-                return true;
-            }
+            if (probe_pattern_matches(r->targets.items[j], host, port))
+                return r;
         }
     }
-    return false;
+    return NULL;
 }
 
 static int load_probe(struct cw_settings *s, const struct cw_node *root,
@@ -882,11 +889,25 @@ static int load_probe(struct cw_settings *s, const struct cw_node *root,
                 ok = false;
             }
         }
+        for (j = 0; kind != NULL && j < po.options.n; j++) {
+            const char *k = po.options.keys[j];
+
+            if (!label_name_is_valid(k) || strcmp(k, kind->probe_option) == 0 ||
+                strcmp(k, "interval") == 0 || strcmp(k, "timeout") == 0 || strcmp(k, "name") == 0) {
+                cw_diagf_key(diag, cw_node_get(cw_node_get(rn, "options"), k),
+                             "\"%s\" cannot be a fixed probe option", k);
+                ok = false;
+            }
+        }
         if (!ok) {
             cw_opts_release(probe_rule_opts, &po);
             rc = CW_ECONFIG;
             continue;
         }
+        s->probe[s->nprobe].options = po.options;
+        po.options.keys = NULL;
+        po.options.values = NULL;
+        po.options.n = 0;
         s->probe[s->nprobe].kind = kind;
         s->probe[s->nprobe].targets = po.targets;
         s->probe[s->nprobe].timeout = po.timeout != 0 ? po.timeout : g->timeout;
@@ -898,38 +919,56 @@ static int load_probe(struct cw_settings *s, const struct cw_node *root,
     return rc;
 }
 
+/* yaml_add_quoted() appends 's' as a double-quoted YAML scalar; control
+ * characters are refused. */
+static int yaml_add_quoted(struct cw_buf *y, const char *s)
+{
+    int rc = cw_buf_addc(y, '"');
+
+    for (; *s != '\0' && rc == CW_OK; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return CW_EPARSE;
+        if (*s == '"' || *s == '\\')
+            rc = cw_buf_addc(y, '\\');
+        if (rc == CW_OK)
+            rc = cw_buf_addc(y, *s);
+    }
+    if (rc == CW_OK)
+        rc = cw_buf_addc(y, '"');
+    return rc;
+}
+
 struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind, const char *target,
-                                               cw_duration timeout, struct cw_diag *diag)
+                                               cw_duration timeout, const struct cw_strmap *options,
+                                               struct cw_diag *diag)
 {
     struct global_opts g = {.interval = timeout, .timeout = timeout, .max_concurrent = 1};
     struct service_ctx none = {NULL, NULL};
     struct cw_instance *in = NULL;
     struct cw_node *root;
     struct cw_buf y;
-    const char *p;
+    size_t i;
     int rc;
 
     if (g.interval < CW_MS(100))
         g.interval = CW_MS(100);
-    /* The target becomes one double-quoted YAML scalar under the kind's probe
-     * option, then goes through the same loader as a file. */
-    cw_buf_init(&y, 8192);
-    rc = cw_buf_addf(&y, "%s: \"", kind->probe_option);
-    for (p = target; *p != '\0' && rc == CW_OK; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            cw_diag_fileerr(diag, "probe", "target contains a control character");
-            cw_buf_reset(&y);
-            return NULL;
-        }
-        if (*p == '"' || *p == '\\')
-            rc = cw_buf_addc(&y, '\\');
+    /* The target and the rule's options become double-quoted YAML scalars,
+     * then go through the same loader as a file. */
+    cw_buf_init(&y, 65536);
+    rc = cw_buf_addf(&y, "%s: ", kind->probe_option);
+    if (rc == CW_OK)
+        rc = yaml_add_quoted(&y, target);
+    for (i = 0; options != NULL && i < options->n && rc == CW_OK; i++) {
+        rc = cw_buf_addf(&y, "\n%s: ", options->keys[i]);
         if (rc == CW_OK)
-            rc = cw_buf_addc(&y, *p);
+            rc = yaml_add_quoted(&y, options->values[i]);
     }
     if (rc == CW_OK)
-        rc = cw_buf_adds(&y, "\"\n");
+        rc = cw_buf_addc(&y, '\n');
     if (rc != CW_OK) {
-        cw_diag_fileerr(diag, "probe", "target too long");
+        cw_diag_fileerr(diag, "probe", "%s",
+                        rc == CW_EPARSE ? "target contains a control character"
+                                        : "target too long");
         cw_buf_reset(&y);
         return NULL;
     }

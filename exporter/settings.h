@@ -71,6 +71,7 @@ struct cw_probe_rule {
     const struct cw_check_kind *kind; /* borrowed: static */
     struct cw_strlist targets;        /* owned: HOST[:PORT] patterns (globs, CIDRs) */
     cw_duration timeout;              /* deadline of one probe */
+    struct cw_strmap options;         /* owned: fixed options of the probed check (user, ...) */
 };
 
 struct cw_settings {
@@ -103,21 +104,24 @@ struct cw_settings *cw_settings_load_text(const char *name, const char *text, st
  * instances were kept. */
 size_t cw_settings_adopt(struct cw_settings *fresh, const struct cw_settings *old);
 
-/* cw_settings_probe_allowed() tells whether /probe may check 'target' with
- * 'kind': some probe.allow rule of the kind has a pattern matching the
- * target's host (and port). Host patterns are globs over names (case-
- * insensitive), IP addresses, or CIDR prefixes ("10.0.0.0/8",
- * "[fd00::]/8"), each optionally followed by ":PORTGLOB". Names are matched
- * as written, never resolved. URLs with user information are refused. On
- * success *timeout receives the rule's deadline. */
-bool cw_settings_probe_allowed(const struct cw_settings *s, const struct cw_check_kind *kind,
-                               const char *target, cw_duration *timeout);
+/* cw_settings_probe_rule() returns the probe.allow rule of 'kind' that lets
+ * /probe check 'target' (borrowed from 's'), or NULL: some pattern of the
+ * rule must match the target's host (and port). Host patterns are globs
+ * over names (case-insensitive), IP addresses, or CIDR prefixes
+ * ("10.0.0.0/8", "[fd00::]/8"), each optionally followed by ":PORTGLOB".
+ * Names are matched as written, never resolved. URLs with user information
+ * are refused. */
+const struct cw_probe_rule *cw_settings_probe_rule(const struct cw_settings *s,
+                                                   const struct cw_check_kind *kind,
+                                                   const char *target);
 
 /* cw_settings_probe_instance() builds a one-shot instance of 'kind' whose
- * probe option is 'target', with no service labels, configured exactly as
- * a check in a file would be. NULL with the reason in 'diag'. */
+ * probe option is 'target', with the rule's fixed options (NULL: none) and
+ * no service labels, configured exactly as a check in a file would be.
+ * NULL with the reason in 'diag'. */
 struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind, const char *target,
-                                               cw_duration timeout, struct cw_diag *diag);
+                                               cw_duration timeout, const struct cw_strmap *options,
+                                               struct cw_diag *diag);
 
 struct cw_settings *cw_settings_ref(struct cw_settings *s);
 void cw_settings_unref(struct cw_settings *s);

@@ -597,7 +597,6 @@ END_TEST
 START_TEST(test_config_probe_allows_only_listed_targets)
 {
     struct cw_settings *s;
-    cw_duration t = 0;
     char *err = load("probe:\n  allow:\n    - check: probe\n      timeout: 2s\n"
                      "      targets: [\"127.0.0.1:*\", \"10.0.0.0/8\", \"*.example.com:443\",\n"
                      "                \"[fd00::]/8\", \"db.internal:33?6\"]\n",
@@ -605,22 +604,22 @@ START_TEST(test_config_probe_allows_only_listed_targets)
 
     ck_assert_str_eq(err, "");
     free(err);
-    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "127.0.0.1:8080", &t));
-    ck_assert_int_eq(t, CW_S(2));
-    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "10.200.3.4:22", &t));
-    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "11.0.0.1:22", &t));
-    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "API.Example.com:443", &t));
-    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "api.example.com:80", &t));
-    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "example.com.evil.net:443", &t));
-    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "[fd00::5]:443", &t));
-    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "[fe80::1]:443", &t));
-    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "db.internal:3306", &t));
+    ck_assert_ptr_nonnull(cw_settings_probe_rule(s, &kind_probe, "127.0.0.1:8080"));
+    ck_assert_int_eq(cw_settings_probe_rule(s, &kind_probe, "127.0.0.1:8080")->timeout, CW_S(2));
+    ck_assert_ptr_nonnull(cw_settings_probe_rule(s, &kind_probe, "10.200.3.4:22"));
+    ck_assert_ptr_null(cw_settings_probe_rule(s, &kind_probe, "11.0.0.1:22"));
+    ck_assert_ptr_nonnull(cw_settings_probe_rule(s, &kind_probe, "API.Example.com:443"));
+    ck_assert_ptr_null(cw_settings_probe_rule(s, &kind_probe, "api.example.com:80"));
+    ck_assert_ptr_null(cw_settings_probe_rule(s, &kind_probe, "example.com.evil.net:443"));
+    ck_assert_ptr_nonnull(cw_settings_probe_rule(s, &kind_probe, "[fd00::5]:443"));
+    ck_assert_ptr_null(cw_settings_probe_rule(s, &kind_probe, "[fe80::1]:443"));
+    ck_assert_ptr_nonnull(cw_settings_probe_rule(s, &kind_probe, "db.internal:3306"));
     /* URLs: host and port come from the authority; user information is refused. */
-    ck_assert(cw_settings_probe_allowed(s, &kind_probe, "https://api.example.com/health", &t));
-    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "http://api.example.com/health", &t));
-    ck_assert(!cw_settings_probe_allowed(s, &kind_probe, "https://127.0.0.1:1@evil.net/", &t));
+    ck_assert_ptr_nonnull(cw_settings_probe_rule(s, &kind_probe, "https://api.example.com/health"));
+    ck_assert_ptr_null(cw_settings_probe_rule(s, &kind_probe, "http://api.example.com/health"));
+    ck_assert_ptr_null(cw_settings_probe_rule(s, &kind_probe, "https://127.0.0.1:1@evil.net/"));
     /* Another kind has no rule at all. */
-    ck_assert(!cw_settings_probe_allowed(s, &cw_kind_host, "127.0.0.1:80", &t));
+    ck_assert_ptr_null(cw_settings_probe_rule(s, &cw_kind_host, "127.0.0.1:80"));
     cw_settings_unref(s);
 }
 END_TEST
@@ -647,7 +646,7 @@ START_TEST(test_config_probe_instance_is_configured_like_a_check)
     struct cw_instance *in;
 
     cw_diag_init(&d);
-    in = cw_settings_probe_instance(&kind_probe, "[::1]:8443", CW_S(3), &d);
+    in = cw_settings_probe_instance(&kind_probe, "[::1]:8443", CW_S(3), NULL, &d);
     ck_assert_ptr_nonnull(in);
     ck_assert_str_eq(in->target, "[::1]:8443");
     ck_assert_str_eq(in->prefix, "");
@@ -655,11 +654,44 @@ START_TEST(test_config_probe_instance_is_configured_like_a_check)
     ck_assert_int_eq(in->timeout, CW_S(3));
     cw_instance_unref(in);
     /* A target the kind rejects comes back as a diagnostic, not a crash. */
-    ck_assert_ptr_null(cw_settings_probe_instance(&kind_probe, "no-port", CW_S(3), &d));
+    ck_assert_ptr_null(cw_settings_probe_instance(&kind_probe, "no-port", CW_S(3), NULL, &d));
     ck_assert_uint_eq(d.n, 1);
     ck_assert_str_eq(d.entries[0].text,
                      "probe:1:9: target: \"no-port\": missing port (write host:port)");
     cw_diag_reset(&d);
+}
+END_TEST
+
+START_TEST(test_config_probe_rule_options_reach_the_probed_check)
+{
+    struct cw_settings *s;
+    const struct cw_probe_rule *r;
+    struct cw_instance *in;
+    struct cw_diag d;
+    char *err = load("probe:\n  allow:\n    - check: probe\n      targets: [\"*\"]\n"
+                     "      options: {mode: slow}\n",
+                     &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    r = cw_settings_probe_rule(s, &kind_probe, "db:3306");
+    ck_assert_ptr_nonnull(r);
+    cw_diag_init(&d);
+    in = cw_settings_probe_instance(&kind_probe, "db:3306", CW_S(1), &r->options, &d);
+    ck_assert_ptr_nonnull(in);
+    ck_assert_int_eq(((struct probe_state *)in->state)->mode, 1);
+    cw_instance_unref(in);
+    cw_diag_reset(&d);
+    cw_settings_unref(s);
+}
+END_TEST
+
+START_TEST(test_config_probe_rule_cannot_fix_the_target)
+{
+    ASSERT_LOAD_ERROR("probe:\n  allow:\n    - check: probe\n      targets: [\"*\"]\n"
+                      "      options: {target: \"evil:1\"}\n",
+                      "t.yml:5:17: probe.allow[0].options.target: \"target\" cannot be a fixed "
+                      "probe option");
 }
 END_TEST
 
@@ -709,6 +741,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_probe_rejects_kind_that_cannot_be_probed);
     tcase_add_test(tc, test_config_probe_rejects_bad_cidr);
     tcase_add_test(tc, test_config_probe_instance_is_configured_like_a_check);
+    tcase_add_test(tc, test_config_probe_rule_options_reach_the_probed_check);
+    tcase_add_test(tc, test_config_probe_rule_cannot_fix_the_target);
     suite_add_tcase(s, tc);
     tcase_add_test(tv, test_duration_parses_prometheus_forms);
     tcase_add_test(tv, test_duration_formats_shortest);
