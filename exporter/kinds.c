@@ -9,6 +9,7 @@
 extern const struct cw_check_kind cw_kind_dns;
 extern const struct cw_check_kind cw_kind_host;
 extern const struct cw_check_kind cw_kind_mysql;
+extern const struct cw_check_kind cw_kind_redis;
 extern const struct cw_check_kind cw_kind_tcp;
 
 /* One kind a line, whatever clang-format would pack. */
@@ -17,6 +18,7 @@ const struct cw_check_kind *const cw_check_kinds[] = {
     &cw_kind_dns,
     &cw_kind_host,
     &cw_kind_mysql,
+    &cw_kind_redis,
     &cw_kind_tcp,
     NULL,
 };

@@ -24,6 +24,7 @@ test_pkgs=(
     iproute2 nftables procps openssl gzip
     prometheus-alertmanager python3-aiosmtpd
     dnsmasq-base util-linux # it_dns.sh (dnsmasq), it_tcp.sh (nsenter, unshare)
+    redis-server redis-tools # it_redis.sh, it_redis_cluster.sh
     mariadb-server mariadb-client # it_mysql.sh (mariadbd, mariadb-install-db, mariadb)
 )
 bench_pkgs=(prometheus-node-exporter wrk hyperfine)
