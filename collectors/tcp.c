@@ -12,14 +12,19 @@
  * outlived a deadline (netconn.c). run() is called by one scheduler worker at a
  * time; it sends nothing on the connection and closes it right after the
  * handshake (FIN), so the server sees an accepted connection that closes.
+ * With "tls: true" a TLS handshake follows the connect, within the same
+ * deadline (cw_tls_handshake, collectors/tlsinspect.c), and the
+ * connwatch_tls_* series and cert_* reasons of the tls check are reported.
  */
 #include "collectors/netconn.h"
+#include "collectors/tlsinspect.h"
 #include "exporter/check.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,11 +36,23 @@ struct tcp_state {
     socklen_t addrlen;
     uint64_t retrans_total;       /* sum of tcpi_total_retrans over the runs' connections */
     struct cw_net_lookup *lookup; /* a lookup that outlived its run, or NULL */
+    /* tls: true - a TLS handshake after the connect (collectors/tlsinspect.c). */
+    bool tls;
+    char *server_name, *ca_file, *cert_file, *key_file;
+    bool insecure;
+    SSL_CTX *tls_ctx;           /* owned, built by configure() */
+    struct cw_tls_facts *facts; /* owned */
 };
 
 static const struct cw_opt tcp_opts[] = {
     CW_OPT("target", CW_OPT_T_HOSTPORT, struct tcp_state, target, NULL, 0, 0, CW_OPT_REQUIRED),
     CW_OPT_ENUM("ip_family", struct tcp_state, ip_family, "auto", cw_net_family_names, 0),
+    CW_OPT("tls", CW_OPT_T_BOOL, struct tcp_state, tls, "false", 0, 0, 0),
+    CW_OPT("server_name", CW_OPT_T_HOST, struct tcp_state, server_name, NULL, 0, 0, 0),
+    CW_OPT("ca_file", CW_OPT_T_PATH, struct tcp_state, ca_file, NULL, 0, 0, 0),
+    CW_OPT("cert_file", CW_OPT_T_PATH, struct tcp_state, cert_file, NULL, 0, 0, 0),
+    CW_OPT("key_file", CW_OPT_T_PATH, struct tcp_state, key_file, NULL, 0, 0, 0),
+    CW_OPT("insecure_skip_verify", CW_OPT_T_BOOL, struct tcp_state, insecure, "false", 0, 0, 0),
     CW_OPT_END,
 };
 
@@ -68,6 +85,27 @@ static int tcp_configure(void *state, const struct cw_node *node, const struct c
     (void)info;
     if (cw_opts_apply(tcp_opts, ts, node, cw_check_common_keys, diag) != CW_OK)
         return CW_ECONFIG;
+    if (!ts->tls && (ts->server_name != NULL || ts->ca_file != NULL || ts->cert_file != NULL ||
+                     ts->key_file != NULL || ts->insecure)) {
+        cw_diagf(diag, node,
+                 "server_name, ca_file, cert_file, key_file and "
+                 "insecure_skip_verify need tls: true");
+        return CW_ECONFIG;
+    }
+    if (ts->tls) {
+        const char *why;
+
+        if ((ts->cert_file == NULL) != (ts->key_file == NULL)) {
+            cw_diagf(diag, node, "cert_file and key_file go together");
+            return CW_ECONFIG;
+        }
+        ts->tls_ctx = cw_tls_client_ctx(ts->ca_file, NULL, ts->cert_file, ts->key_file, &why);
+        ts->facts = calloc(1, sizeof(*ts->facts));
+        if (ts->tls_ctx == NULL || ts->facts == NULL) {
+            cw_diagf(diag, node, "%s", ts->tls_ctx == NULL ? why : "out of memory");
+            return CW_ECONFIG;
+        }
+    }
     /* An IP literal is parsed once here; a name is resolved at every run. */
     if (cw_net_literal(ts->target.host, ts->target.port, CW_NET_FAMILY_AUTO, &any, &anylen)) {
         if (!cw_net_literal(ts->target.host, ts->target.port, ts->ip_family, &ts->addr,
@@ -149,6 +187,8 @@ static void tcp_run(void *state, struct cw_run *run)
     bool have_info = false;
     int fd = -1, err = 0, rc;
 
+    if (ts->facts != NULL)
+        memset(ts->facts, 0, sizeof(*ts->facts));
     if (ts->literal) {
         ss = ts->addr;
         sslen = ts->addrlen;
@@ -171,6 +211,18 @@ static void tcp_run(void *state, struct cw_run *run)
         else
             cw_run_fail(run, CW_REASON_INTERNAL, "TCP_INFO on the connection to %s: %s", ab,
                         cw_strerror_r(errno, eb, sizeof(eb)));
+        if (ts->tls) {
+            const char *name = ts->server_name != NULL ? ts->server_name : ts->target.host;
+            char detail[256];
+            const char *why;
+            enum cw_reason r = cw_tls_handshake(ts->tls_ctx, fd, name, cw_run_deadline(run),
+                                                ts->facts, detail, sizeof(detail));
+
+            if (r != CW_REASON_NONE)
+                cw_run_fail(run, r, "TLS with %s: %s", ab, detail);
+            else if (!ts->insecure && (r = cw_tls_facts_reason(ts->facts, &why)) != CW_REASON_NONE)
+                cw_run_fail(run, r, "TLS with %s: %s", ab, why);
+        }
     } else if (rc == CW_ETIMEDOUT) {
         cw_run_fail(run, CW_REASON_TIMEOUT,
                     "connect to %s port %u: no answer to the SYN within %.3fs", ab, ts->target.port,
@@ -183,6 +235,8 @@ static void tcp_run(void *state, struct cw_run *run)
         (void)close(fd);
 out:
     cw_emit(run, &desc_retrans, (double)ts->retrans_total, NULL);
+    if (ts->tls)
+        cw_tls_emit(run, ts->facts, ts->insecure);
 }
 
 static void tcp_release(void *state)
@@ -190,6 +244,8 @@ static void tcp_release(void *state)
     struct tcp_state *ts = state;
 
     cw_net_lookup_abandon(&ts->lookup);
+    SSL_CTX_free(ts->tls_ctx);
+    free(ts->facts);
     cw_opts_release(tcp_opts, ts);
 }
 
@@ -197,7 +253,10 @@ const struct cw_check_kind cw_kind_tcp = {
     .name = "tcp",
     .state_size = sizeof(struct tcp_state),
     .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_REFUSED | 1u << CW_REASON_TIMEOUT |
-               1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_INTERNAL,
+               1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_INTERNAL |
+               1u << CW_REASON_TLS_HANDSHAKE | 1u << CW_REASON_CERT_EXPIRED |
+               1u << CW_REASON_CERT_NOT_YET_VALID | 1u << CW_REASON_CERT_UNTRUSTED |
+               1u << CW_REASON_CERT_HOSTNAME,
     .configure = tcp_configure,
     .target = tcp_target,
     .run = tcp_run,

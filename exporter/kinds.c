@@ -8,18 +8,24 @@
 
 extern const struct cw_check_kind cw_kind_dns;
 extern const struct cw_check_kind cw_kind_host;
+extern const struct cw_check_kind cw_kind_http;
 extern const struct cw_check_kind cw_kind_mysql;
 extern const struct cw_check_kind cw_kind_redis;
 extern const struct cw_check_kind cw_kind_tcp;
+extern const struct cw_check_kind cw_kind_tls;
+extern const struct cw_check_kind cw_kind_tls_file;
 
 /* One kind a line, whatever clang-format would pack. */
 /* clang-format off */
 const struct cw_check_kind *const cw_check_kinds[] = {
     &cw_kind_dns,
     &cw_kind_host,
+    &cw_kind_http,
     &cw_kind_mysql,
     &cw_kind_redis,
     &cw_kind_tcp,
+    &cw_kind_tls,
+    &cw_kind_tls_file,
     NULL,
 };
 /* clang-format on */

@@ -22,7 +22,7 @@
 
 enum cw_metric_type { CW_GAUGE = 0, CW_COUNTER, CW_HISTOGRAM };
 
-#define CW_DESC_MAX_LABELS 4
+#define CW_DESC_MAX_LABELS 6 /* connwatch_tls_cert_info has 5 */
 
 struct cw_desc {
     const char *name; /* sample name; counters end in _total */

@@ -22,6 +22,7 @@ build_pkgs=(
 test_pkgs=(
     prometheus curl python3 valgrind clang 'libclang-rt-14-dev|libclang-rt-dev' clang-format
     iproute2 nftables procps openssl gzip
+    nginx-light faketime # it_http.sh, it_tls.sh
     prometheus-alertmanager python3-aiosmtpd
     dnsmasq-base util-linux # it_dns.sh (dnsmasq), it_tcp.sh (nsenter, unshare)
     redis-server redis-tools # it_redis.sh, it_redis_cluster.sh

@@ -1,0 +1,954 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * http.c - the "http" check: one HTTP(S) request per run through libcurl,
+ * with per-phase timing, status, version, redirects, size, clock skew from
+ * the Date header, and the TLS certificate series of collectors/tlsinspect.c.
+ *
+ * Threads. The kind's shared state (shared_new) owns the process' one
+ * libcurl multi handle and the thread that drives it (curl_multi_perform /
+ * curl_multi_poll); no other thread calls curl_multi_*, except
+ * curl_multi_wakeup(). run(), on a scheduler worker, queues the instance's
+ * easy handle (kept in the instance state and reused across runs) under the
+ * shared mutex, wakes the curl thread and waits on the instance's condition
+ * variable until the transfer is done or the run's deadline passed; in the
+ * latter case it asks the curl thread to remove the handle and waits for
+ * that. So all transfers of the process run concurrently in one thread, each
+ * under its own deadline (CURLOPT_TIMEOUT_MS = the time left).
+ *
+ * TLS. Peer verification is left off in libcurl so that a bad certificate
+ * is still measured: CURLOPT_SSL_CTX_FUNCTION installs the trust store and
+ * an OpenSSL info callback that, at the end of the handshake (on the curl
+ * thread), copies the chain, the verification result and the host name
+ * match into the instance state (cw_tls_collect). run() then fails the
+ * check with cert_* unless insecure_skip_verify is set.
+ *
+ * Fields of the state written by the curl thread during a transfer (tls,
+ * body, date, timings) are read by run() only after the transfer is done,
+ * which the shared mutex orders.
+ */
+#include "collectors/http_util.h"
+#include "collectors/tlsinspect.h"
+#include "exporter/check.h"
+#include "exporter/log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define HTTP_BODY_LIMIT  ((size_t)1024 * 1024) /* bytes of body kept for expect_body */
+#define HTTP_POLL_MS     1000                  /* curl thread's longest sleep */
+#define HTTP_CURL_MARGIN CW_MS(20)             /* curl gives up this long before the deadline */
+
+enum http_family { HTTP_FAM_AUTO = 0, HTTP_FAM_IP4, HTTP_FAM_IP6 };
+static const char *const http_families[] = {"auto", "ip4", "ip6", NULL}; /* as netconn.h */
+
+enum http_phase { HTTP_IDLE = 0, HTTP_QUEUED, HTTP_ACTIVE, HTTP_DONE };
+
+struct http_state;
+
+/* The trust store of one ca_file (one version of it: same path, inode, size
+ * and mtime), shared by the checks naming it; loaded once, freed with the
+ * last of them. */
+struct http_ca {
+    struct http_ca *next;
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    X509_STORE *store;
+    size_t refs;
+};
+
+/* Process-wide: the multi handle and its thread. */
+struct http_shared {
+    CURLM *multi;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    bool stop;                 /* under mu */
+    struct http_state *queued; /* under mu: LIFO of instances to add */
+    struct http_state *active; /* under mu: doubly linked, handles in the multi */
+    size_t ncancel;            /* under mu: active instances with cancel set */
+    X509_STORE *default_store; /* system trust store, loaded on first use (under mu) */
+    struct http_ca *cas;       /* under mu: ca_file stores in use */
+};
+
+struct http_state {
+    /* Options. */
+    char *url;
+    char *method;
+    struct cw_strmap headers;
+    char *body;
+    struct cw_intlist expect_status;
+    char *expect_body;
+    int64_t follow_redirects;
+    char *username;
+    struct cw_secret password;
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    char *server_name;
+    bool insecure;
+    int ip_family;
+    char *proxy;
+
+    /* Built by configure(). */
+    struct http_shared *sh; /* borrowed */
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char *verify_host; /* name checked against the certificate */
+    char *url_eff;     /* URL actually requested (server_name applied) */
+    struct curl_slist *connect_to;
+    struct http_ca *ca; /* the ca_file's shared store, or NULL */
+    regex_t body_re;
+    bool have_re;
+    pthread_cond_t cv;
+    bool cv_init;
+
+    /* Transfer status, under sh->mu. */
+    enum http_phase phase;
+    bool cancel;
+    CURLcode result;
+    struct http_state *next, *prev; /* queued / active lists */
+    int64_t start_real;             /* ns, when the handle was added */
+
+    /* Written by the curl thread during a transfer. */
+    struct cw_tls_facts *tls; /* owned; allocated when TLS is possible (https, redirects) */
+    struct cw_buf body_buf;
+    uint64_t body_bytes;
+    char date[64];
+    bool have_date;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static const struct cw_opt http_opts[] = {
+    CW_OPT("url", CW_OPT_T_URL, struct http_state, url, NULL, 0, 0, CW_OPT_REQUIRED),
+    CW_OPT("method", CW_OPT_T_STRING, struct http_state, method, "GET", 0, 0, 0),
+    CW_OPT("headers", CW_OPT_T_STRING_MAP, struct http_state, headers, NULL, 0, 0, 0),
+    CW_OPT("body", CW_OPT_T_STRING, struct http_state, body, NULL, 0, 0, 0),
+    CW_OPT("expect_status", CW_OPT_T_INT_LIST, struct http_state, expect_status, NULL, 100, 599, 0),
+    CW_OPT("expect_body", CW_OPT_T_STRING, struct http_state, expect_body, NULL, 0, 0, 0),
+    CW_OPT("follow_redirects", CW_OPT_T_INT, struct http_state, follow_redirects, "0", 0, 50, 0),
+    CW_OPT("username", CW_OPT_T_STRING, struct http_state, username, NULL, 0, 0, 0),
+    CW_OPT("password_file", CW_OPT_T_SECRET_FILE, struct http_state, password, NULL, 0, 0, 0),
+    CW_OPT("ca_file", CW_OPT_T_PATH, struct http_state, ca_file, NULL, 0, 0, 0),
+    CW_OPT("cert_file", CW_OPT_T_PATH, struct http_state, cert_file, NULL, 0, 0, 0),
+    CW_OPT("key_file", CW_OPT_T_PATH, struct http_state, key_file, NULL, 0, 0, 0),
+    CW_OPT("server_name", CW_OPT_T_HOST, struct http_state, server_name, NULL, 0, 0, 0),
+    CW_OPT("insecure_skip_verify", CW_OPT_T_BOOL, struct http_state, insecure, "false", 0, 0, 0),
+    CW_OPT_ENUM("ip_family", struct http_state, ip_family, "auto", http_families, 0),
+    CW_OPT("proxy", CW_OPT_T_STRING, struct http_state, proxy, NULL, 0, 0, 0),
+    CW_OPT_END,
+};
+
+/* ---- Metric families ------------------------------------------------------ */
+
+static const struct cw_desc desc_phase = {
+    .name = "connwatch_http_phase_seconds",
+    .help = "Time spent in each phase of the request: dns, connect, tls, processing (request "
+            "sent to first response byte), transfer (rest of the body).",
+    .type = CW_GAUGE,
+    .labels = {"phase"},
+    .nlabels = 1,
+};
+static const struct cw_desc desc_duration = {
+    .name = "connwatch_http_duration_seconds",
+    .help = "Total time of the request, redirects included.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_status = {
+    .name = "connwatch_http_status_code",
+    .help = "HTTP status code of the last response (0 when none arrived).",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_version = {
+    .name = "connwatch_http_version",
+    .help = "HTTP version of the last response: 1, 1.1, 2 or 3 (0 when none arrived).",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_redirects = {
+    .name = "connwatch_http_redirects",
+    .help = "Redirects followed.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_bytes = {
+    .name = "connwatch_http_response_bytes",
+    .help = "Size of the response body as received (after the last redirect).",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_skew = {
+    .name = "connwatch_clock_skew_seconds",
+    .help = "Server Date header minus local time, corrected by half the round trip; the Date "
+            "header has a resolution of one second.",
+    .type = CW_GAUGE,
+};
+
+/* ---- Shared state: the multi handle and its thread -------------------------- */
+
+static void http_list_unlink(struct http_state **head, struct http_state *st)
+{
+    if (st->prev != NULL)
+        st->prev->next = st->next;
+    else if (*head == st)
+        *head = st->next;
+    if (st->next != NULL)
+        st->next->prev = st->prev;
+    st->next = st->prev = NULL;
+}
+
+static void http_list_push(struct http_state **head, struct http_state *st)
+{
+    st->prev = NULL;
+    st->next = *head;
+    if (*head != NULL)
+        (*head)->prev = st;
+    *head = st;
+}
+
+/* http_finish() marks 'st' done with 'res' and wakes its run(). Under mu. */
+static void http_finish(struct http_shared *sh, struct http_state *st, CURLcode res)
+{
+    http_list_unlink(&sh->active, st);
+    if (st->cancel) {
+        st->cancel = false;
+        sh->ncancel--;
+    }
+    st->phase = HTTP_DONE;
+    st->result = res;
+    pthread_cond_signal(&st->cv);
+}
+
+static void *http_thread(void *arg)
+{
+    struct http_shared *sh = arg;
+    int running = 0;
+
+    pthread_mutex_lock(&sh->mu);
+    while (!sh->stop) {
+        CURLMsg *msg;
+        int left;
+
+        /* New transfers. */
+        while (sh->queued != NULL) {
+            struct http_state *st = sh->queued;
+
+            http_list_unlink(&sh->queued, st);
+            st->start_real = cw_now_real();
+            http_list_push(&sh->active, st);
+            st->phase = HTTP_ACTIVE;
+            if (curl_multi_add_handle(sh->multi, st->easy) != CURLM_OK)
+                http_finish(sh, st, CURLE_OUT_OF_MEMORY);
+        }
+        /* Runs past their deadline. */
+        if (sh->ncancel > 0) {
+            struct http_state *st = sh->active, *next;
+
+            for (; st != NULL; st = next) {
+                next = st->next;
+                if (st->cancel) {
+                    (void)curl_multi_remove_handle(sh->multi, st->easy);
+                    http_finish(sh, st, CURLE_OPERATION_TIMEDOUT);
+                }
+            }
+        }
+        pthread_mutex_unlock(&sh->mu);
+
+        (void)curl_multi_perform(sh->multi, &running);
+        while ((msg = curl_multi_info_read(sh->multi, &left)) != NULL) {
+            struct http_state *st = NULL;
+            CURLcode res;
+            CURL *e;
+
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            res = msg->data.result;
+            e = msg->easy_handle;
+            if (curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&st) != CURLE_OK || st == NULL)
+                continue;
+            (void)curl_multi_remove_handle(sh->multi, e);
+            pthread_mutex_lock(&sh->mu);
+            http_finish(sh, st, res);
+            pthread_mutex_unlock(&sh->mu);
+        }
+        (void)curl_multi_poll(sh->multi, NULL, 0, HTTP_POLL_MS, NULL);
+        pthread_mutex_lock(&sh->mu);
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return NULL;
+}
+
+static void http_shared_free(void *p)
+{
+    struct http_shared *sh = p;
+
+    if (sh == NULL)
+        return;
+    if (sh->thread_started) {
+        pthread_mutex_lock(&sh->mu);
+        sh->stop = true;
+        pthread_mutex_unlock(&sh->mu);
+        (void)curl_multi_wakeup(sh->multi);
+        pthread_join(sh->thread, NULL);
+    }
+    if (sh->multi != NULL)
+        (void)curl_multi_cleanup(sh->multi);
+    X509_STORE_free(sh->default_store);
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
+    curl_global_cleanup();
+}
+
+static void *http_shared_new(void)
+{
+    struct http_shared *sh;
+
+    /* Thread-safe since libcurl 7.84; balanced in http_shared_free(). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return NULL;
+    sh = calloc(1, sizeof(*sh));
+    if (sh == NULL) {
+        curl_global_cleanup();
+        return NULL;
+    }
+    if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+        free(sh);
+        curl_global_cleanup();
+        return NULL;
+    }
+    sh->multi = curl_multi_init();
+    if (sh->multi == NULL)
+        goto out_fail;
+    if (pthread_create(&sh->thread, NULL, http_thread, sh) != 0)
+        goto out_fail;
+    sh->thread_started = true;
+    return sh;
+
+out_fail:
+    http_shared_free(sh);
+    return NULL;
+}
+
+/* http_default_store() returns the system trust store, loaded once. */
+static X509_STORE *http_default_store(struct http_shared *sh)
+{
+    X509_STORE *s;
+
+    pthread_mutex_lock(&sh->mu);
+    if (sh->default_store == NULL) {
+        s = X509_STORE_new();
+        if (s != NULL && X509_STORE_set_default_paths(s) != 1) {
+            X509_STORE_free(s);
+            s = NULL;
+        }
+        sh->default_store = s;
+    }
+    s = sh->default_store;
+    pthread_mutex_unlock(&sh->mu);
+    return s;
+}
+
+/* http_ca_get() finds or loads the store of 'path' into *out (a reference).
+ * CW_OK, CW_EPARSE (unreadable, no certificate) or CW_ENOMEM. Loading
+ * thread only (configure). */
+static int http_ca_get(struct http_shared *sh, const char *path, struct http_ca **out)
+{
+    struct http_ca *ca;
+    struct stat sb;
+
+    if (stat(path, &sb) != 0)
+        return CW_EPARSE;
+    pthread_mutex_lock(&sh->mu);
+    for (ca = sh->cas; ca != NULL; ca = ca->next) {
+        if (strcmp(ca->path, path) == 0 && ca->dev == sb.st_dev && ca->ino == sb.st_ino &&
+            ca->size == sb.st_size && ca->mtime.tv_sec == sb.st_mtim.tv_sec &&
+            ca->mtime.tv_nsec == sb.st_mtim.tv_nsec) {
+            ca->refs++;
+            pthread_mutex_unlock(&sh->mu);
+            *out = ca;
+            return CW_OK;
+        }
+    }
+    pthread_mutex_unlock(&sh->mu);
+    ca = calloc(1, sizeof(*ca));
+    if (ca == NULL)
+        return CW_ENOMEM;
+    ca->path = strdup(path);
+    ca->store = X509_STORE_new();
+    if (ca->path == NULL || ca->store == NULL) {
+        X509_STORE_free(ca->store);
+        free(ca->path);
+        free(ca);
+        return CW_ENOMEM;
+    }
+    if (X509_STORE_load_file(ca->store, path) != 1) {
+        ERR_clear_error();
+        X509_STORE_free(ca->store);
+        free(ca->path);
+        free(ca);
+        return CW_EPARSE;
+    }
+    ca->dev = sb.st_dev;
+    ca->ino = sb.st_ino;
+    ca->size = sb.st_size;
+    ca->mtime = sb.st_mtim;
+    ca->refs = 1;
+    pthread_mutex_lock(&sh->mu);
+    ca->next = sh->cas;
+    sh->cas = ca;
+    pthread_mutex_unlock(&sh->mu);
+    *out = ca;
+    return CW_OK;
+}
+
+/* http_ca_put() drops a reference taken by http_ca_get(); NULL-safe. */
+static void http_ca_put(struct http_shared *sh, struct http_ca *ca)
+{
+    struct http_ca **pp;
+
+    if (ca == NULL)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    if (--ca->refs > 0) {
+        pthread_mutex_unlock(&sh->mu);
+        return;
+    }
+    for (pp = &sh->cas; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == ca) {
+            *pp = ca->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sh->mu);
+    X509_STORE_free(ca->store);
+    free(ca->path);
+    free(ca);
+}
+
+/* ---- libcurl callbacks (curl thread) --------------------------------------- */
+
+static void http_tls_info(const SSL *ssl, int where, int ret)
+{
+    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+    struct http_state *st;
+
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE) || ctx == NULL)
+        return;
+    /* libcurl makes one SSL_CTX per connection and leaves its app data to us. */
+    st = SSL_CTX_get_app_data(ctx);
+    if (st == NULL)
+        return;
+    if (st->tls != NULL)
+        cw_tls_collect(ssl, st->verify_host, st->tls);
+}
+
+static CURLcode http_ssl_ctx(CURL *curl, void *sslctx, void *userptr)
+{
+    struct http_state *st = userptr;
+    SSL_CTX *ctx = sslctx;
+    X509_STORE *store;
+
+    (void)curl;
+    store = st->ca != NULL ? st->ca->store : http_default_store(st->sh);
+    if (store != NULL)
+        SSL_CTX_set1_cert_store(ctx, store);
+    if (SSL_CTX_set_app_data(ctx, st) != 1)
+        return CURLE_OUT_OF_MEMORY;
+    SSL_CTX_set_info_callback(ctx, http_tls_info);
+    return CURLE_OK;
+}
+
+static size_t http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct http_state *st = userdata;
+    size_t n = size * nmemb;
+
+    st->body_bytes += n;
+    if (st->have_re && st->body_buf.len < HTTP_BODY_LIMIT) {
+        size_t room = HTTP_BODY_LIMIT - st->body_buf.len;
+
+        if (cw_buf_add(&st->body_buf, ptr, n < room ? n : room) != CW_OK)
+            return CURL_WRITEFUNC_ERROR;
+    }
+    return n;
+}
+
+static size_t http_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    struct http_state *st = userdata;
+    size_t n = size * nitems;
+
+    /* A new response (after a redirect or a 100 Continue) starts over. */
+    if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        st->have_date = false;
+        st->body_bytes = 0;
+        cw_buf_clear(&st->body_buf);
+    } else if (n > 5 && strncasecmp(buf, "date:", 5) == 0 && n - 5 < sizeof(st->date)) {
+        memcpy(st->date, buf + 5, n - 5);
+        st->date[n - 5] = '\0';
+        st->have_date = true;
+    }
+    return n;
+}
+
+/* ---- configure / release ---------------------------------------------------- */
+
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (curl_easy_setopt(st->easy, opt, val) != CURLE_OK) {                                    \
+            cw_diagf(diag, node, "libcurl rejected option %s", #opt);                              \
+            return CW_ECONFIG;                                                                     \
+        }                                                                                          \
+    } while (0)
+
+/* http_url_setup() derives the name checked against the certificate and,
+ * with server_name, the URL on that name plus a CONNECT_TO to the URL's
+ * real host. */
+static int http_url_setup(struct http_state *st, const struct cw_node *node, struct cw_diag *diag)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *s = NULL;
+    int rc = CW_ECONFIG;
+
+    if (u == NULL)
+        return CW_ENOMEM;
+    if (curl_url_set(u, CURLUPART_URL, st->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        cw_diagf(diag, cw_node_get(node, "url"), "libcurl cannot parse this URL");
+        goto out;
+    }
+    /* Brackets off an IPv6 literal. */
+    if (host[0] == '[') {
+        size_t l = strlen(host);
+
+        memmove(host, host + 1, l - 1);
+        host[l - 2] = '\0';
+    }
+    if (st->server_name == NULL) {
+        st->verify_host = strdup(host);
+        st->url_eff = strdup(st->url);
+    } else {
+        char buf[600];
+        int n;
+
+        st->verify_host = strdup(st->server_name);
+        if (curl_url_set(u, CURLUPART_HOST, st->server_name, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_URL, &s, 0) != CURLUE_OK) {
+            cw_diagf(diag, cw_node_get(node, "server_name"), "cannot put this name in the URL");
+            goto out;
+        }
+        st->url_eff = strdup(s);
+        n = snprintf(buf, sizeof(buf), "%s:%s:%s%s%s:%s", st->server_name, port,
+                     strchr(host, ':') != NULL ? "[" : "", host,
+                     strchr(host, ':') != NULL ? "]" : "", port);
+        if (n < 0 || (size_t)n >= sizeof(buf)) {
+            cw_diagf(diag, node, "host name too long");
+            goto out;
+        }
+        st->connect_to = curl_slist_append(NULL, buf);
+        if (st->connect_to == NULL) {
+            rc = CW_ENOMEM;
+            goto out;
+        }
+    }
+    rc = st->verify_host != NULL && st->url_eff != NULL ? CW_OK : CW_ENOMEM;
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_free(s);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int http_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,
+                          struct cw_diag *diag)
+{
+    struct http_state *st = state;
+    pthread_condattr_t ca;
+    size_t i;
+    int rc;
+
+    cw_buf_init(&st->body_buf, HTTP_BODY_LIMIT);
+    rc = cw_opts_apply(http_opts, st, node, cw_check_common_keys, diag);
+    if (rc != CW_OK)
+        return rc;
+    st->sh = info->shared;
+    if (st->sh == NULL) {
+        cw_diagf(diag, node, "the HTTP engine (libcurl) could not be started");
+        return CW_ECONFIG;
+    }
+    if ((st->cert_file == NULL) != (st->key_file == NULL)) {
+        cw_diagf(diag, node, "cert_file and key_file go together");
+        return CW_ECONFIG;
+    }
+    if (st->password.value != NULL && st->username == NULL) {
+        cw_diagf(diag, cw_node_get(node, "password_file"), "password_file needs username");
+        return CW_ECONFIG;
+    }
+    if (st->expect_body != NULL) {
+        int e = regcomp(&st->body_re, st->expect_body, REG_EXTENDED | REG_NOSUB);
+
+        if (e != 0) {
+            char msg[128];
+
+            regerror(e, &st->body_re, msg, sizeof(msg));
+            cw_diagf(diag, cw_node_get(node, "expect_body"), "bad regular expression: %s", msg);
+            return CW_ECONFIG;
+        }
+        st->have_re = true;
+    }
+    for (i = 0; i < st->headers.n; i++) {
+        struct curl_slist *l;
+        char *h;
+        size_t len = strlen(st->headers.keys[i]) + strlen(st->headers.values[i]) + 3;
+
+        if (strpbrk(st->headers.keys[i], ":\r\n") != NULL ||
+            strpbrk(st->headers.values[i], "\r\n") != NULL) {
+            cw_diagf(diag, cw_node_get(cw_node_get(node, "headers"), st->headers.keys[i]),
+                     "header names cannot hold ':' and headers cannot hold line breaks");
+            return CW_ECONFIG;
+        }
+        h = malloc(len);
+        if (h == NULL)
+            return CW_ENOMEM;
+        /* "Name;" sends an empty header in libcurl; "Name:" would remove it. */
+        snprintf(h, len, "%s%s %s", st->headers.keys[i],
+                 st->headers.values[i][0] == '\0' ? ";" : ":", st->headers.values[i]);
+        l = curl_slist_append(st->hdrs, h);
+        free(h);
+        if (l == NULL)
+            return CW_ENOMEM;
+        st->hdrs = l;
+    }
+    rc = http_url_setup(st, node, diag);
+    if (rc != CW_OK)
+        return rc;
+    if (st->ca_file != NULL) {
+        rc = http_ca_get(st->sh, st->ca_file, &st->ca);
+        if (rc != CW_OK) {
+            cw_diagf(diag, cw_node_get(node, "ca_file"), "no certificate could be read from %s",
+                     st->ca_file);
+            return rc == CW_ENOMEM ? CW_ENOMEM : CW_ECONFIG;
+        }
+    } else if (strncasecmp(st->url_eff, "https:", 6) == 0) {
+        /* Load the system store now rather than on the curl thread. */
+        (void)http_default_store(st->sh);
+    }
+
+    /* TLS facts take ~5 KiB: only for checks that can meet TLS. */
+    if (strncasecmp(st->url_eff, "https:", 6) == 0 || st->follow_redirects > 0 ||
+        st->proxy != NULL) {
+        st->tls = calloc(1, sizeof(*st->tls));
+        if (st->tls == NULL)
+            return CW_ENOMEM;
+    }
+
+    if (pthread_condattr_init(&ca) != 0)
+        return CW_ENOMEM;
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&st->cv, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        return CW_ENOMEM;
+    }
+    pthread_condattr_destroy(&ca);
+    st->cv_init = true;
+
+    st->easy = curl_easy_init();
+    if (st->easy == NULL)
+        return CW_ENOMEM;
+    SETOPT(CURLOPT_PRIVATE, (void *)st);
+    SETOPT(CURLOPT_URL, st->url_eff);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+    SETOPT(CURLOPT_FORBID_REUSE, 1L);
+    SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_ERRORBUFFER, st->errbuf);
+    /* A probe reads small bodies: a 4 KiB receive buffer instead of 16 KiB
+     * kept per check (more write callbacks for a large body, same result). */
+    SETOPT(CURLOPT_BUFFERSIZE, 4096L);
+    SETOPT(CURLOPT_WRITEFUNCTION, http_write);
+    SETOPT(CURLOPT_WRITEDATA, (void *)st);
+    SETOPT(CURLOPT_HEADERFUNCTION, http_header);
+    SETOPT(CURLOPT_HEADERDATA, (void *)st);
+    SETOPT(CURLOPT_USERAGENT, "connwatch/" CW_VERSION);
+    SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Verification is ours (see the file comment): libcurl must not abort. */
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 0L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
+    SETOPT(CURLOPT_CAINFO, (char *)NULL);
+    SETOPT(CURLOPT_CAPATH, (char *)NULL);
+    SETOPT(CURLOPT_SSL_CTX_FUNCTION, http_ssl_ctx);
+    SETOPT(CURLOPT_SSL_CTX_DATA, (void *)st);
+    if (st->cert_file != NULL) {
+        SETOPT(CURLOPT_SSLCERT, st->cert_file);
+        SETOPT(CURLOPT_SSLKEY, st->key_file);
+    }
+    if (st->connect_to != NULL)
+        SETOPT(CURLOPT_CONNECT_TO, st->connect_to);
+    if (st->follow_redirects > 0) {
+        SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
+        SETOPT(CURLOPT_MAXREDIRS, (long)st->follow_redirects);
+    }
+    SETOPT(CURLOPT_IPRESOLVE, st->ip_family == HTTP_FAM_IP4   ? (long)CURL_IPRESOLVE_V4
+                              : st->ip_family == HTTP_FAM_IP6 ? (long)CURL_IPRESOLVE_V6
+                                                              : (long)CURL_IPRESOLVE_WHATEVER);
+    if (st->proxy != NULL)
+        SETOPT(CURLOPT_PROXY, st->proxy);
+    else
+        SETOPT(CURLOPT_PROXY, ""); /* ignore http_proxy from the environment */
+    if (st->username != NULL) {
+        SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SETOPT(CURLOPT_USERNAME, st->username);
+        SETOPT(CURLOPT_PASSWORD, st->password.value != NULL ? st->password.value : "");
+    }
+    if (st->body != NULL) {
+        SETOPT(CURLOPT_POSTFIELDSIZE, (long)strlen(st->body));
+        SETOPT(CURLOPT_POSTFIELDS, st->body);
+    }
+    if (strcmp(st->method, "HEAD") == 0)
+        SETOPT(CURLOPT_NOBODY, 1L);
+    else if (strcmp(st->method, "GET") != 0 || st->body != NULL)
+        SETOPT(CURLOPT_CUSTOMREQUEST, st->method);
+    if (st->hdrs != NULL)
+        SETOPT(CURLOPT_HTTPHEADER, st->hdrs);
+    return CW_OK;
+}
+
+static const char *http_target(const void *state)
+{
+    const struct http_state *st = state;
+
+    return st->url;
+}
+
+static void http_release(void *state)
+{
+    struct http_state *st = state;
+
+    if (st->easy != NULL)
+        curl_easy_cleanup(st->easy);
+    curl_slist_free_all(st->hdrs);
+    curl_slist_free_all(st->connect_to);
+    free(st->verify_host);
+    free(st->url_eff);
+    free(st->tls);
+    http_ca_put(st->sh, st->ca);
+    if (st->have_re)
+        regfree(&st->body_re);
+    if (st->cv_init)
+        pthread_cond_destroy(&st->cv);
+    cw_buf_reset(&st->body_buf);
+    cw_opts_release(http_opts, st);
+}
+
+/* ---- run -------------------------------------------------------------------- */
+
+static bool http_status_expected(const struct http_state *st, long code)
+{
+    size_t i;
+
+    if (st->expect_status.n == 0)
+        return code >= 200 && code <= 299;
+    for (i = 0; i < st->expect_status.n; i++) {
+        if (st->expect_status.items[i] == code)
+            return true;
+    }
+    return false;
+}
+
+static double http_secs(CURL *e, CURLINFO what)
+{
+    curl_off_t v = 0;
+
+    if (curl_easy_getinfo(e, what, &v) != CURLE_OK || v < 0)
+        return 0;
+    return (double)v / 1e6;
+}
+
+static void http_emit(struct http_state *st, struct cw_run *run, long code)
+{
+    CURL *e = st->easy;
+    double dns = http_secs(e, CURLINFO_NAMELOOKUP_TIME_T);
+    double conn = http_secs(e, CURLINFO_CONNECT_TIME_T);
+    double app = http_secs(e, CURLINFO_APPCONNECT_TIME_T);
+    double pre = http_secs(e, CURLINFO_PRETRANSFER_TIME_T);
+    double first = http_secs(e, CURLINFO_STARTTRANSFER_TIME_T);
+    double total = http_secs(e, CURLINFO_TOTAL_TIME_T);
+    long ver = 0, redirects = 0;
+    double v;
+    struct {
+        const char *name;
+        double secs;
+    } ph[5];
+    size_t i;
+
+    ph[0].name = "dns", ph[0].secs = dns;
+    ph[1].name = "connect", ph[1].secs = conn > dns ? conn - dns : 0;
+    ph[2].name = "tls", ph[2].secs = app > conn ? app - conn : 0;
+    ph[3].name = "processing", ph[3].secs = first > pre ? first - pre : 0;
+    ph[4].name = "transfer", ph[4].secs = total > first && first > 0 ? total - first : 0;
+    for (i = 0; i < 5; i++) {
+        const char *lv[1] = {ph[i].name};
+
+        cw_emit(run, &desc_phase, ph[i].secs, lv);
+    }
+    cw_emit(run, &desc_duration, total, NULL);
+    cw_emit(run, &desc_status, (double)code, NULL);
+    if (curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &ver) != CURLE_OK)
+        ver = 0;
+    switch (ver) {
+    case CURL_HTTP_VERSION_1_0:
+        v = 1.0;
+        break;
+    case CURL_HTTP_VERSION_1_1:
+        v = 1.1;
+        break;
+    case CURL_HTTP_VERSION_2_0:
+        v = 2;
+        break;
+    case CURL_HTTP_VERSION_3:
+        v = 3;
+        break;
+    default:
+        v = 0;
+    }
+    cw_emit(run, &desc_version, code > 0 ? v : 0, NULL);
+    if (curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects) != CURLE_OK)
+        redirects = 0;
+    cw_emit(run, &desc_redirects, (double)redirects, NULL);
+    cw_emit(run, &desc_bytes, (double)st->body_bytes, NULL);
+
+    if (st->have_date && code > 0) {
+        int64_t date;
+
+        if (cw_http_parse_date(st->date, strlen(st->date), &date) == CW_OK) {
+            double start = (double)st->start_real / 1e9;
+
+            cw_emit(run, &desc_skew, cw_http_clock_skew(date, start + pre, start + first), NULL);
+        }
+    }
+}
+
+static void http_run(void *state, struct cw_run *run)
+{
+    struct http_state *st = state;
+    struct http_shared *sh = st->sh;
+    cw_duration left = cw_run_remaining(run) - HTTP_CURL_MARGIN;
+    cw_mono deadline = cw_run_deadline(run);
+    struct timespec ts;
+    CURLcode res;
+    long code = 0, verify = 0, oserr = 0;
+    enum cw_reason r;
+    const char *why;
+    bool is_tls;
+
+    if (left < CW_MS(1))
+        left = CW_MS(1);
+    if (st->tls != NULL)
+        memset(st->tls, 0, sizeof(*st->tls));
+    cw_buf_clear(&st->body_buf);
+    st->body_bytes = 0;
+    st->have_date = false;
+    st->errbuf[0] = '\0';
+    if (curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, (long)(left / CW_MS(1))) != CURLE_OK) {
+        cw_run_fail(run, CW_REASON_INTERNAL, "libcurl rejected the timeout");
+        return;
+    }
+
+    ts.tv_sec = (time_t)(deadline / CW_S(1));
+    ts.tv_nsec = (long)(deadline % CW_S(1));
+    pthread_mutex_lock(&sh->mu);
+    st->phase = HTTP_QUEUED;
+    http_list_push(&sh->queued, st);
+    pthread_mutex_unlock(&sh->mu);
+    (void)curl_multi_wakeup(sh->multi);
+
+    pthread_mutex_lock(&sh->mu);
+    while (st->phase != HTTP_DONE) {
+        int e = pthread_cond_timedwait(&st->cv, &sh->mu, &ts);
+
+        if (e == ETIMEDOUT && st->phase != HTTP_DONE) {
+            if (st->phase == HTTP_QUEUED) {
+                http_list_unlink(&sh->queued, st);
+                st->phase = HTTP_DONE;
+                st->result = CURLE_OPERATION_TIMEDOUT;
+                break;
+            }
+            if (!st->cancel) {
+                st->cancel = true;
+                sh->ncancel++;
+                (void)curl_multi_wakeup(sh->multi);
+            }
+            while (st->phase != HTTP_DONE)
+                pthread_cond_wait(&st->cv, &sh->mu);
+        }
+    }
+    res = st->result;
+    st->phase = HTTP_IDLE;
+    pthread_mutex_unlock(&sh->mu);
+
+    if (curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+        code = 0;
+    if (curl_easy_getinfo(st->easy, CURLINFO_SSL_VERIFYRESULT, &verify) != CURLE_OK)
+        verify = 0;
+    if (curl_easy_getinfo(st->easy, CURLINFO_OS_ERRNO, &oserr) != CURLE_OK)
+        oserr = 0;
+    http_emit(st, run, code);
+
+    is_tls = st->tls != NULL && (st->tls->have || strncasecmp(st->url_eff, "https:", 6) == 0);
+    if (is_tls)
+        cw_tls_emit(run, st->tls, st->insecure);
+
+    /* The first problem on the way wins: transport, TLS, status, body. */
+    if (res != CURLE_OK) {
+        r = cw_http_reason_from_curl(res, verify, oserr);
+        cw_run_fail(run, r, "%s", st->errbuf[0] != '\0' ? st->errbuf : curl_easy_strerror(res));
+        return;
+    }
+    if (is_tls && !st->insecure) {
+        r = cw_tls_facts_reason(st->tls, &why);
+        if (r != CW_REASON_NONE) {
+            cw_run_fail(run, r, "%s", why);
+            return;
+        }
+    }
+    if (!http_status_expected(st, code)) {
+        cw_run_fail(run, code == 401 || code == 407 ? CW_REASON_AUTH : CW_REASON_HTTP_STATUS,
+                    "unexpected status %ld", code);
+        return;
+    }
+    if (st->have_re && regexec(&st->body_re, cw_buf_str(&st->body_buf), 0, NULL, 0) != 0)
+        cw_run_fail(run, CW_REASON_PROTOCOL, "body does not match expect_body");
+}
+
+const struct cw_check_kind cw_kind_http = {
+    .name = "http",
+    .state_size = sizeof(struct http_state),
+    .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_REFUSED | 1u << CW_REASON_TIMEOUT |
+               1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_TLS_HANDSHAKE |
+               1u << CW_REASON_CERT_EXPIRED | 1u << CW_REASON_CERT_NOT_YET_VALID |
+               1u << CW_REASON_CERT_UNTRUSTED | 1u << CW_REASON_CERT_HOSTNAME |
+               1u << CW_REASON_HTTP_STATUS | 1u << CW_REASON_AUTH | 1u << CW_REASON_PROTOCOL |
+               1u << CW_REASON_INTERNAL,
+    .configure = http_configure,
+    .target = http_target,
+    .run = http_run,
+    .release = http_release,
+    .shared_new = http_shared_new,
+    .shared_free = http_shared_free,
+    .probe_option = "url",
+};

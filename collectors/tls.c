@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tls.c - the "tls" check: a TLS handshake with any TCP service (8443,
+ * 993, 3306 behind a TLS proxy, ...) and the certificate series of
+ * collectors/tlsinspect.c.
+ *
+ * Each run resolves the target (bounded by the deadline, collectors/netconn.c),
+ * connects non-blocking to the first address, and runs SSL_connect()
+ * non-blocking (cw_tls_handshake), polling until the run's deadline. The
+ * handshake uses SSL_VERIFY_NONE: the chain is still verified by OpenSSL and
+ * the result recorded (SSL_get_verify_result), so a bad certificate is
+ * measured and reported with its reason instead of aborting the handshake.
+ *
+ * The state owns its SSL_CTX (built by configure() with the trust store and
+ * client certificate) and a lookup that outlived a deadline; the process-wide shared
+ * state holds the system trust store, loaded once and shared by reference.
+ * run() is called by one scheduler worker at a time.
+ */
+#include "collectors/netconn.h"
+#include "collectors/tlsinspect.h"
+#include "exporter/check.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct tls_shared {
+    pthread_mutex_t mu;
+    X509_STORE *default_store; /* under mu: system trust store, loaded on first use */
+};
+
+struct tls_state {
+    struct cw_hostport target;
+    char *server_name;
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    bool insecure;
+    int ip_family; /* enum cw_net_family */
+
+    SSL_CTX *ctx;
+    struct cw_net_lookup *lookup; /* a lookup that outlived its run, or NULL */
+    struct cw_tls_facts facts;
+};
+
+static const struct cw_opt tls_opts[] = {
+    CW_OPT("target", CW_OPT_T_HOSTPORT, struct tls_state, target, NULL, 443, 0, CW_OPT_REQUIRED),
+    CW_OPT("server_name", CW_OPT_T_HOST, struct tls_state, server_name, NULL, 0, 0, 0),
+    CW_OPT("ca_file", CW_OPT_T_PATH, struct tls_state, ca_file, NULL, 0, 0, 0),
+    CW_OPT("cert_file", CW_OPT_T_PATH, struct tls_state, cert_file, NULL, 0, 0, 0),
+    CW_OPT("key_file", CW_OPT_T_PATH, struct tls_state, key_file, NULL, 0, 0, 0),
+    CW_OPT("insecure_skip_verify", CW_OPT_T_BOOL, struct tls_state, insecure, "false", 0, 0, 0),
+    CW_OPT_ENUM("ip_family", struct tls_state, ip_family, "auto", cw_net_family_names, 0),
+    CW_OPT_END,
+};
+
+static const struct cw_desc desc_connect = {
+    .name = "connwatch_tls_connect_seconds",
+    .help = "Time to establish the TCP connection (after name resolution).",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_handshake = {
+    .name = "connwatch_tls_handshake_seconds",
+    .help = "Time of the TLS handshake.",
+    .type = CW_GAUGE,
+};
+
+static void *tls_shared_new(void)
+{
+    struct tls_shared *sh = calloc(1, sizeof(*sh));
+
+    if (sh == NULL)
+        return NULL;
+    if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+        free(sh);
+        return NULL;
+    }
+    return sh;
+}
+
+static void tls_shared_free(void *p)
+{
+    struct tls_shared *sh = p;
+
+    if (sh == NULL)
+        return;
+    X509_STORE_free(sh->default_store);
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
+}
+
+static X509_STORE *tls_default_store(struct tls_shared *sh)
+{
+    X509_STORE *s;
+
+    pthread_mutex_lock(&sh->mu);
+    if (sh->default_store == NULL) {
+        s = X509_STORE_new();
+        if (s != NULL && X509_STORE_set_default_paths(s) != 1) {
+            X509_STORE_free(s);
+            s = NULL;
+        }
+        sh->default_store = s;
+    }
+    s = sh->default_store;
+    pthread_mutex_unlock(&sh->mu);
+    return s;
+}
+
+static int tls_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,
+                         struct cw_diag *diag)
+{
+    struct tls_state *st = state;
+    const char *why;
+    int rc;
+
+    rc = cw_opts_apply(tls_opts, st, node, cw_check_common_keys, diag);
+    if (rc != CW_OK)
+        return rc;
+    if (info->shared == NULL) {
+        cw_diagf(diag, node, "out of memory");
+        return CW_ENOMEM;
+    }
+    if ((st->cert_file == NULL) != (st->key_file == NULL)) {
+        cw_diagf(diag, node, "cert_file and key_file go together");
+        return CW_ECONFIG;
+    }
+    st->ctx =
+        cw_tls_client_ctx(st->ca_file, st->ca_file == NULL ? tls_default_store(info->shared) : NULL,
+                          st->cert_file, st->key_file, &why);
+    if (st->ctx == NULL) {
+        cw_diagf(diag, node, "%s", why);
+        return CW_ECONFIG;
+    }
+    return CW_OK;
+}
+
+static const char *tls_target(const void *state)
+{
+    const struct tls_state *st = state;
+
+    return st->target.text;
+}
+
+static void tls_release(void *state)
+{
+    struct tls_state *st = state;
+
+    SSL_CTX_free(st->ctx);
+    cw_net_lookup_abandon(&st->lookup);
+    cw_opts_release(tls_opts, st);
+}
+
+/* tls_address() resolves the target into 'ss', or fails the run. */
+static bool tls_address(struct tls_state *st, struct cw_run *run, struct sockaddr_storage *ss,
+                        socklen_t *len)
+{
+    struct addrinfo *res = NULL;
+    char port[16], eb[128];
+    int gai = 0, se = 0, rc;
+
+    if (cw_net_literal(st->target.host, st->target.port, st->ip_family, ss, len))
+        return true;
+    (void)snprintf(port, sizeof(port), "%u", st->target.port);
+    rc = cw_net_resolve(st->target.host, port, cw_net_family_af(st->ip_family), SOCK_STREAM,
+                        cw_run_deadline(run), &st->lookup, &res, &gai, &se);
+    if (rc == CW_EPARSE) {
+        cw_run_fail(run, cw_net_reason_from_gai(gai, se), "resolve %s: %s", st->target.host,
+                    gai == EAI_SYSTEM ? cw_strerror_r(se, eb, sizeof(eb)) : gai_strerror(gai));
+        return false;
+    }
+    if (rc == CW_ETIMEDOUT || rc == CW_EIO) {
+        cw_run_fail(run, CW_REASON_DNS, "resolve %s: no answer from the resolver in time",
+                    st->target.host);
+        return false;
+    }
+    if (rc != CW_OK || res->ai_addrlen > sizeof(*ss)) {
+        if (res != NULL)
+            freeaddrinfo(res);
+        cw_run_fail(run, CW_REASON_INTERNAL, "resolve %s: out of memory", st->target.host);
+        return false;
+    }
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return true;
+}
+
+static void tls_run(void *state, struct cw_run *run)
+{
+    struct tls_state *st = state;
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    char detail[256], eb[128];
+    const char *why, *name;
+    enum cw_reason r;
+    cw_duration elapsed = 0;
+    cw_mono t1;
+    int fd = -1, err = 0, rc;
+
+    memset(&st->facts, 0, sizeof(st->facts));
+    if (!tls_address(st, run, &ss, &sslen))
+        goto out;
+    rc = cw_net_connect((struct sockaddr *)&ss, sslen, cw_run_deadline(run), &fd, &err, &elapsed);
+    if (rc == CW_ETIMEDOUT) {
+        cw_run_fail(run, CW_REASON_TIMEOUT, "connect to %s: no answer within the deadline",
+                    st->target.text);
+        goto out;
+    }
+    if (rc != CW_OK) {
+        cw_run_fail(run, cw_net_reason_from_errno(err), "connect to %s: %s", st->target.text,
+                    cw_strerror_r(err, eb, sizeof(eb)));
+        goto out;
+    }
+    cw_emit(run, &desc_connect, cw_seconds(elapsed), NULL);
+    name = st->server_name != NULL ? st->server_name : st->target.host;
+    t1 = cw_now();
+    r = cw_tls_handshake(st->ctx, fd, name, cw_run_deadline(run), &st->facts, detail,
+                         sizeof(detail));
+    if (r != CW_REASON_NONE) {
+        cw_run_fail(run, r, "%s", detail);
+        goto out;
+    }
+    cw_emit(run, &desc_handshake, cw_seconds(cw_now() - t1), NULL);
+    if (!st->insecure) {
+        r = cw_tls_facts_reason(&st->facts, &why);
+        if (r != CW_REASON_NONE)
+            cw_run_fail(run, r, "%s", why);
+    }
+out:
+    if (fd >= 0)
+        (void)close(fd);
+    cw_tls_emit(run, &st->facts, st->insecure);
+}
+
+const struct cw_check_kind cw_kind_tls = {
+    .name = "tls",
+    .state_size = sizeof(struct tls_state),
+    .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_REFUSED | 1u << CW_REASON_TIMEOUT |
+               1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_TLS_HANDSHAKE |
+               1u << CW_REASON_CERT_EXPIRED | 1u << CW_REASON_CERT_NOT_YET_VALID |
+               1u << CW_REASON_CERT_UNTRUSTED | 1u << CW_REASON_CERT_HOSTNAME |
+               1u << CW_REASON_INTERNAL,
+    .configure = tls_configure,
+    .target = tls_target,
+    .run = tls_run,
+    .release = tls_release,
+    .shared_new = tls_shared_new,
+    .shared_free = tls_shared_free,
+    .probe_option = "target",
+};
