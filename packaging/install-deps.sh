@@ -27,8 +27,10 @@ test_pkgs=(
     dnsmasq-base util-linux # it_dns.sh (dnsmasq), it_tcp.sh (nsenter, unshare)
     redis-server redis-tools # it_redis.sh, it_redis_cluster.sh
     mariadb-server mariadb-client # it_mysql.sh (mariadbd, mariadb-install-db, mariadb)
+    python3-yaml # it_promql.sh, it_alerts_e2e.sh, lint_alert_rules, alerts/*/gen_*.py
 )
-bench_pkgs=(prometheus-node-exporter wrk hyperfine)
+bench_pkgs=(prometheus-node-exporter wrk hyperfine prometheus-blackbox-exporter fping iputils-ping prometheus-smokeping-prober
+    prometheus-redis-exporter prometheus-mysqld-exporter)
 
 usage()
 {
