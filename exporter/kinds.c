@@ -9,6 +9,7 @@
 extern const struct cw_check_kind cw_kind_dns;
 extern const struct cw_check_kind cw_kind_host;
 extern const struct cw_check_kind cw_kind_http;
+extern const struct cw_check_kind cw_kind_icmp;
 extern const struct cw_check_kind cw_kind_mysql;
 extern const struct cw_check_kind cw_kind_redis;
 extern const struct cw_check_kind cw_kind_tcp;
@@ -21,6 +22,7 @@ const struct cw_check_kind *const cw_check_kinds[] = {
     &cw_kind_dns,
     &cw_kind_host,
     &cw_kind_http,
+    &cw_kind_icmp,
     &cw_kind_mysql,
     &cw_kind_redis,
     &cw_kind_tcp,
