@@ -23,7 +23,13 @@ const char cw_default_config[] = "# connwatch built-in default configuration\n"
                                  "  interval: 15s\n"
                                  "  timeout: 5s\n"
                                  "host:\n"
-                                 "  enabled: true\n";
+                                 "  enabled: true\n"
+                                 "services:\n"
+                                 "  - name: localhost\n"
+                                 "    checks:\n"
+                                 "      - icmp: {target: 127.0.0.1, interval: 5s}\n"
+                                 "      # connwatch's own default listener\n"
+                                 "      - tcp: {target: \"127.0.0.1:19367\", interval: 5s}\n";
 
 const char *const cw_check_common_keys[] = {"interval", "timeout", "name", NULL};
 

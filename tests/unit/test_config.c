@@ -72,8 +72,9 @@ static const struct cw_check_kind kind_probe = {
     .probe_option = "target",
 };
 
-extern const struct cw_check_kind cw_kind_host;
-const struct cw_check_kind *const cw_check_kinds[] = {&cw_kind_host, &kind_probe, NULL};
+extern const struct cw_check_kind cw_kind_host, cw_kind_icmp, cw_kind_tcp;
+const struct cw_check_kind *const cw_check_kinds[] = {&cw_kind_host, &cw_kind_icmp, &kind_probe,
+                                                      &cw_kind_tcp, NULL};
 
 /* load() loads YAML text named "t.yml" and returns the diagnostics joined
  * by newlines ("" when it loaded). */
@@ -120,8 +121,13 @@ START_TEST(test_config_builtin_default_loads)
     s = cw_settings_load(NULL, &d);
     ck_assert_ptr_nonnull(s);
     ck_assert_uint_eq(d.n, 0);
-    ck_assert_uint_eq(s->ninst, 1);
+    /* The host, and ICMP and TCP to 127.0.0.1 (connwatch's own default port). */
+    ck_assert_uint_eq(s->ninst, 3);
     ck_assert_str_eq(s->inst[0]->kind->name, "host");
+    ck_assert_str_eq(s->inst[1]->kind->name, "icmp");
+    ck_assert_str_eq(s->inst[1]->target, "127.0.0.1");
+    ck_assert_str_eq(s->inst[2]->kind->name, "tcp");
+    ck_assert_str_eq(s->inst[2]->target, "127.0.0.1:19367");
     ck_assert_int_eq(s->interval, CW_S(15));
     cw_settings_unref(s);
     cw_diag_reset(&d);
@@ -236,7 +242,7 @@ START_TEST(test_config_rejects_unknown_check_kind)
 {
     ASSERT_LOAD_ERROR("services:\n  - name: a\n    checks:\n      - pnig: {target: x}\n",
                       "t.yml:4:9: services[0].checks[0].pnig: unknown check kind \"pnig\" "
-                      "(known: probe)");
+                      "(known: icmp, probe, tcp)");
 }
 END_TEST
 
@@ -412,7 +418,7 @@ START_TEST(test_config_collects_every_error)
                       "t.yml:7:16: services[0].checks[0].probe: missing required field "
                       "\"target\"\n"
                       "t.yml:8:9: services[0].checks[1].nope: unknown check kind \"nope\" (known: "
-                      "probe)");
+                      "icmp, probe, tcp)");
 }
 END_TEST
 
