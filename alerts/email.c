@@ -89,31 +89,6 @@ static int add_b64(struct cw_buf *out, const char *s, size_t len)
     return rc;
 }
 
-static int html_escape(struct cw_buf *b, const char *s)
-{
-    int rc = CW_OK;
-
-    for (; *s != '\0' && rc == CW_OK; s++) {
-        switch (*s) {
-        case '<':
-            rc = cw_buf_adds(b, "&lt;");
-            break;
-        case '>':
-            rc = cw_buf_adds(b, "&gt;");
-            break;
-        case '&':
-            rc = cw_buf_adds(b, "&amp;");
-            break;
-        case '"':
-            rc = cw_buf_adds(b, "&quot;");
-            break;
-        default:
-            rc = cw_buf_addc(b, *s);
-        }
-    }
-    return rc;
-}
-
 /* bare_address() writes "<addr>" for "Name <addr>", else 'in' as it is. */
 static void bare_address(const char *in, char *out, size_t len)
 {
@@ -175,12 +150,12 @@ static int build_message(const struct email_state *s, const struct cw_deliver_ct
                                 "<body>\n<h3>");
     if (rc == CW_OK && subject.data != NULL) {
         subject.data[subject.len] = '\0';
-        rc = html_escape(&html, subject.data);
+        rc = cw_buf_add_html(&html, subject.data);
     }
     if (rc == CW_OK)
         rc = cw_buf_adds(&html, "</h3>\n<pre style=\"font-family: sans-serif\">");
     if (rc == CW_OK)
-        rc = html_escape(&html, cw_buf_str(&text));
+        rc = cw_buf_add_html(&html, cw_buf_str(&text));
     if (rc == CW_OK)
         rc = cw_buf_adds(&html, "</pre>\n</body></html>\n");
     if (rc != CW_OK)

@@ -14,6 +14,7 @@
 #include "alerts/relay.h"
 
 #include "alerts/spool.h"
+#include "exporter/cli.h"
 #include "exporter/http.h"
 #include "exporter/log.h"
 #include "exporter/metric.h"
@@ -1041,90 +1042,26 @@ static void usage(FILE *f)
                "exit codes: 0 normal, 1 runtime failure, 2 configuration or usage error\n");
 }
 
-static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *matched)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-
-    *matched = false;
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=') {
-        *matched = true;
-        return a + n + 1;
-    }
-    if (a[n] == '\0') {
-        *matched = true;
-        if (*i + 1 < argc) {
-            (*i)++;
-            return argv[*i];
-        }
-    }
-    return NULL;
-}
-
 static int parse_flags(int argc, char **argv, struct flags *f)
 {
-    static const char *const valued[] = {"--config.file", "--web.listen-address", "--log.level",
-                                         "--log.format"};
-    int i;
+    struct cw_cli cli;
+    int code;
 
-    memset(f, 0, sizeof(*f));
-    f->config_file = DEFAULT_CONFIG;
-    f->listen = DEFAULT_LISTEN;
-    f->log_level = CW_LOG_INFO;
-    f->log_format = CW_LOG_LOGFMT;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-        bool matched = false;
-        size_t k;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--version") == 0) {
-            printf("connwatch-relay version %s (revision %s)\n", CW_VERSION, CW_REVISION);
-            return 0;
-        }
-        if (strcmp(a, "--config.check") == 0) {
-            f->config_check = true;
-            continue;
-        }
-        for (k = 0; k < CW_ARRAY_LEN(valued) && !matched; k++)
-            v = flag_value(argc, argv, &i, valued[k], &matched);
-        if (!matched) {
-            fprintf(stderr, "connwatch-relay: unknown flag or argument \"%s\" (see --help)\n", a);
-            return 2;
-        }
-        k--;
-        if (v == NULL || v[0] == '\0') {
-            fprintf(stderr, "connwatch-relay: flag %s needs a value\n", valued[k]);
-            return 2;
-        }
-        switch (k) {
-        case 0:
-            f->config_file = v;
-            break;
-        case 1:
-            f->listen = v;
-            break;
-        case 2:
-            if (cw_log_level_parse(v, &f->log_level) != CW_OK) {
-                fprintf(stderr,
-                        "connwatch-relay: --log.level must be debug, info, warn or error\n");
-                return 2;
-            }
-            break;
-        case 3:
-            if (cw_log_format_parse(v, &f->log_format) != CW_OK) {
-                fprintf(stderr, "connwatch-relay: --log.format must be logfmt or json\n");
-                return 2;
-            }
-            break;
-        }
+    cw_cli_init(&cli);
+    cli.config_file = DEFAULT_CONFIG;
+    code = cw_cli_parse(argc, argv, "connwatch-relay", usage, NULL, &cli);
+    if (code >= 0)
+        return code;
+    if (cli.nlisten > 1) {
+        fprintf(stderr, "connwatch-relay: one --web.listen-address at most\n");
+        return 2;
     }
+    memset(f, 0, sizeof(*f));
+    f->config_file = cli.config_file;
+    f->listen = cli.nlisten != 0 ? cli.listen[0] : DEFAULT_LISTEN;
+    f->log_level = cli.log_level;
+    f->log_format = cli.log_format;
+    f->config_check = cli.config_check;
     return -1;
 }
 

@@ -128,6 +128,31 @@ int cw_buf_addf(struct cw_buf *b, const char *fmt, ...)
     return rc;
 }
 
+int cw_buf_add_html(struct cw_buf *b, const char *s)
+{
+    int rc = CW_OK;
+
+    for (; *s != '\0' && rc == CW_OK; s++) {
+        switch (*s) {
+        case '<':
+            rc = cw_buf_adds(b, "&lt;");
+            break;
+        case '>':
+            rc = cw_buf_adds(b, "&gt;");
+            break;
+        case '&':
+            rc = cw_buf_adds(b, "&amp;");
+            break;
+        case '"':
+            rc = cw_buf_adds(b, "&quot;");
+            break;
+        default:
+            rc = cw_buf_addc(b, *s);
+        }
+    }
+    return rc;
+}
+
 char *cw_buf_take(struct cw_buf *b, size_t *len)
 {
     char *p = b->data;

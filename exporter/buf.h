@@ -47,6 +47,10 @@ CW_MUST_CHECK int cw_buf_vaddf(struct cw_buf *b, const char *fmt, va_list ap) CW
 /* cw_buf_reserve() makes room for 'extra' more bytes (plus the NUL). */
 CW_MUST_CHECK int cw_buf_reserve(struct cw_buf *b, size_t extra);
 
+/* cw_buf_add_html() appends 's' with <, >, & and " escaped for HTML text
+ * and attribute values. */
+CW_MUST_CHECK int cw_buf_add_html(struct cw_buf *b, const char *s);
+
 /* cw_buf_take() hands the memory to the caller, who must free() it, and
  * leaves 'b' empty but usable. *len (if not NULL) receives the length.
  * Returns NULL if the buffer is empty. */

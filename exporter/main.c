@@ -7,6 +7,7 @@
  * Reloads (SIGHUP, POST /-/reload) are serialised by app.reload_lock.
  */
 #include "buf.h"
+#include "cli.h"
 #include "http.h"
 #include "log.h"
 #include "procself.h"
@@ -26,20 +27,14 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define MAX_LISTEN     16
 #define DEFAULT_LISTEN ":19367"
 #define SCRAPE_LIMIT   (256u << 20)
 #define SHUTDOWN_GRACE CW_S(1)
 
 struct flags {
-    const char *config_file;
-    const char *listen[MAX_LISTEN];
-    size_t nlisten;
+    struct cw_cli cli;
     const char *telemetry_path;
     const char *web_config_file;
-    enum cw_log_level log_level;
-    enum cw_log_format log_format;
-    bool config_check;
 };
 
 struct app {
@@ -73,107 +68,28 @@ static void usage(FILE *f)
            "exit codes: 0 normal, 1 runtime failure, 2 configuration or usage error\n");
 }
 
-/* flag_value() matches "--name=value" or "--name value"; returns the value or NULL. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *matched)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-
-    *matched = false;
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=') {
-        *matched = true;
-        return a + n + 1;
-    }
-    if (a[n] == '\0') {
-        *matched = true;
-        if (*i + 1 < argc) {
-            (*i)++;
-            return argv[*i];
-        }
-    }
-    return NULL;
-}
-
 /* parse_flags() returns -1 to go on, or an exit code. */
 static int parse_flags(int argc, char **argv, struct flags *f)
 {
-    static const char *const valued[] = {"--config.file",        "--web.listen-address",
-                                         "--web.telemetry-path", "--web.config.file",
-                                         "--log.level",          "--log.format"};
-    int i;
+    const struct cw_cli_flag own[] = {
+        {"--web.telemetry-path", &f->telemetry_path},
+        {"--web.config.file", &f->web_config_file},
+        {NULL, NULL},
+    };
+    int code;
 
     memset(f, 0, sizeof(*f));
+    cw_cli_init(&f->cli);
     f->telemetry_path = "/metrics";
-    f->log_level = CW_LOG_INFO;
-    f->log_format = CW_LOG_LOGFMT;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-        bool matched = false;
-        size_t k;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--version") == 0) {
-            printf("connwatch version %s (revision %s)\n", CW_VERSION, CW_REVISION);
-            return 0;
-        }
-        if (strcmp(a, "--config.check") == 0) {
-            f->config_check = true;
-            continue;
-        }
-        for (k = 0; k < CW_ARRAY_LEN(valued) && !matched; k++)
-            v = flag_value(argc, argv, &i, valued[k], &matched);
-        if (!matched) {
-            fprintf(stderr, "connwatch: unknown flag or argument \"%s\" (see --help)\n", a);
-            return 2;
-        }
-        k--;
-        if (v == NULL || v[0] == '\0') {
-            fprintf(stderr, "connwatch: flag %s needs a value\n", valued[k]);
-            return 2;
-        }
-        switch (k) {
-        case 0:
-            f->config_file = v;
-            break;
-        case 1:
-            if (f->nlisten == MAX_LISTEN) {
-                fprintf(stderr, "connwatch: at most %d --web.listen-address flags\n", MAX_LISTEN);
-                return 2;
-            }
-            f->listen[f->nlisten++] = v;
-            break;
-        case 2:
-            if (v[0] != '/') {
-                fprintf(stderr, "connwatch: --web.telemetry-path must start with '/'\n");
-                return 2;
-            }
-            f->telemetry_path = v;
-            break;
-        case 3:
-            f->web_config_file = v;
-            break;
-        case 4:
-            if (cw_log_level_parse(v, &f->log_level) != CW_OK) {
-                fprintf(stderr, "connwatch: --log.level must be debug, info, warn or error\n");
-                return 2;
-            }
-            break;
-        case 5:
-            if (cw_log_format_parse(v, &f->log_format) != CW_OK) {
-                fprintf(stderr, "connwatch: --log.format must be logfmt or json\n");
-                return 2;
-            }
-            break;
-        }
+    code = cw_cli_parse(argc, argv, "connwatch", usage, own, &f->cli);
+    if (code >= 0)
+        return code;
+    if (f->telemetry_path[0] != '/') {
+        fprintf(stderr, "connwatch: --web.telemetry-path must start with '/'\n");
+        return 2;
     }
-    if (f->nlisten == 0)
-        f->listen[f->nlisten++] = DEFAULT_LISTEN;
+    if (f->cli.nlisten == 0)
+        f->cli.listen[f->cli.nlisten++] = DEFAULT_LISTEN;
     return -1;
 }
 
@@ -197,13 +113,13 @@ static int reload(struct app *app, struct cw_buf *why)
 
     pthread_mutex_lock(&app->reload_lock);
     cw_diag_init(&diag);
-    fresh = cw_settings_load(app->flags.config_file, &diag);
+    fresh = cw_settings_load(app->flags.cli.config_file, &diag);
     if (fresh == NULL) {
         cw_registry_reload_result(app->registry, false);
         snprintf(n1, sizeof(n1), "%zu", diag.n);
         cw_log(CW_LOG_ERROR, "config", "reload failed, keeping the running configuration", "file",
-               app->flags.config_file != NULL ? app->flags.config_file : "<built-in>", "errors", n1,
-               "err", diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
+               app->flags.cli.config_file != NULL ? app->flags.cli.config_file : "<built-in>",
+               "errors", n1, "err", diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
         for (i = 0; why != NULL && i < diag.n; i++) {
             if (cw_buf_addf(why, "%s\n", diag.entries[i].text) != CW_OK)
                 break;
@@ -220,8 +136,8 @@ static int reload(struct app *app, struct cw_buf *why)
     snprintf(n1, sizeof(n1), "%zu", fresh->ninst);
     snprintf(n2, sizeof(n2), "%zu", kept);
     cw_log(CW_LOG_INFO, "config", "configuration reloaded", "file",
-           app->flags.config_file != NULL ? app->flags.config_file : "<built-in>", "checks", n1,
-           "unchanged", n2, (char *)NULL);
+           app->flags.cli.config_file != NULL ? app->flags.cli.config_file : "<built-in>", "checks",
+           n1, "unchanged", n2, (char *)NULL);
     cw_settings_unref(fresh);
 
     if (app->http != NULL && app->flags.web_config_file != NULL) {
@@ -263,31 +179,6 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
     return CW_OK;
 }
 
-static int html_escape(struct cw_buf *b, const char *s)
-{
-    int rc = CW_OK;
-
-    for (; *s != '\0' && rc == CW_OK; s++) {
-        switch (*s) {
-        case '<':
-            rc = cw_buf_adds(b, "&lt;");
-            break;
-        case '>':
-            rc = cw_buf_adds(b, "&gt;");
-            break;
-        case '&':
-            rc = cw_buf_adds(b, "&amp;");
-            break;
-        case '"':
-            rc = cw_buf_adds(b, "&quot;");
-            break;
-        default:
-            rc = cw_buf_addc(b, *s);
-        }
-    }
-    return rc;
-}
-
 static int h_landing(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
 {
     struct app *app = ctx;
@@ -301,7 +192,7 @@ static int h_landing(void *ctx, const struct cw_http_request *req, struct cw_htt
     rc |= cw_buf_adds(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>connwatch"
                          "</title></head><body>\n<h1>connwatch</h1>\n<p>version ");
     rc |= cw_buf_addf(b, "%s (revision %s)</p>\n<ul>\n<li><a href=\"", CW_VERSION, CW_REVISION);
-    rc |= html_escape(b, app->flags.telemetry_path);
+    rc |= cw_buf_add_html(b, app->flags.telemetry_path);
     rc |= cw_buf_adds(b,
                       "\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n"
                       "<li><a href=\"/-/ready\">Readiness</a></li>\n"
@@ -322,16 +213,16 @@ static int h_landing(void *ctx, const struct cw_http_request *req, struct cw_htt
         snprintf(err, sizeof(err), "%s", reason != CW_REASON_NONE ? in->last_error : "");
         pthread_mutex_unlock(&in->lock);
         rc |= cw_buf_addf(b, "<tr><td>%s</td><td>", in->kind->name);
-        rc |= html_escape(b, in->service != NULL ? in->service : "");
+        rc |= cw_buf_add_html(b, in->service != NULL ? in->service : "");
         rc |= cw_buf_adds(b, "</td><td>");
-        rc |= html_escape(b, in->target);
+        rc |= cw_buf_add_html(b, in->target);
         rc |= cw_buf_addf(b, "</td><td>%s</td><td>%s%s</td><td>",
                           cw_duration_format(in->interval, d1, sizeof(d1)),
                           !has_run                   ? "pending"
                           : reason == CW_REASON_NONE ? "ok"
                                                      : "failing: ",
                           has_run && reason != CW_REASON_NONE ? cw_reason_label(reason) : "");
-        rc |= html_escape(b, err);
+        rc |= cw_buf_add_html(b, err);
         rc |= cw_buf_adds(b, "</td></tr>\n");
     }
     rc |= cw_buf_adds(b, "</table>\n</body></html>\n");
@@ -469,7 +360,7 @@ static int check_config(const struct flags *f)
     struct cw_settings *s;
 
     cw_diag_init(&diag);
-    s = cw_settings_load(f->config_file, &diag);
+    s = cw_settings_load(f->cli.config_file, &diag);
     if (s == NULL) {
         print_diag(stderr, &diag);
         fprintf(stderr, "%zu error%s\n", diag.n, diag.n == 1 ? "" : "s");
@@ -494,7 +385,7 @@ static int serve(struct app *app, int sigfd)
     int rc;
 
     cw_diag_init(&diag);
-    settings = cw_settings_load(app->flags.config_file, &diag);
+    settings = cw_settings_load(app->flags.cli.config_file, &diag);
     if (settings == NULL) {
         print_diag(stderr, &diag);
         cw_log(CW_LOG_ERROR, "config", "configuration rejected", "errors",
@@ -523,8 +414,8 @@ static int serve(struct app *app, int sigfd)
     routes[5] =
         (struct cw_http_route){.method = "GET", .path = "/probe", .fn = h_probe, .slow = true};
     memset(&hopt, 0, sizeof(hopt));
-    hopt.listen = app->flags.listen;
-    hopt.nlisten = app->flags.nlisten;
+    hopt.listen = app->flags.cli.listen;
+    hopt.nlisten = app->flags.cli.nlisten;
     hopt.web_config_file = app->flags.web_config_file;
     hopt.threads = 2;
     app->http = cw_http_start(&hopt, routes, app, &diag);
@@ -598,8 +489,8 @@ int main(int argc, char **argv)
     code = parse_flags(argc, argv, &app.flags);
     if (code >= 0)
         return code;
-    cw_log_setup(app.flags.log_level, app.flags.log_format);
-    if (app.flags.config_check)
+    cw_log_setup(app.flags.cli.log_level, app.flags.cli.log_format);
+    if (app.flags.cli.config_check)
         return check_config(&app.flags);
 
     /* Signals are read from a signalfd by this thread; block them first so

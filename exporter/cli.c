@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli.c - the shared command line of connwatch and connwatch-relay. See
+ * cli.h. No state; called by main() before any thread starts.
+ */
+#include "cli.h"
+
+#include "version.h"
+
+#include <string.h>
+
+#ifndef CW_VERSION
+#define CW_VERSION "0.1.0"
+#endif
+
+void cw_cli_init(struct cw_cli *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->log_level = CW_LOG_INFO;
+    c->log_format = CW_LOG_LOGFMT;
+}
+
+/* cli_value() matches "--name=value" or "--name value" at argv[*i]; it sets
+ * *matched and returns the value (NULL when it is missing). */
+static const char *cli_value(int argc, char **argv, int *i, const char *name, bool *matched)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+
+    *matched = false;
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=') {
+        *matched = true;
+        return a + n + 1;
+    }
+    if (a[n] == '\0') {
+        *matched = true;
+        if (*i + 1 < argc) {
+            (*i)++;
+            return argv[*i];
+        }
+    }
+    return NULL;
+}
+
+/* cli_common() applies one of the shared valued flags; returns -1 or 2. */
+static int cli_common(const char *prog, const char *name, const char *v, struct cw_cli *c)
+{
+    if (strcmp(name, "--config.file") == 0) {
+        c->config_file = v;
+    } else if (strcmp(name, "--web.listen-address") == 0) {
+        if (c->nlisten == CW_CLI_MAX_LISTEN) {
+            fprintf(stderr, "%s: at most %d --web.listen-address flags\n", prog, CW_CLI_MAX_LISTEN);
+            return 2;
+        }
+        c->listen[c->nlisten++] = v;
+    } else if (strcmp(name, "--log.level") == 0) {
+        if (cw_log_level_parse(v, &c->log_level) != CW_OK) {
+            fprintf(stderr, "%s: --log.level must be debug, info, warn or error\n", prog);
+            return 2;
+        }
+    } else if (cw_log_format_parse(v, &c->log_format) != CW_OK) {
+        fprintf(stderr, "%s: --log.format must be logfmt or json\n", prog);
+        return 2;
+    }
+    return -1;
+}
+
+int cw_cli_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
+                 const struct cw_cli_flag *extra, struct cw_cli *c)
+{
+    static const char *const common[] = {"--config.file", "--web.listen-address", "--log.level",
+                                         "--log.format"};
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *name = NULL;
+        const char *v = NULL;
+        const char **dst = NULL;
+        bool matched = false;
+        size_t k;
+        int rc;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("%s version %s (revision %s)\n", prog, CW_VERSION, CW_REVISION);
+            return 0;
+        }
+        if (strcmp(a, "--config.check") == 0) {
+            c->config_check = true;
+            continue;
+        }
+        for (k = 0; k < CW_ARRAY_LEN(common) && !matched; k++) {
+            v = cli_value(argc, argv, &i, common[k], &matched);
+            name = common[k];
+        }
+        for (k = 0; extra != NULL && extra[k].name != NULL && !matched; k++) {
+            v = cli_value(argc, argv, &i, extra[k].name, &matched);
+            name = extra[k].name;
+            dst = extra[k].dst;
+        }
+        if (!matched) {
+            fprintf(stderr, "%s: unknown flag or argument \"%s\" (see --help)\n", prog, a);
+            return 2;
+        }
+        if (v == NULL || v[0] == '\0') {
+            fprintf(stderr, "%s: flag %s needs a value\n", prog, name);
+            return 2;
+        }
+        if (dst != NULL) {
+            *dst = v;
+            continue;
+        }
+        rc = cli_common(prog, name, v, c);
+        if (rc >= 0)
+            return rc;
+    }
+    return -1;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli.h - the command line both programs share, in the Prometheus exporter
+ * conventions: --config.file, --web.listen-address (repeatable),
+ * --log.level, --log.format, --config.check, --version, --help, plus each
+ * program's own valued flags. "--name=value" and "--name value" both work.
+ * Called by main() only.
+ */
+#ifndef CW_CLI_H
+#define CW_CLI_H
+
+#include "log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CW_CLI_MAX_LISTEN 16
+
+struct cw_cli {
+    const char *config_file; /* borrowed from argv; the caller's default stays when absent */
+    const char *listen[CW_CLI_MAX_LISTEN]; /* borrowed from argv */
+    size_t nlisten;
+    enum cw_log_level log_level;
+    enum cw_log_format log_format;
+    bool config_check;
+};
+
+/* A program's own valued flag: "--web.telemetry-path" stored in *dst. */
+struct cw_cli_flag {
+    const char *name;
+    const char **dst;
+};
+
+/* cw_cli_init() sets the defaults: no config file, no listen address, level
+ * info, logfmt. */
+void cw_cli_init(struct cw_cli *c);
+
+/* cw_cli_parse() parses argv into 'c' and the 'extra' flags (a table ended
+ * by a NULL name, or NULL). 'prog' names the program in messages and in the
+ * version line; 'usage' prints the help. Returns -1 to go on, or the exit
+ * code: 0 after --help or --version, 2 after a usage error (explained on
+ * stderr). */
+int cw_cli_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
+                 const struct cw_cli_flag *extra, struct cw_cli *c);
+
+#endif
