@@ -342,20 +342,7 @@ out_fail:
 /* http_default_store() returns the system trust store, loaded once. */
 static X509_STORE *http_default_store(struct http_shared *sh)
 {
-    X509_STORE *s;
-
-    pthread_mutex_lock(&sh->mu);
-    if (sh->default_store == NULL) {
-        s = X509_STORE_new();
-        if (s != NULL && X509_STORE_set_default_paths(s) != 1) {
-            X509_STORE_free(s);
-            s = NULL;
-        }
-        sh->default_store = s;
-    }
-    s = sh->default_store;
-    pthread_mutex_unlock(&sh->mu);
-    return s;
+    return cw_tls_system_store(&sh->mu, &sh->default_store);
 }
 
 /* http_ca_get() finds or loads the store of 'path' into *out (a reference).

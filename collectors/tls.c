@@ -96,20 +96,7 @@ static void tls_shared_free(void *p)
 
 static X509_STORE *tls_default_store(struct tls_shared *sh)
 {
-    X509_STORE *s;
-
-    pthread_mutex_lock(&sh->mu);
-    if (sh->default_store == NULL) {
-        s = X509_STORE_new();
-        if (s != NULL && X509_STORE_set_default_paths(s) != 1) {
-            X509_STORE_free(s);
-            s = NULL;
-        }
-        sh->default_store = s;
-    }
-    s = sh->default_store;
-    pthread_mutex_unlock(&sh->mu);
-    return s;
+    return cw_tls_system_store(&sh->mu, &sh->default_store);
 }
 
 static int tls_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,

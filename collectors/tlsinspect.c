@@ -436,3 +436,21 @@ out:
     SSL_free(ssl);
     return r;
 }
+
+X509_STORE *cw_tls_system_store(pthread_mutex_t *mu, X509_STORE **slot)
+{
+    X509_STORE *s;
+
+    pthread_mutex_lock(mu);
+    if (*slot == NULL) {
+        s = X509_STORE_new();
+        if (s != NULL && X509_STORE_set_default_paths(s) != 1) {
+            X509_STORE_free(s);
+            s = NULL;
+        }
+        *slot = s;
+    }
+    s = *slot;
+    pthread_mutex_unlock(mu);
+    return s;
+}

@@ -25,6 +25,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,5 +117,10 @@ enum cw_reason cw_tls_handshake(SSL_CTX *ctx, int fd, const char *name, cw_mono 
 
 /* cw_tls_is_ip() tells whether 's' is an IPv4 or IPv6 literal. */
 bool cw_tls_is_ip(const char *s);
+
+/* cw_tls_system_store() returns the system trust store cached in '*slot',
+ * loading it on first use under 'mu' (the caller's lock, which guards the
+ * slot). NULL when it cannot be loaded. The caller frees *slot at exit. */
+X509_STORE *cw_tls_system_store(pthread_mutex_t *mu, X509_STORE **slot);
 
 #endif
