@@ -1010,13 +1010,8 @@ static int h_reload(void *ctx, const struct cw_http_request *req, struct cw_http
 
     (void)req;
     cw_buf_init(&why, 1u << 20);
-    if (reload(app, &why) == CW_OK) {
-        cw_buf_reset(&why);
-        return cw_buf_adds(&resp->body, "configuration reloaded\n");
-    }
-    resp->status = 500;
-    rc = cw_buf_addf(&resp->body, "reload failed, the running configuration is kept:\n%s",
-                     cw_buf_str(&why));
+    rc = reload(app, &why); /* before reading 'why': it fills it */
+    rc = cw_http_answer_reload(resp, rc, cw_buf_str(&why));
     cw_buf_reset(&why);
     return rc;
 }
@@ -1065,14 +1060,6 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     return -1;
 }
 
-static void print_diag(FILE *out, const struct cw_diag *d)
-{
-    size_t i;
-
-    for (i = 0; i < d->n; i++)
-        fprintf(out, "%s\n", d->entries[i].text);
-}
-
 static int check_config(const struct flags *f)
 {
     struct cw_diag diag;
@@ -1081,7 +1068,7 @@ static int check_config(const struct flags *f)
     cw_diag_init(&diag);
     cfg = config_load(f->config_file, &diag);
     if (cfg == NULL) {
-        print_diag(stderr, &diag);
+        cw_cli_print_diag(stderr, &diag);
         fprintf(stderr, "%zu error%s\n", diag.n, diag.n == 1 ? "" : "s");
         cw_diag_reset(&diag);
         return 2;
@@ -1103,7 +1090,7 @@ static int serve(struct app *app, int sigfd)
     cw_diag_init(&diag);
     app->cfg = config_load(app->flags.config_file, &diag);
     if (app->cfg == NULL) {
-        print_diag(stderr, &diag);
+        cw_cli_print_diag(stderr, &diag);
         cw_log(CW_LOG_ERROR, "config", "configuration rejected", "errors",
                diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
         cw_diag_reset(&diag);
@@ -1142,7 +1129,7 @@ static int serve(struct app *app, int sigfd)
     hopt.threads = 2;
     app->http = cw_http_start(&hopt, routes, app, &diag);
     if (app->http == NULL) {
-        print_diag(stderr, &diag);
+        cw_cli_print_diag(stderr, &diag);
         code = 1;
         goto out;
     }
@@ -1187,7 +1174,6 @@ out:
 int main(int argc, char **argv)
 {
     struct app app;
-    sigset_t mask;
     int sigfd, code;
 
     memset(&app, 0, sizeof(app));
@@ -1198,20 +1184,9 @@ int main(int argc, char **argv)
     if (app.flags.config_check)
         return check_config(&app.flags);
 
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0) {
-        fprintf(stderr, "connwatch-relay: cannot block signals\n");
+    sigfd = cw_cli_signalfd("connwatch-relay");
+    if (sigfd < 0)
         return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    if (sigfd < 0) {
-        fprintf(stderr, "connwatch-relay: signalfd failed\n");
-        return 1;
-    }
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
         fprintf(stderr, "connwatch-relay: curl_global_init failed\n");
         return 1;

@@ -7,7 +7,10 @@
 
 #include "version.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 
 #ifndef CW_VERSION
 #define CW_VERSION "0.1.0"
@@ -121,4 +124,32 @@ int cw_cli_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
             return rc;
     }
     return -1;
+}
+
+int cw_cli_signalfd(const char *prog)
+{
+    sigset_t mask;
+    int fd;
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0) {
+        fprintf(stderr, "%s: cannot block signals\n", prog);
+        return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    fd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (fd < 0)
+        fprintf(stderr, "%s: signalfd failed\n", prog);
+    return fd;
+}
+
+void cw_cli_print_diag(FILE *out, const struct cw_diag *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->n; i++)
+        fprintf(out, "%s\n", d->entries[i].text);
 }

@@ -9,6 +9,7 @@
 #ifndef CW_CLI_H
 #define CW_CLI_H
 
+#include "config.h"
 #include "log.h"
 
 #include <stdbool.h>
@@ -44,4 +45,12 @@ void cw_cli_init(struct cw_cli *c);
 int cw_cli_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
                  const struct cw_cli_flag *extra, struct cw_cli *c);
 
+/* cw_cli_signalfd() blocks SIGHUP, SIGTERM and SIGINT in the calling thread
+ * (every thread started later inherits the mask), ignores SIGPIPE and
+ * returns a signalfd that reads them, or -1 after a message on stderr.
+ * Call from main() before any thread starts. */
+int cw_cli_signalfd(const char *prog);
+
+/* cw_cli_print_diag() prints every diagnostic of 'd', one a line. */
+void cw_cli_print_diag(FILE *out, const struct cw_diag *d);
 #endif

@@ -1592,3 +1592,11 @@ void cw_http_stop(struct cw_http_server *s)
     }
     http_server_free(s);
 }
+
+int cw_http_answer_reload(struct cw_http_response *resp, int rc, const char *why)
+{
+    if (rc == CW_OK)
+        return cw_buf_adds(&resp->body, "configuration reloaded\n");
+    resp->status = 500;
+    return cw_buf_addf(&resp->body, "reload failed, the running configuration is kept:\n%s", why);
+}

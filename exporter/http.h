@@ -86,6 +86,11 @@ void cw_http_quiesce(struct cw_http_server *s);
 /* cw_http_stop() stops and frees the server; NULL-safe. */
 void cw_http_stop(struct cw_http_server *s);
 
+/* cw_http_answer_reload() fills 'resp' for a /-/reload outcome: 200
+ * "configuration reloaded" when 'rc' is CW_OK, else 500 with 'why' (the
+ * diagnostics). Returns CW_OK or the buffer's error. */
+CW_MUST_CHECK int cw_http_answer_reload(struct cw_http_response *resp, int rc, const char *why);
+
 /* Request accessors (borrowed, valid during the handler call). */
 const char *cw_http_method(const struct cw_http_request *r);
 const char *cw_http_path(const struct cw_http_request *r);

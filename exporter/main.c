@@ -93,14 +93,6 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     return -1;
 }
 
-static void print_diag(FILE *out, const struct cw_diag *d)
-{
-    size_t i;
-
-    for (i = 0; i < d->n; i++)
-        fprintf(out, "%s\n", d->entries[i].text);
-}
-
 /* reload() loads the configuration file again and swaps it in, or keeps the
  * old one. The error text, if any, goes to 'why'. Serialised. */
 static int reload(struct app *app, struct cw_buf *why)
@@ -256,13 +248,8 @@ static int h_reload(void *ctx, const struct cw_http_request *req, struct cw_http
 
     (void)req;
     cw_buf_init(&why, 1u << 20);
-    if (reload(app, &why) == CW_OK) {
-        cw_buf_reset(&why);
-        return cw_buf_adds(&resp->body, "configuration reloaded\n");
-    }
-    resp->status = 500;
-    rc = cw_buf_addf(&resp->body, "reload failed, the running configuration is kept:\n%s",
-                     cw_buf_str(&why));
+    rc = reload(app, &why); /* before reading 'why': it fills it */
+    rc = cw_http_answer_reload(resp, rc, cw_buf_str(&why));
     cw_buf_reset(&why);
     return rc;
 }
@@ -362,7 +349,7 @@ static int check_config(const struct flags *f)
     cw_diag_init(&diag);
     s = cw_settings_load(f->cli.config_file, &diag);
     if (s == NULL) {
-        print_diag(stderr, &diag);
+        cw_cli_print_diag(stderr, &diag);
         fprintf(stderr, "%zu error%s\n", diag.n, diag.n == 1 ? "" : "s");
         cw_diag_reset(&diag);
         return 2;
@@ -387,7 +374,7 @@ static int serve(struct app *app, int sigfd)
     cw_diag_init(&diag);
     settings = cw_settings_load(app->flags.cli.config_file, &diag);
     if (settings == NULL) {
-        print_diag(stderr, &diag);
+        cw_cli_print_diag(stderr, &diag);
         cw_log(CW_LOG_ERROR, "config", "configuration rejected", "errors",
                diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
         cw_diag_reset(&diag);
@@ -420,7 +407,7 @@ static int serve(struct app *app, int sigfd)
     hopt.threads = 2;
     app->http = cw_http_start(&hopt, routes, app, &diag);
     if (app->http == NULL) {
-        print_diag(stderr, &diag);
+        cw_cli_print_diag(stderr, &diag);
         code = diag.n != 0 && app->flags.web_config_file != NULL ? 2 : 1;
         goto out;
     }
@@ -481,7 +468,6 @@ out:
 int main(int argc, char **argv)
 {
     struct app app;
-    sigset_t mask;
     int sigfd;
     int code;
 
@@ -493,22 +479,11 @@ int main(int argc, char **argv)
     if (app.flags.cli.config_check)
         return check_config(&app.flags);
 
-    /* Signals are read from a signalfd by this thread; block them first so
-     * every thread started later inherits the mask. */
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0) {
-        fprintf(stderr, "connwatch: cannot block signals\n");
+    /* Signals are read from a signalfd by this thread, set up before any
+     * other thread starts. */
+    sigfd = cw_cli_signalfd("connwatch");
+    if (sigfd < 0)
         return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    if (sigfd < 0) {
-        fprintf(stderr, "connwatch: signalfd failed\n");
-        return 1;
-    }
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
         fprintf(stderr, "connwatch: curl_global_init failed\n");
         return 1;
