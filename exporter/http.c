@@ -778,6 +778,16 @@ static enum http_reject http_admit(struct cw_http_request *r)
     return HTTP_REJECT_NONE;
 }
 
+/* http_slow_end() counts one slow handler as finished and wakes
+ * cw_http_stop(), which waits for all of them. */
+static void http_slow_end(struct cw_http_server *s)
+{
+    pthread_mutex_lock(&s->slow_lock);
+    s->slow_running--;
+    pthread_cond_broadcast(&s->slow_cond);
+    pthread_mutex_unlock(&s->slow_lock);
+}
+
 /* http_slow_main() runs a slow route's handler on its own thread, then
  * resumes the suspended connection so that its polling thread queues the
  * answer (http_serve() again). */
@@ -789,10 +799,7 @@ static void *http_slow_main(void *arg)
     r->slow_rc = r->route->fn(s->ctx, r, &r->slow_resp);
     r->slow_done = true;
     MHD_resume_connection(r->conn);
-    pthread_mutex_lock(&s->slow_lock);
-    s->slow_running--;
-    pthread_cond_broadcast(&s->slow_cond);
-    pthread_mutex_unlock(&s->slow_lock);
+    http_slow_end(s);
     return NULL;
 }
 
@@ -825,10 +832,7 @@ static HTTP_RESULT http_slow_start(struct cw_http_request *r)
         r->slow_rc = CW_ENOMEM;
         r->slow_done = true;
         MHD_resume_connection(r->conn);
-        pthread_mutex_lock(&s->slow_lock);
-        s->slow_running--;
-        pthread_cond_broadcast(&s->slow_cond);
-        pthread_mutex_unlock(&s->slow_lock);
+        http_slow_end(s);
     }
     return MHD_YES;
 }
