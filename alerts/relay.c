@@ -197,6 +197,7 @@ struct flags {
     enum cw_log_level log_level;
     enum cw_log_format log_format;
     bool config_check;
+    struct cw_http_limits web;
 };
 
 struct app {
@@ -1028,7 +1029,8 @@ static void usage(FILE *f)
                "flags:\n"
                "  --config.file=PATH          YAML configuration (default " DEFAULT_CONFIG ")\n"
                "  --config.check              validate the configuration, print ok or the errors\n"
-               "  --web.listen-address=ADDR   address to listen on (default " DEFAULT_LISTEN ")\n"
+               "  --web.listen-address=ADDR   address to listen on (default " DEFAULT_LISTEN
+               ")\n" CW_CLI_WEB_USAGE
                "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
                "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
                "  --version                   print the version and exit\n"
@@ -1057,6 +1059,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     f->log_level = cli.log_level;
     f->log_format = cli.log_format;
     f->config_check = cli.config_check;
+    f->web = cli.web;
     return -1;
 }
 
@@ -1127,6 +1130,8 @@ static int serve(struct app *app, int sigfd)
     hopt.listen = &app->flags.listen;
     hopt.nlisten = 1;
     hopt.threads = 2;
+    hopt.limits = &app->flags.web;
+    (void)cw_http_raise_fd_limit();
     app->http = cw_http_start(&hopt, routes, app, &diag);
     if (app->http == NULL) {
         cw_cli_print_diag(stderr, &diag);

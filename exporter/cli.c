@@ -7,8 +7,10 @@
 
 #include "version.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 
@@ -21,6 +23,46 @@ void cw_cli_init(struct cw_cli *c)
     memset(c, 0, sizeof(*c));
     c->log_level = CW_LOG_INFO;
     c->log_format = CW_LOG_LOGFMT;
+    cw_http_limits_init(&c->web);
+}
+
+/* cli_count() reads a whole number of 0..max into *out; false if malformed. */
+static bool cli_count(const char *v, long max, long *out)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || errno != 0 || n < 0 || n > max)
+        return false;
+    *out = n;
+    return true;
+}
+
+/* cli_web() applies one of the --web.* limit flags; returns -1 or 2. */
+static int cli_web(const char *prog, const char *name, const char *v, struct cw_cli *c)
+{
+    bool conns = strcmp(name, "--web.max-connections") == 0;
+    cw_duration d;
+
+    if (conns || strcmp(name, "--web.max-connections-per-ip") == 0) {
+        long n;
+
+        if (!cli_count(v, CW_CLI_MAX_CONNECTIONS, &n) || (conns && n == 0)) {
+            fprintf(stderr, "%s: %s must be a whole number from %d to %d, not \"%s\"\n", prog, name,
+                    conns ? 1 : 0, CW_CLI_MAX_CONNECTIONS, v);
+            return 2;
+        }
+        *(conns ? &c->web.max_connections : &c->web.max_connections_per_ip) = n;
+        return -1;
+    }
+    if (cw_duration_parse(v, &d) != CW_OK || d < CW_MS(100) || d > CW_MIN(60)) {
+        fprintf(stderr, "%s: %s must be a duration from 100ms to 1h, not \"%s\"\n", prog, name, v);
+        return 2;
+    }
+    *(strcmp(name, "--web.read-timeout") == 0 ? &c->web.read_timeout : &c->web.idle_timeout) = d;
+    return -1;
 }
 
 /* cli_value() matches "--name=value" or "--name value" at argv[*i]; it sets
@@ -63,6 +105,8 @@ static int cli_common(const char *prog, const char *name, const char *v, struct 
             fprintf(stderr, "%s: --log.level must be debug, info, warn or error\n", prog);
             return 2;
         }
+    } else if (strncmp(name, "--web.", 6) == 0) {
+        return cli_web(prog, name, v, c);
     } else if (cw_log_format_parse(v, &c->log_format) != CW_OK) {
         fprintf(stderr, "%s: --log.format must be logfmt or json\n", prog);
         return 2;
@@ -73,8 +117,15 @@ static int cli_common(const char *prog, const char *name, const char *v, struct 
 int cw_cli_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
                  const struct cw_cli_flag *extra, struct cw_cli *c)
 {
-    static const char *const common[] = {"--config.file", "--web.listen-address", "--log.level",
-                                         "--log.format"};
+    /* Longer names first where one is a prefix of another. */
+    static const char *const common[] = {"--config.file",
+                                         "--web.listen-address",
+                                         "--log.level",
+                                         "--log.format",
+                                         "--web.max-connections-per-ip",
+                                         "--web.max-connections",
+                                         "--web.read-timeout",
+                                         "--web.idle-timeout"};
     int i;
 
     for (i = 1; i < argc; i++) {

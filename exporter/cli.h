@@ -10,13 +10,15 @@
 #define CW_CLI_H
 
 #include "config.h"
+#include "http.h"
 #include "log.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
-#define CW_CLI_MAX_LISTEN 16
+#define CW_CLI_MAX_LISTEN      16
+#define CW_CLI_MAX_CONNECTIONS 1000000
 
 struct cw_cli {
     const char *config_file; /* borrowed from argv; the caller's default stays when absent */
@@ -25,7 +27,19 @@ struct cw_cli {
     enum cw_log_level log_level;
     enum cw_log_format log_format;
     bool config_check;
+    struct cw_http_limits web; /* --web.max-connections, --web.max-connections-per-ip,
+                                * --web.read-timeout, --web.idle-timeout */
 };
+
+/* CW_CLI_WEB_USAGE is the help text of the shared --web.* limit flags. */
+#define CW_CLI_WEB_USAGE                                                                           \
+    "  --web.max-connections=N     concurrent HTTP connections (default: half the\n"               \
+    "                              descriptor limit, which is raised to its hard limit)\n"         \
+    "  --web.max-connections-per-ip=N  from one client address (default: a quarter\n"              \
+    "                              of --web.max-connections; 0: no limit)\n"                       \
+    "  --web.read-timeout=DURATION a request must be complete this long after its\n"               \
+    "                              first byte (default 10s)\n"                                     \
+    "  --web.idle-timeout=DURATION close a connection idle this long (default 10s)\n"
 
 /* A program's own valued flag: "--web.telemetry-path" stored in *dst. */
 struct cw_cli_flag {

@@ -30,6 +30,8 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <limits.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received (glibc's lacks it) */
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -42,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,8 +61,9 @@
 /* ---- constants ----------------------------------------------------------- */
 
 #define HTTP_DEFAULT_THREADS      2u
-#define HTTP_DEFAULT_CONN_LIMIT   256u
-#define HTTP_DEFAULT_CONN_TIMEOUT 30u
+#define HTTP_FD_RESERVE_DIVISOR   2 /* default: half the descriptors for connections */
+#define HTTP_PER_IP_DIVISOR       4 /* default per-address share of the connection limit */
+#define HTTP_GUARD_TICK_MS        100
 #define HTTP_RESPONSE_LIMIT       (256u << 20) /* handlers may lower resp->body.limit */
 #define HTTP_AUTH_CACHE_SIZE      64u
 #define HTTP_REALM_HEADER         "Basic realm=\"connwatch\""
@@ -84,6 +88,23 @@ struct http_cfg {
     size_t cache_next;
 };
 
+/* One client connection, as the guard thread sees it. libmicrohttpd's own
+ * timeout only measures inactivity, so a client that trickles one byte a
+ * second holds a connection forever; the guard closes a connection whose
+ * request is not complete within read_timeout of its first byte, or that
+ * has waited idle_timeout without a byte. Lives from MHD's
+ * NOTIFY_CONNECTION STARTED to CLOSED (the socket context); its fields are
+ * guarded by the server's conn_lock. */
+struct http_conn {
+    struct http_conn *prev, *next; /* the server's list */
+    int fd;             /* borrowed from MHD: valid until CLOSED, which takes conn_lock */
+    bool busy;          /* the request is complete and being answered: exempt */
+    bool shut;          /* the guard has shut it down */
+    cw_mono since;      /* accepted, or the previous response was completed */
+    cw_mono first_byte; /* when a byte of the next request was first seen; 0: none */
+    uint64_t rx_base;   /* bytes received up to 'since' */
+};
+
 /* One MHD daemon serving one listen socket. */
 struct http_daemon {
     struct cw_http_server *srv; /* borrowed: the owner */
@@ -104,8 +125,21 @@ struct cw_http_server {
     void *ctx;                          /* borrowed: passed to handlers */
     char *web_config_file;              /* owned, or NULL */
     unsigned threads;
-    unsigned connection_limit;
-    unsigned connection_timeout_s;
+    unsigned max_connections; /* over all listeners */
+    unsigned max_per_ip;      /* 0: none */
+    cw_duration read_timeout;
+    cw_duration idle_timeout;
+    unsigned connection_timeout_s; /* libmicrohttpd's inactivity timeout (whole seconds) */
+
+    pthread_mutex_t conn_lock;  /* guards conns and every http_conn's fields */
+    struct http_conn *conns;    /* owned list (by the notify callbacks) */
+    pthread_mutex_t guard_lock; /* guards guard_stop */
+    pthread_cond_t guard_cond;
+    bool guard_stop;
+    bool guard_running;
+    pthread_t guard;
+    atomic_ullong closed_read_timeout; /* connections closed for a trickling request */
+    atomic_ullong closed_idle;         /* connections closed for sending nothing */
 
     pthread_mutex_t reload_lock; /* serialises reload, quiesce and stop; guards lis[].live */
     bool quiesced;
@@ -155,7 +189,8 @@ struct cw_http_request {
     struct http_cfg *cfg;              /* reference taken at the first call */
     bool head;
     enum http_reject reject;
-    struct cw_buf body; /* owned, limited to route->max_body */
+    struct cw_buf body;   /* owned, limited to route->max_body */
+    struct http_conn *hc; /* borrowed: the connection's tracking, or NULL */
     /* Slow routes: the handler's thread fills these while the connection is
      * suspended; the polling thread queues them after the resume. */
     bool slow_started;
@@ -373,17 +408,168 @@ static gnutls_certificate_request_t http_cert_request(enum cw_webcfg_client_auth
     return GNUTLS_CERT_REQUIRE;
 }
 
-/* http_notify_connection() sets how hard the handshake asks for a client
- * certificate: libmicrohttpd itself only "requests" one when a trust list is
- * set, so a required certificate is enforced here, before the handshake. */
+/* ---- connection guard ---------------------------------------------------- */
+
+/* http_wait_ms() waits on 'c' (a CLOCK_MONOTONIC condition, 'm' held) for at
+ * most 'ms' milliseconds. */
+static void http_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, long ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    (void)pthread_cond_timedwait(c, m, &ts);
+}
+
+/* http_rx_bytes() reads how many bytes the kernel has received on 'fd'
+ * (TCP_INFO, Linux 4.1+); false when it cannot tell. */
+static bool http_rx_bytes(int fd, uint64_t *out)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+        return false;
+    *out = ti.tcpi_bytes_received;
+    return true;
+}
+
+static void http_conn_track(struct cw_http_server *s, struct MHD_Connection *conn,
+                            void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct http_conn *c;
+
+    if (ci == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+        return; /* untracked: libmicrohttpd's inactivity timeout still applies */
+    c->fd = ci->connect_fd;
+    c->since = cw_now();
+    pthread_mutex_lock(&s->conn_lock);
+    c->next = s->conns;
+    if (s->conns != NULL)
+        s->conns->prev = c;
+    s->conns = c;
+    pthread_mutex_unlock(&s->conn_lock);
+    *socket_context = c;
+}
+
+static void http_conn_untrack(struct cw_http_server *s, void **socket_context)
+{
+    struct http_conn *c = *socket_context;
+
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->conn_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+static struct http_conn *http_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* http_conn_busy() marks the connection's request complete: from now on it
+ * is being answered and the guard leaves it alone. */
+static void http_conn_busy(struct cw_http_server *s, struct http_conn *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    c->busy = true;
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+/* http_conn_ready() starts the wait for the connection's next request. */
+static void http_conn_ready(struct cw_http_server *s, struct http_conn *c)
+{
+    uint64_t rx = 0;
+    bool known;
+
+    if (c == NULL)
+        return;
+    known = http_rx_bytes(c->fd, &rx);
+    pthread_mutex_lock(&s->conn_lock);
+    c->busy = false;
+    c->since = cw_now();
+    c->first_byte = known ? 0 : c->since;
+    c->rx_base = rx;
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+/* http_guard_sweep() closes the connections past their deadline. Shutting
+ * the socket down (not closing it: it is libmicrohttpd's) makes its polling
+ * thread see the end of the connection and clean it up. Caller holds no lock. */
+static void http_guard_sweep(struct cw_http_server *s)
+{
+    cw_mono now = cw_now();
+    struct http_conn *c;
+
+    pthread_mutex_lock(&s->conn_lock);
+    for (c = s->conns; c != NULL; c = c->next) {
+        uint64_t rx;
+
+        if (c->busy || c->shut)
+            continue;
+        if (c->first_byte == 0 && http_rx_bytes(c->fd, &rx) && rx > c->rx_base)
+            c->first_byte = now;
+        if (c->first_byte != 0 ? now - c->first_byte > s->read_timeout
+                               : now - c->since > s->idle_timeout) {
+            atomic_fetch_add(c->first_byte != 0 ? &s->closed_read_timeout : &s->closed_idle, 1);
+            (void)shutdown(c->fd, SHUT_RDWR);
+            c->shut = true;
+        }
+    }
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+static void *http_guard_main(void *arg)
+{
+    struct cw_http_server *s = arg;
+
+    pthread_mutex_lock(&s->guard_lock);
+    while (!s->guard_stop) {
+        pthread_mutex_unlock(&s->guard_lock);
+        http_guard_sweep(s);
+        pthread_mutex_lock(&s->guard_lock);
+        if (!s->guard_stop)
+            http_wait_ms(&s->guard_cond, &s->guard_lock, HTTP_GUARD_TICK_MS);
+    }
+    pthread_mutex_unlock(&s->guard_lock);
+    return NULL;
+}
+
+/* http_notify_connection() tracks every connection for the guard and, on
+ * TLS, sets how hard the handshake asks for a client certificate:
+ * libmicrohttpd itself only "requests" one when a trust list is set, so a
+ * required certificate is enforced here, before the handshake. */
 static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                                    enum MHD_ConnectionNotificationCode toe)
 {
     struct http_daemon *d = cls;
     gnutls_session_t session;
 
-    (void)socket_context;
-    if (toe != MHD_CONNECTION_NOTIFY_STARTED || d->tls == NULL)
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_conn_untrack(d->srv, socket_context);
+        return;
+    }
+    http_conn_track(d->srv, conn, socket_context);
+    if (d->tls == NULL)
         return;
     session = http_tls_session(conn);
     if (session == NULL)
@@ -843,6 +1029,7 @@ static HTTP_RESULT http_serve(struct cw_http_request *r)
     struct cw_http_response resp;
     int rc;
 
+    http_conn_busy(s, r->hc);
     if (r->reject != HTTP_REJECT_NONE)
         return http_queue_reject(r);
     if (r->route->slow && !r->slow_started)
@@ -886,6 +1073,7 @@ static HTTP_RESULT http_access(void *cls, struct MHD_Connection *conn, const cha
         r->method = method;
         r->path = url;
         r->head = strcmp(method, "HEAD") == 0;
+        r->hc = http_conn_of(conn);
         cw_buf_init(&r->body, 0);
         pthread_mutex_lock(&d->srv->lock);
         r->cfg = http_cfg_ref(d->srv->cfg);
@@ -895,8 +1083,10 @@ static HTTP_RESULT http_access(void *cls, struct MHD_Connection *conn, const cha
         /* A refused request is answered at once, so that a large or
          * unwanted body is never read; libmicrohttpd then closes the
          * connection instead of reading the rest. */
-        if (r->reject != HTTP_REJECT_NONE)
+        if (r->reject != HTTP_REJECT_NONE) {
+            http_conn_busy(d->srv, r->hc);
             return http_queue_reject(r);
+        }
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
@@ -919,11 +1109,11 @@ static HTTP_RESULT http_access(void *cls, struct MHD_Connection *conn, const cha
 static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                            enum MHD_RequestTerminationCode toe)
 {
+    struct http_daemon *d = cls;
     struct cw_http_request *r = *req_cls;
 
-    (void)cls;
-    (void)conn;
     (void)toe;
+    http_conn_ready(d->srv, http_conn_of(conn));
     if (r == NULL)
         return;
     cw_buf_reset(&r->body);
@@ -933,10 +1123,19 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
     *req_cls = NULL;
 }
 
+/* libmicrohttpd reports every client that misbehaves (a closed or
+ * malformed request, a connection over a limit): a client can cause those
+ * lines at will, so each kind of message (its format string, a constant in
+ * the library) has its own rate limit. */
+#define HTTP_MHD_LOG_KINDS 32
+
+static struct cw_log_limit http_mhd_log_limits[HTTP_MHD_LOG_KINDS];
+
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t len;
+    uintptr_t key = (uintptr_t)fmt;
 
     (void)cls;
     if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
@@ -944,7 +1143,9 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     len = strlen(msg);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
         msg[--len] = '\0';
-    cw_log(CW_LOG_WARN, "http", "libmicrohttpd message", "detail", msg, (char *)NULL);
+    key ^= key >> 7;
+    cw_log_limited(&http_mhd_log_limits[key % HTTP_MHD_LOG_KINDS], CW_LOG_WARN, "http",
+                   "libmicrohttpd message", "detail", msg, (char *)NULL);
 }
 
 /* ---- request accessors --------------------------------------------------- */
@@ -1181,6 +1382,14 @@ out_close:
 
 /* ---- daemons ------------------------------------------------------------- */
 
+/* http_share() is one listener's share of 'total', at least 1. */
+static unsigned http_share(unsigned total, size_t nlis)
+{
+    unsigned share = nlis > 1 ? (unsigned)(total / nlis) : total;
+
+    return share != 0 ? share : 1;
+}
+
 static struct http_daemon *http_daemon_start(struct cw_http_server *s, struct http_listener *l,
                                              struct http_cfg *cfg, struct cw_diag *diag)
 {
@@ -1202,10 +1411,15 @@ static struct http_daemon *http_daemon_start(struct cw_http_server *s, struct ht
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, l->fd, NULL};
     if (s->threads > 1)
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->threads, NULL};
-    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->connection_limit, NULL};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                       http_share(s->max_connections, s->nlis), NULL};
+    if (s->max_per_ip != 0)
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_per_ip, NULL};
     ops[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->connection_timeout_s, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, d};
+    ops[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify_connection, d};
     if (wc != NULL && wc->tls) {
         d->tls = http_cfg_ref(cfg);
         flags |= MHD_USE_TLS;
@@ -1214,8 +1428,6 @@ static struct http_daemon *http_daemon_start(struct cw_http_server *s, struct ht
         if (wc->client_ca_pem != NULL)
             ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, wc->client_ca_pem};
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, wc->priorities};
-        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                           (intptr_t)http_notify_connection, d};
     }
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
@@ -1268,7 +1480,6 @@ static void *http_reaper(void *arg)
     pthread_mutex_lock(&s->reap_lock);
     while (!s->reap_stop) {
         struct http_daemon **pp = &s->retired;
-        struct timespec ts;
         cw_mono now = cw_now();
 
         while (*pp != NULL) {
@@ -1290,13 +1501,7 @@ static void *http_reaper(void *arg)
             pthread_cond_wait(&s->reap_cond, &s->reap_lock);
             continue;
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += HTTP_REAP_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        (void)pthread_cond_timedwait(&s->reap_cond, &s->reap_lock, &ts);
+        http_wait_ms(&s->reap_cond, &s->reap_lock, HTTP_REAP_TICK_MS);
     }
     pthread_mutex_unlock(&s->reap_lock);
     return NULL;
@@ -1337,32 +1542,52 @@ static void http_log_listening(const struct cw_http_server *s)
     }
 }
 
-static int http_server_init_locks(struct cw_http_server *s)
+/* http_cond_init_mono() makes a condition variable whose timed waits run
+ * on CLOCK_MONOTONIC. */
+static int http_cond_init_mono(pthread_cond_t *c)
 {
     pthread_condattr_t ca;
+    int rc;
 
+    if (pthread_condattr_init(&ca) != 0)
+        return CW_ENOMEM;
+    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(c, &ca) == 0
+             ? CW_OK
+             : CW_ENOMEM;
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
+static int http_server_init_locks(struct cw_http_server *s)
+{
     if (pthread_mutex_init(&s->reload_lock, NULL) != 0)
         return CW_ENOMEM;
     if (pthread_mutex_init(&s->lock, NULL) != 0)
         goto out_reload_lock;
     if (pthread_mutex_init(&s->reap_lock, NULL) != 0)
         goto out_lock;
-    if (pthread_condattr_init(&ca) != 0)
+    if (http_cond_init_mono(&s->reap_cond) != CW_OK)
         goto out_reap_lock;
-    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&s->reap_cond, &ca) != 0) {
-        pthread_condattr_destroy(&ca);
-        goto out_reap_lock;
-    }
-    pthread_condattr_destroy(&ca);
     if (pthread_mutex_init(&s->slow_lock, NULL) != 0)
         goto out_reap_cond;
-    if (pthread_cond_init(&s->slow_cond, NULL) != 0) {
-        pthread_mutex_destroy(&s->slow_lock);
-        goto out_reap_cond;
-    }
+    if (pthread_cond_init(&s->slow_cond, NULL) != 0)
+        goto out_slow_lock;
+    if (pthread_mutex_init(&s->conn_lock, NULL) != 0)
+        goto out_slow_cond;
+    if (pthread_mutex_init(&s->guard_lock, NULL) != 0)
+        goto out_conn_lock;
+    if (http_cond_init_mono(&s->guard_cond) != CW_OK)
+        goto out_guard_lock;
     return CW_OK;
 
+out_guard_lock:
+    pthread_mutex_destroy(&s->guard_lock);
+out_conn_lock:
+    pthread_mutex_destroy(&s->conn_lock);
+out_slow_cond:
+    pthread_cond_destroy(&s->slow_cond);
+out_slow_lock:
+    pthread_mutex_destroy(&s->slow_lock);
 out_reap_cond:
     pthread_cond_destroy(&s->reap_cond);
 out_reap_lock:
@@ -1374,10 +1599,23 @@ out_reload_lock:
     return CW_ENOMEM;
 }
 
+static void http_guard_stop(struct cw_http_server *s)
+{
+    if (!s->guard_running)
+        return;
+    pthread_mutex_lock(&s->guard_lock);
+    s->guard_stop = true;
+    pthread_cond_signal(&s->guard_cond);
+    pthread_mutex_unlock(&s->guard_lock);
+    pthread_join(s->guard, NULL);
+    s->guard_running = false;
+}
+
 static void http_server_free(struct cw_http_server *s)
 {
     size_t i;
 
+    http_guard_stop(s);
     for (i = 0; i < s->nlis; i++) {
         http_daemon_stop(s->lis[i].live);
         if (s->lis[i].fd >= 0)
@@ -1387,6 +1625,9 @@ static void http_server_free(struct cw_http_server *s)
     free(s->lis);
     http_cfg_unref(s->cfg);
     free(s->web_config_file);
+    pthread_cond_destroy(&s->guard_cond);
+    pthread_mutex_destroy(&s->guard_lock);
+    pthread_mutex_destroy(&s->conn_lock);
     pthread_cond_destroy(&s->slow_cond);
     pthread_mutex_destroy(&s->slow_lock);
     pthread_cond_destroy(&s->reap_cond);
@@ -1394,6 +1635,74 @@ static void http_server_free(struct cw_http_server *s)
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->reload_lock);
     free(s);
+}
+
+void cw_http_limits_init(struct cw_http_limits *l)
+{
+    l->max_connections = -1;
+    l->max_connections_per_ip = -1;
+    l->read_timeout = -1;
+    l->idle_timeout = -1;
+}
+
+unsigned long cw_http_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    char from[32], to[32];
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur == rl.rlim_max)
+        return (unsigned long)rl.rlim_cur;
+    snprintf(from, sizeof(from), "%llu", (unsigned long long)rl.rlim_cur);
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        cw_log(CW_LOG_WARN, "http", "cannot raise the descriptor limit", "soft", from,
+               (char *)NULL);
+        return strtoul(from, NULL, 10);
+    }
+    snprintf(to, sizeof(to), "%llu", (unsigned long long)rl.rlim_cur);
+    cw_log(CW_LOG_INFO, "http", "descriptor limit raised", "from", from, "to", to, (char *)NULL);
+    return (unsigned long)rl.rlim_cur;
+}
+
+/* http_apply_limits() fills the server's limits from 'l' (NULL or negative
+ * fields: the defaults, see cw_http_limits). */
+static void http_apply_limits(struct cw_http_server *s, const struct cw_http_limits *l)
+{
+    struct cw_http_limits d;
+    struct rlimit rl;
+    unsigned long fds = 1024;
+    cw_duration longest;
+
+    cw_http_limits_init(&d);
+    if (l == NULL)
+        l = &d;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        fds = (unsigned long)rl.rlim_cur;
+    if (l->max_connections > 0) {
+        s->max_connections =
+            l->max_connections > UINT_MAX ? UINT_MAX : (unsigned)l->max_connections;
+    } else {
+        unsigned long half = fds / HTTP_FD_RESERVE_DIVISOR;
+
+        s->max_connections = half < CW_HTTP_MIN_CONNECTIONS ? CW_HTTP_MIN_CONNECTIONS
+                             : half > UINT_MAX              ? UINT_MAX
+                                                            : (unsigned)half;
+    }
+    if (l->max_connections_per_ip >= 0)
+        s->max_per_ip =
+            l->max_connections_per_ip > UINT_MAX ? UINT_MAX : (unsigned)l->max_connections_per_ip;
+    else
+        s->max_per_ip = s->max_connections / HTTP_PER_IP_DIVISOR > 0
+                            ? s->max_connections / HTTP_PER_IP_DIVISOR
+                            : 1;
+    s->read_timeout = l->read_timeout > 0 ? l->read_timeout : CW_HTTP_DEFAULT_READ_TIMEOUT;
+    s->idle_timeout = l->idle_timeout > 0 ? l->idle_timeout : CW_HTTP_DEFAULT_IDLE_TIMEOUT;
+    /* libmicrohttpd's inactivity timeout backs the guard up while a
+     * response is written (a client that stops reading). */
+    longest = s->read_timeout > s->idle_timeout ? s->read_timeout : s->idle_timeout;
+    s->connection_timeout_s = (unsigned)((longest + CW_S(1) - 1) / CW_S(1));
 }
 
 struct cw_http_server *cw_http_start(const struct cw_http_options *opt,
@@ -1418,10 +1727,7 @@ struct cw_http_server *cw_http_start(const struct cw_http_options *opt,
     s->routes = routes;
     s->ctx = ctx;
     s->threads = opt->threads != 0 ? opt->threads : HTTP_DEFAULT_THREADS;
-    s->connection_limit =
-        opt->connection_limit != 0 ? opt->connection_limit : HTTP_DEFAULT_CONN_LIMIT;
-    s->connection_timeout_s =
-        opt->connection_timeout_s != 0 ? opt->connection_timeout_s : HTTP_DEFAULT_CONN_TIMEOUT;
+    http_apply_limits(s, opt->limits);
     s->lis = calloc(opt->nlisten, sizeof(*s->lis));
     if (s->lis == NULL)
         goto out_free_nomem;
@@ -1451,6 +1757,11 @@ struct cw_http_server *cw_http_start(const struct cw_http_options *opt,
         if (s->lis[i].live == NULL)
             goto out_free;
     }
+    if (pthread_create(&s->guard, NULL, http_guard_main, s) != 0) {
+        cw_diagf(diag, NULL, "cannot start the HTTP server: cannot start the connection guard");
+        goto out_free;
+    }
+    s->guard_running = true;
     http_log_listening(s);
     return s;
 

@@ -13,6 +13,7 @@
 #define CW_HTTP_H
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "err.h"
 
@@ -52,14 +53,45 @@ struct cw_http_route {
 
 #define CW_HTTP_MAX_SLOW 32
 
+/* What one client and all clients together may hold; a negative field takes
+ * its default (cw_http_limits_init() sets every field so). The defaults are
+ * documented in the README's reliability section. */
+struct cw_http_limits {
+    /* Concurrent connections over all listeners. Default: half the
+     * RLIMIT_NOFILE soft limit (the other half stays for the checks), at
+     * least 16. More are accepted and closed at once. */
+    long max_connections;
+    /* Concurrent connections from one client address; 0 means no limit.
+     * Default: a quarter of max_connections. */
+    long max_connections_per_ip;
+    /* A request (headers and body) must be complete within this time of its
+     * first byte (for the first request: of the connection's first byte),
+     * however slowly it trickles; else the connection is closed. Default 10 s. */
+    cw_duration read_timeout;
+    /* A kept-alive connection waiting for its next request is closed after
+     * this long; so is a connection that never sends a byte. Default 10 s. */
+    cw_duration idle_timeout;
+};
+
+#define CW_HTTP_DEFAULT_READ_TIMEOUT CW_S(10)
+#define CW_HTTP_DEFAULT_IDLE_TIMEOUT CW_S(10)
+#define CW_HTTP_MIN_CONNECTIONS      16
+
+/* cw_http_limits_init() sets every field to "default". */
+void cw_http_limits_init(struct cw_http_limits *l);
+
 struct cw_http_options {
     const char *const *listen; /* addresses: ":19367", "127.0.0.1:0", "[::1]:19367", "host:port" */
     size_t nlisten;
-    const char *web_config_file;   /* exporter-toolkit web config, or NULL */
-    unsigned threads;              /* polling threads per listener (default 2) */
-    unsigned connection_limit;     /* default 256 */
-    unsigned connection_timeout_s; /* idle connection timeout, default 30 */
+    const char *web_config_file;         /* exporter-toolkit web config, or NULL */
+    unsigned threads;                    /* polling threads per listener (default 2) */
+    const struct cw_http_limits *limits; /* borrowed during cw_http_start(); NULL: defaults */
 };
+
+/* cw_http_raise_fd_limit() raises the RLIMIT_NOFILE soft limit to the hard
+ * limit, so that idle connections cost descriptors and nothing else. Call
+ * once at start; logs what it did. Returns the soft limit now in force. */
+unsigned long cw_http_raise_fd_limit(void);
 
 struct cw_http_server;
 

@@ -129,7 +129,10 @@ static void log_add_field(struct cw_buf *b, const char *key, const char *value, 
     (void)rc;
 }
 
-void cw_log(enum cw_log_level level, const char *component, const char *msg, ...)
+/* log_write() builds and writes one line; 'extra_key'/'extra_value' (may be
+ * NULL) go after the caller's pairs. */
+static void log_write(enum cw_log_level level, const char *component, const char *msg, va_list ap,
+                      const char *extra_key, const char *extra_value)
 {
     struct cw_buf b;
     struct timespec ts;
@@ -137,11 +140,8 @@ void cw_log(enum cw_log_level level, const char *component, const char *msg, ...
     char when[64];
     bool json = atomic_load(&log_format) == CW_LOG_JSON;
     const char *key;
-    va_list ap;
     int rc = CW_OK;
 
-    if (!cw_log_enabled(level))
-        return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
@@ -154,13 +154,13 @@ void cw_log(enum cw_log_level level, const char *component, const char *msg, ...
     log_add_field(&b, "level", level_names[level], json, false);
     log_add_field(&b, "component", component, json, false);
     log_add_field(&b, "msg", msg, json, false);
-    va_start(ap, msg);
     while ((key = va_arg(ap, const char *)) != NULL) {
         const char *value = va_arg(ap, const char *);
 
         log_add_field(&b, key, value, json, false);
     }
-    va_end(ap);
+    if (extra_key != NULL)
+        log_add_field(&b, extra_key, extra_value, json, false);
     if (json)
         rc |= cw_buf_addc(&b, '}');
     rc |= cw_buf_addc(&b, '\n');
@@ -171,4 +171,44 @@ void cw_log(enum cw_log_level level, const char *component, const char *msg, ...
         (void)n; /* nowhere left to report a failed log write */
     }
     cw_buf_reset(&b);
+}
+
+void cw_log(enum cw_log_level level, const char *component, const char *msg, ...)
+{
+    va_list ap;
+
+    if (!cw_log_enabled(level))
+        return;
+    va_start(ap, msg);
+    log_write(level, component, msg, ap, NULL, NULL);
+    va_end(ap);
+}
+
+bool cw_log_limit_admit(struct cw_log_limit *l, cw_mono now, uint64_t *suppressed)
+{
+    cw_mono next = atomic_load(&l->next);
+
+    /* One thread wins the slot of each interval; the others count. */
+    if (now >= next &&
+        atomic_compare_exchange_strong(&l->next, &next, now + CW_LOG_LIMIT_INTERVAL)) {
+        *suppressed = atomic_exchange(&l->suppressed, 0);
+        return true;
+    }
+    atomic_fetch_add(&l->suppressed, 1);
+    return false;
+}
+
+void cw_log_limited(struct cw_log_limit *l, enum cw_log_level level, const char *component,
+                    const char *msg, ...)
+{
+    uint64_t dropped;
+    char n[24];
+    va_list ap;
+
+    if (!cw_log_enabled(level) || !cw_log_limit_admit(l, cw_now(), &dropped))
+        return;
+    snprintf(n, sizeof(n), "%llu", (unsigned long long)dropped);
+    va_start(ap, msg);
+    log_write(level, component, msg, ap, dropped != 0 ? "suppressed" : NULL, n);
+    va_end(ap);
 }

@@ -59,7 +59,8 @@ static void usage(FILE *f)
            "  --web.listen-address=ADDR   address to listen on, repeatable (default " DEFAULT_LISTEN
            ")\n"
            "  --web.telemetry-path=PATH   path of the metrics endpoint (default /metrics)\n"
-           "  --web.config.file=PATH      exporter-toolkit web config: TLS, basic auth\n"
+           "  --web.config.file=PATH      exporter-toolkit web config: TLS, basic "
+           "auth\n" CW_CLI_WEB_USAGE
            "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
            "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
            "  --version                   print the version and exit\n"
@@ -405,6 +406,8 @@ static int serve(struct app *app, int sigfd)
     hopt.nlisten = app->flags.cli.nlisten;
     hopt.web_config_file = app->flags.web_config_file;
     hopt.threads = 2;
+    hopt.limits = &app->flags.cli.web;
+    (void)cw_http_raise_fd_limit();
     app->http = cw_http_start(&hopt, routes, app, &diag);
     if (app->http == NULL) {
         cw_cli_print_diag(stderr, &diag);

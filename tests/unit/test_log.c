@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -112,6 +113,51 @@ START_TEST(test_log_drops_lines_below_the_level)
 }
 END_TEST
 
+START_TEST(test_log_limit_admits_one_line_per_interval_and_counts_the_rest)
+{
+    struct cw_log_limit l = CW_LOG_LIMIT_INIT;
+    cw_mono t = CW_S(1000);
+    uint64_t dropped = 99;
+    int i;
+
+    ck_assert(cw_log_limit_admit(&l, t, &dropped));
+    ck_assert_uint_eq(dropped, 0);
+    for (i = 0; i < 1000; i++)
+        ck_assert(!cw_log_limit_admit(&l, t + CW_MS(i), &dropped));
+    ck_assert(!cw_log_limit_admit(&l, t + CW_LOG_LIMIT_INTERVAL - 1, &dropped));
+    ck_assert(cw_log_limit_admit(&l, t + CW_LOG_LIMIT_INTERVAL, &dropped));
+    ck_assert_uint_eq(dropped, 1001);
+    /* Quiet since: the next line says nothing was suppressed. */
+    ck_assert(cw_log_limit_admit(&l, t + 5 * CW_LOG_LIMIT_INTERVAL, &dropped));
+    ck_assert_uint_eq(dropped, 0);
+}
+END_TEST
+
+START_TEST(test_log_limited_writes_once_then_reports_suppressed)
+{
+    static struct cw_log_limit l = CW_LOG_LIMIT_INIT;
+    char *line;
+    int i;
+
+    cw_log_setup(CW_LOG_INFO, CW_LOG_LOGFMT);
+    for (i = 0; i < 500; i++)
+        cw_log_limited(&l, CW_LOG_WARN, "http", "malformed request", "client", "127.0.0.9",
+                       (char *)NULL);
+    line = read_pipe(pipe_fds[0]);
+    /* Exactly one line, without a count (nothing was suppressed before it). */
+    ck_assert_ptr_nonnull(strstr(line, "msg=\"malformed request\" client=127.0.0.9\n"));
+    ck_assert_ptr_null(strstr(line + 1, "time="));
+    free(line);
+    /* Pretend the interval has passed: the next line carries the count. */
+    atomic_store(&l.next, 0);
+    cw_log_limited(&l, CW_LOG_WARN, "http", "malformed request", "client", "127.0.0.9",
+                   (char *)NULL);
+    line = read_pipe(pipe_fds[0]);
+    ck_assert_ptr_nonnull(strstr(line, "client=127.0.0.9 suppressed=499\n"));
+    free(line);
+}
+END_TEST
+
 START_TEST(test_log_parses_flag_spellings)
 {
     enum cw_log_level l;
@@ -137,6 +183,8 @@ static Suite *log_suite(void)
     tcase_add_test(tc, test_log_json_writes_one_object_per_line);
     tcase_add_test(tc, test_log_drops_lines_below_the_level);
     tcase_add_test(tc, test_log_parses_flag_spellings);
+    tcase_add_test(tc, test_log_limit_admits_one_line_per_interval_and_counts_the_rest);
+    tcase_add_test(tc, test_log_limited_writes_once_then_reports_suppressed);
     suite_add_tcase(s, tc);
     return s;
 }
