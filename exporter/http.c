@@ -60,12 +60,22 @@
 
 /* ---- constants ----------------------------------------------------------- */
 
-#define HTTP_DEFAULT_THREADS      2u
-#define HTTP_FD_RESERVE_DIVISOR   2 /* default: half the descriptors for connections */
-#define HTTP_PER_IP_DIVISOR       4 /* default per-address share of the connection limit */
-#define HTTP_GUARD_TICK_MS        100
-#define HTTP_RESPONSE_LIMIT       (256u << 20) /* handlers may lower resp->body.limit */
-#define HTTP_AUTH_CACHE_SIZE      64u
+#define HTTP_DEFAULT_THREADS    2u
+#define HTTP_FD_RESERVE_DIVISOR 2 /* default: half the descriptors for connections */
+#define HTTP_PER_IP_DIVISOR     4 /* default per-address share of the connection limit */
+#define HTTP_GUARD_TICK_MS      100
+#define HTTP_RESPONSE_LIMIT     (256u << 20) /* handlers may lower resp->body.limit */
+#define HTTP_AUTH_CACHE_SIZE    64u
+/* Credentials not in the cache cost a bcrypt run (tens of milliseconds at
+ * cost 10): those runs happen off the polling threads, at most
+ * HTTP_AUTH_RUNNING at a time (more get 429), and each client address may
+ * start HTTP_AUTH_BURST of them at once, then one a second (more get 429
+ * with Retry-After), so a flood of wrong passwords never delays a scrape
+ * whose credentials are cached. */
+#define HTTP_AUTH_RUNNING         2u
+#define HTTP_AUTH_BURST           5.0
+#define HTTP_AUTH_PER_SECOND      1.0
+#define HTTP_AUTH_THROTTLE_SLOTS  1024u
 #define HTTP_REALM_HEADER         "Basic realm=\"connwatch\""
 #define HTTP_DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
 #define HTTP_REAP_TICK_MS         200
@@ -75,6 +85,14 @@
 struct http_auth_entry {
     bool used;
     unsigned char digest[32]; /* SHA-256(salt, user, password) of a checked login */
+};
+
+/* One client address's allowance of uncached credential checks. */
+struct http_auth_slot {
+    unsigned char addr[16]; /* IPv4 in the first 4 bytes */
+    int family;             /* 0: unused */
+    double tokens;
+    cw_mono last;
 };
 
 /* One generation of the web config plus the run-time state that belongs to it. */
@@ -155,9 +173,13 @@ struct cw_http_server {
     struct http_listener *lis; /* owned */
     size_t nlis;
 
-    pthread_mutex_t slow_lock; /* guards slow_running */
+    pthread_mutex_t slow_lock; /* guards slow_running and auth_running */
     pthread_cond_t slow_cond;  /* signalled when a slow handler ends */
-    unsigned slow_running;     /* slow handlers in flight */
+    unsigned slow_running;     /* slow handlers and credential checks in flight */
+    unsigned auth_running;     /* credential checks (bcrypt) in flight */
+
+    pthread_mutex_t throttle_lock; /* guards throttle */
+    struct http_auth_slot throttle[HTTP_AUTH_THROTTLE_SLOTS];
 
     pthread_mutex_t reap_lock; /* guards retired, reap_stop and reaper_running */
     pthread_cond_t reap_cond;
@@ -177,6 +199,7 @@ enum http_reject {
     HTTP_REJECT_CERT_MISSING,
     HTTP_REJECT_CERT_UNTRUSTED,
     HTTP_REJECT_CERT_SAN,
+    HTTP_REJECT_AUTH_THROTTLED,
     HTTP_REJECT_NOMEM,
 };
 
@@ -191,6 +214,11 @@ struct cw_http_request {
     enum http_reject reject;
     struct cw_buf body;   /* owned, limited to route->max_body */
     struct http_conn *hc; /* borrowed: the connection's tracking, or NULL */
+    /* Credentials that need a bcrypt run, done on a thread of its own
+     * before the handler (auth_pending); owned, wiped when freed. */
+    bool auth_pending;
+    char *auth_user;
+    char *auth_pass;
     /* Slow routes: the handler's thread fills these while the connection is
      * suspended; the polling thread queues them after the resume. */
     bool slow_started;
@@ -299,36 +327,102 @@ static void http_auth_remember(struct http_cfg *c, const unsigned char digest[32
     pthread_mutex_unlock(&c->cache_lock);
 }
 
+/* http_auth_throttle() takes one uncached credential check from the
+ * allowance of the request's client address; false when it has none left. */
+static bool http_auth_throttle(struct cw_http_server *s, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    unsigned char addr[16] = {0};
+    struct http_auth_slot *slot;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    cw_mono now = cw_now();
+    bool ok = true;
+    int family;
+    size_t i;
+
+    if (ci == NULL || ci->client_addr == NULL)
+        return true;
+    family = ci->client_addr->sa_family;
+    if (family == AF_INET)
+        memcpy(addr, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, 4);
+    else if (family == AF_INET6)
+        memcpy(addr, &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr, 16);
+    else
+        return true;
+    for (i = 0; i < sizeof(addr); i++)
+        h = (h ^ addr[i]) * 1099511628211ull;
+    slot = &s->throttle[h % HTTP_AUTH_THROTTLE_SLOTS];
+    pthread_mutex_lock(&s->throttle_lock);
+    if (slot->family != family || memcmp(slot->addr, addr, sizeof(addr)) != 0) {
+        /* A new address (or one that shares the slot): a full allowance. */
+        memcpy(slot->addr, addr, sizeof(addr));
+        slot->family = family;
+        slot->tokens = HTTP_AUTH_BURST;
+        slot->last = now;
+    }
+    slot->tokens += cw_seconds(now - slot->last) * HTTP_AUTH_PER_SECOND;
+    if (slot->tokens > HTTP_AUTH_BURST)
+        slot->tokens = HTTP_AUTH_BURST;
+    slot->last = now;
+    if (slot->tokens >= 1.0)
+        slot->tokens -= 1.0;
+    else
+        ok = false;
+    pthread_mutex_unlock(&s->throttle_lock);
+    return ok;
+}
+
+static void http_auth_forget(struct cw_http_request *r)
+{
+    if (r->auth_pass != NULL) {
+        OPENSSL_cleanse(r->auth_pass, strlen(r->auth_pass));
+        free(r->auth_pass);
+    }
+    free(r->auth_user);
+    r->auth_user = NULL;
+    r->auth_pass = NULL;
+}
+
 /* http_authorize() checks the request's basic-auth credentials against the
- * config; *ok tells the verdict. The password is wiped before returning. */
-static int http_authorize(struct cw_http_request *r, bool *ok)
+ * config without running bcrypt: HTTP_REJECT_NONE when there are no users
+ * or the credentials are cached, with r->auth_pending set when they need
+ * the bcrypt run (http_auth_verify(), on a thread of its own), else the
+ * rejection. The password is wiped before returning. */
+static enum http_reject http_authorize(struct cw_http_request *r)
 {
     struct http_cfg *c = r->cfg;
+    enum http_reject rej = HTTP_REJECT_AUTH;
     unsigned char digest[32];
     char *pass = NULL;
     char *user;
-    int rc = CW_OK;
 
-    *ok = false;
-    if (!cw_webcfg_has_users(c->wc)) {
-        *ok = true;
-        return CW_OK;
-    }
+    if (!cw_webcfg_has_users(c->wc))
+        return HTTP_REJECT_NONE;
     user = MHD_basic_auth_get_username_password(r->conn, &pass);
     if (user == NULL || pass == NULL)
         goto out_free;
-    rc = http_auth_digest(c, user, pass, digest);
-    if (rc != CW_OK)
-        goto out_free;
-    if (http_auth_cached(c, digest)) {
-        *ok = true;
+    if (http_auth_digest(c, user, pass, digest) != CW_OK) {
+        rej = HTTP_REJECT_NOMEM;
         goto out_free;
     }
-    pthread_mutex_lock(&c->bcrypt_lock);
-    rc = cw_webcfg_check_password(c->wc, user, pass, ok);
-    pthread_mutex_unlock(&c->bcrypt_lock);
-    if (rc == CW_OK && *ok)
-        http_auth_remember(c, digest);
+    if (http_auth_cached(c, digest)) {
+        rej = HTTP_REJECT_NONE;
+        goto out_free;
+    }
+    if (!http_auth_throttle(r->dmn->srv, r->conn)) {
+        rej = HTTP_REJECT_AUTH_THROTTLED;
+        goto out_free;
+    }
+    r->auth_user = strdup(user);
+    r->auth_pass = strdup(pass);
+    if (r->auth_user == NULL || r->auth_pass == NULL) {
+        http_auth_forget(r);
+        rej = HTTP_REJECT_NOMEM;
+        goto out_free;
+    }
+    r->auth_pending = true;
+    rej = HTTP_REJECT_NONE;
 
 out_free:
     OPENSSL_cleanse(digest, sizeof(digest));
@@ -338,7 +432,32 @@ out_free:
     }
     if (user != NULL)
         MHD_free(user);
-    return rc;
+    return rej;
+}
+
+static struct cw_log_limit http_auth_log_limit = CW_LOG_LIMIT_INIT;
+
+/* http_auth_verify() runs bcrypt for the pending credentials (one run at a
+ * time, as exporter-toolkit does) and caches them when they are right.
+ * Returns the rejection, or HTTP_REJECT_NONE. */
+static enum http_reject http_auth_verify(struct cw_http_request *r)
+{
+    struct http_cfg *c = r->cfg;
+    unsigned char digest[32];
+    bool ok = false;
+    int rc;
+
+    pthread_mutex_lock(&c->bcrypt_lock);
+    rc = cw_webcfg_check_password(c->wc, r->auth_user, r->auth_pass, &ok);
+    pthread_mutex_unlock(&c->bcrypt_lock);
+    if (rc == CW_OK && ok && http_auth_digest(c, r->auth_user, r->auth_pass, digest) == CW_OK)
+        http_auth_remember(c, digest);
+    OPENSSL_cleanse(digest, sizeof(digest));
+    if (rc == CW_OK && !ok)
+        cw_log_limited(&http_auth_log_limit, CW_LOG_WARN, "http", "authentication failed", "user",
+                       r->auth_user, "path", r->path, (char *)NULL);
+    http_auth_forget(r);
+    return rc != CW_OK ? HTTP_REJECT_NOMEM : ok ? HTTP_REJECT_NONE : HTTP_REJECT_AUTH;
 }
 
 /* ---- rate limit ---------------------------------------------------------- */
@@ -893,6 +1012,13 @@ static HTTP_RESULT http_queue_reject(struct cw_http_request *r)
         if (rc == CW_OK)
             rc = cw_buf_adds(&resp.body, "401 unauthorized\n");
         break;
+    case HTTP_REJECT_AUTH_THROTTLED:
+        resp.status = 429;
+        rc = cw_http_set_header(&resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        if (rc == CW_OK)
+            rc = cw_buf_adds(&resp.body, "429 too many unverified logins from this address, "
+                                         "retry later\n");
+        break;
     case HTTP_REJECT_CERT_MISSING:
         resp.status = 403;
         rc = cw_buf_adds(&resp.body, "403 a client certificate is required\n");
@@ -944,17 +1070,15 @@ static enum http_reject http_admit(struct cw_http_request *r)
     struct cw_http_server *s = r->dmn->srv;
     enum http_reject rej;
     bool known;
-    bool ok;
 
     rej = http_check_client_cert(r);
     if (rej != HTTP_REJECT_NONE)
         return rej;
     if (!http_rate_allow(s))
         return HTTP_REJECT_RATE;
-    if (http_authorize(r, &ok) != CW_OK)
-        return HTTP_REJECT_NOMEM;
-    if (!ok)
-        return HTTP_REJECT_AUTH;
+    rej = http_authorize(r);
+    if (rej != HTTP_REJECT_NONE)
+        return rej;
     r->route = http_route(s->routes, r->method, r->path, &known);
     if (r->route == NULL)
         return known ? HTTP_REJECT_METHOD : HTTP_REJECT_NOT_FOUND;
@@ -966,10 +1090,12 @@ static enum http_reject http_admit(struct cw_http_request *r)
 
 /* http_slow_end() counts one slow handler as finished and wakes
  * cw_http_stop(), which waits for all of them. */
-static void http_slow_end(struct cw_http_server *s)
+static void http_slow_end(struct cw_http_server *s, bool auth)
 {
     pthread_mutex_lock(&s->slow_lock);
     s->slow_running--;
+    if (auth)
+        s->auth_running--;
     pthread_cond_broadcast(&s->slow_cond);
     pthread_mutex_unlock(&s->slow_lock);
 }
@@ -981,16 +1107,21 @@ static void *http_slow_main(void *arg)
 {
     struct cw_http_request *r = arg;
     struct cw_http_server *s = r->dmn->srv;
+    bool auth = r->auth_pending;
 
-    r->slow_rc = r->route->fn(s->ctx, r, &r->slow_resp);
+    if (auth)
+        r->reject = http_auth_verify(r);
+    if (r->reject == HTTP_REJECT_NONE)
+        r->slow_rc = r->route->fn(s->ctx, r, &r->slow_resp);
     r->slow_done = true;
     MHD_resume_connection(r->conn);
-    http_slow_end(s);
+    http_slow_end(s, auth);
     return NULL;
 }
 
-/* http_slow_start() suspends the connection and starts the handler's
- * thread; 503 when too many are running. */
+/* http_slow_start() suspends the connection and starts the thread that
+ * checks pending credentials and runs the handler; 503 when too many slow
+ * handlers run, 429 when too many credential checks do. */
 static HTTP_RESULT http_slow_start(struct cw_http_request *r)
 {
     struct cw_http_server *s = r->dmn->srv;
@@ -1000,11 +1131,18 @@ static HTTP_RESULT http_slow_start(struct cw_http_request *r)
     int rc;
 
     pthread_mutex_lock(&s->slow_lock);
-    if (s->slow_running < CW_HTTP_MAX_SLOW) {
+    if (r->auth_pending ? s->auth_running < HTTP_AUTH_RUNNING
+                        : s->slow_running < CW_HTTP_MAX_SLOW) {
         s->slow_running++;
+        s->auth_running += r->auth_pending ? 1u : 0u;
         admitted = true;
     }
     pthread_mutex_unlock(&s->slow_lock);
+    if (!admitted && r->auth_pending) {
+        http_auth_forget(r);
+        r->reject = HTTP_REJECT_AUTH_THROTTLED;
+        return http_queue_reject(r);
+    }
     if (!admitted)
         return http_queue_text(r, 503, "too many probes running, try again\n", false);
     http_response_init(&r->slow_resp);
@@ -1018,7 +1156,7 @@ static HTTP_RESULT http_slow_start(struct cw_http_request *r)
         r->slow_rc = CW_ENOMEM;
         r->slow_done = true;
         MHD_resume_connection(r->conn);
-        http_slow_end(s);
+        http_slow_end(s, r->auth_pending);
     }
     return MHD_YES;
 }
@@ -1032,9 +1170,9 @@ static HTTP_RESULT http_serve(struct cw_http_request *r)
     http_conn_busy(s, r->hc);
     if (r->reject != HTTP_REJECT_NONE)
         return http_queue_reject(r);
-    if (r->route->slow && !r->slow_started)
+    if ((r->route->slow || r->auth_pending) && !r->slow_started)
         return http_slow_start(r);
-    if (r->route->slow) {
+    if (r->slow_started) {
         if (!r->slow_done)
             return MHD_YES; /* a call before the resume */
         resp = r->slow_resp;
@@ -1118,6 +1256,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
         return;
     cw_buf_reset(&r->body);
     http_response_reset(&r->slow_resp);
+    http_auth_forget(r);
     http_cfg_unref(r->cfg);
     free(r);
     *req_cls = NULL;
@@ -1576,11 +1715,16 @@ static int http_server_init_locks(struct cw_http_server *s)
         goto out_slow_cond;
     if (pthread_mutex_init(&s->guard_lock, NULL) != 0)
         goto out_conn_lock;
+    if (pthread_mutex_init(&s->throttle_lock, NULL) != 0) {
+        pthread_mutex_destroy(&s->guard_lock);
+        goto out_conn_lock;
+    }
     if (http_cond_init_mono(&s->guard_cond) != CW_OK)
-        goto out_guard_lock;
+        goto out_throttle_lock;
     return CW_OK;
 
-out_guard_lock:
+out_throttle_lock:
+    pthread_mutex_destroy(&s->throttle_lock);
     pthread_mutex_destroy(&s->guard_lock);
 out_conn_lock:
     pthread_mutex_destroy(&s->conn_lock);
@@ -1626,6 +1770,7 @@ static void http_server_free(struct cw_http_server *s)
     http_cfg_unref(s->cfg);
     free(s->web_config_file);
     pthread_cond_destroy(&s->guard_cond);
+    pthread_mutex_destroy(&s->throttle_lock);
     pthread_mutex_destroy(&s->guard_lock);
     pthread_mutex_destroy(&s->conn_lock);
     pthread_cond_destroy(&s->slow_cond);
