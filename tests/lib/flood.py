@@ -129,15 +129,18 @@ class Attack:
             st[5] += 1
 
 
-def timed_request(host, port, method, path, body, timeout):
+def timed_request(host, port, method, path, body, timeout, auth=None, source=None):
     t0 = time.monotonic()
     head = "%s %s HTTP/1.1\r\nHost: %s:%d\r\nAccept-Encoding: gzip\r\nConnection: close\r\n" % (
         method, path, host, port)
+    if auth:
+        head += "Authorization: %s\r\n" % auth
     if body is not None:
         head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
     data = head.encode() + b"\r\n" + (body or b"")
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout,
+                                      source_address=(source, 0) if source else None) as s:
             s.settimeout(max(0.01, timeout - (time.monotonic() - t0)))
             s.sendall(data)
             resp = b""
@@ -174,6 +177,9 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0, help="normal requests per second")
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--source", default="127.3", help="first two octets of attack sources")
+    ap.add_argument("--auth", default=None, help="Authorization of the normal requests")
+    ap.add_argument("--wrong-auth", default=None, help="Authorization of the attack's logins")
+    ap.add_argument("--wrong-rate", type=float, default=0.0, help="wrong logins per second")
     a = ap.parse_args()
     host, port = a.target.rsplit(":", 1)
     port = int(port)
@@ -191,26 +197,49 @@ def main():
             time.sleep(0.05)
         nxt = time.monotonic()
         while not stop.is_set():
-            ok, ms = timed_request(host, port, method, path, body, a.timeout)
+            ok, ms = timed_request(host, port, method, path, body, a.timeout, a.auth)
             lat.append(ms)
             if not ok:
                 failed[0] += 1
             nxt += 1.0 / a.rate
             time.sleep(max(0.0, nxt - time.monotonic()))
 
+    wrong = {"sent": 0}
+    wrong_lock = threading.Lock()
+
+    def wrong_logins(k, workers):
+        # Each worker paces its share; a slow answer only delays its own next
+        # attempt, so the attempt rate holds while there are free workers.
+        nxt = time.monotonic()
+        src = source_addr(a.source, k, 1)
+        while not stop.is_set():
+            ok, ms = timed_request(host, port, "GET", a.path, None, a.timeout, a.wrong_auth, src)
+            with wrong_lock:
+                wrong["sent"] += 1
+            nxt += workers / a.wrong_rate
+            time.sleep(max(0.0, nxt - time.monotonic()))
+
+    wthreads = []
+    if a.wrong_rate > 0:
+        n = min(64, max(1, int(a.wrong_rate // 4)))
+        for k in range(n):
+            wthreads.append(threading.Thread(target=wrong_logins, args=(k, n), daemon=True))
+            wthreads[-1].start()
     th = threading.Thread(target=prober, daemon=True)
     th.start()
     while time.monotonic() - t_start < a.duration:
         atk.step(0.05)
     stop.set()
     th.join(a.timeout + 1)
+    for w in wthreads:
+        w.join(a.timeout + 1)
     held = {"idle": 0, "slowloris": 0}
     for st in atk.socks.values():
         if st[6]:
             held[st[1]] += 1
     atk.close_all()
     # The load has stopped: the next request must be served at once.
-    ok_after, ms_after = timed_request(host, port, method, path, body, a.timeout)
+    ok_after, ms_after = timed_request(host, port, method, path, body, a.timeout, a.auth)
     out = {
         "requests": len(lat),
         "failed": failed[0],
@@ -222,6 +251,7 @@ def main():
         "refused": atk.refused,
         "after_ok": ok_after,
         "after_ms": ms_after,
+        "wrong_logins": wrong["sent"],
     }
     for kind in ("idle", "slowloris"):
         c = atk.closed[kind]
