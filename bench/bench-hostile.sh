@@ -70,7 +70,7 @@ wrk_rps()
 {
     wrk -t2 -c"$2" -d"${WRK_SECONDS}s" -H 'Accept-Encoding: gzip' "$1" 2>&1 |
         awk '/requests in/ { n = $1; t = $4 + 0 } /Non-2xx/ { bad = $NF }
-             /Requests\/sec/ { rps = $2 } END { if (t > 0) printf "%.0f\n", rps * (n - bad) / n; else print 0 }'
+             /Requests\/sec/ { rps = $2 } END { if (t > 0 && n > 0) printf "%.0f\n", rps * (n - bad) / n; else print 0 }'
 }
 
 field()
@@ -153,7 +153,7 @@ row()
     done
     echo "$line"
 }
-row "flood: scrapes timed (failed)" flood.requests
+row "flood: scrapes timed" flood.requests
 row "flood: failed scrapes" flood.failed
 row "flood: scrape p50 ms" flood.p50_ms
 row "flood: scrape p99 ms" flood.p99_ms
@@ -169,7 +169,8 @@ row "c1000 / c64" keep
 row "scrape after wrk -c1000, ms" after_wrk_ms
 row "CLOSE-WAIT after wrk" close_wait
 row "auth flood: wrong logins sent" auth.wrong_logins
-row "auth flood: valid scrapes (failed)" auth.failed
+row "auth flood: valid scrapes timed" auth.requests
+row "auth flood: valid scrapes failed" auth.failed
 row "auth flood: valid p50 ms" auth.p50_ms
 row "auth flood: valid p99 ms" auth.p99_ms
 echo
