@@ -967,6 +967,7 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
         cw_batch_add(b, &desc_rejected, NULL, (double)atomic_load(&app->rejected[i]),
                      (const char *const[]){reject_names[i]}, NULL);
     cw_batch_add(b, &desc_reload_ok, NULL, atomic_load(&app->reload_ok), NULL, NULL);
+    cw_http_emit(app->http, b);
     rc = b->err;
     if (rc == CW_OK) {
         items = calloc(b->n ? b->n : 1, sizeof(*items));

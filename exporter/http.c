@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metric.h"
 #include "webcfg.h"
 
 #include <arpa/inet.h>
@@ -156,8 +157,10 @@ struct cw_http_server {
     bool guard_stop;
     bool guard_running;
     pthread_t guard;
+    unsigned long conns_open;          /* tracked connections; under conn_lock */
     atomic_ullong closed_read_timeout; /* connections closed for a trickling request */
     atomic_ullong closed_idle;         /* connections closed for sending nothing */
+    atomic_ullong auth_throttled;      /* logins answered 429 before bcrypt */
 
     pthread_mutex_t reload_lock; /* serialises reload, quiesce and stop; guards lis[].live */
     bool quiesced;
@@ -411,6 +414,7 @@ static enum http_reject http_authorize(struct cw_http_request *r)
         goto out_free;
     }
     if (!http_auth_throttle(r->dmn->srv, r->conn)) {
+        atomic_fetch_add(&r->dmn->srv->auth_throttled, 1);
         rej = HTTP_REJECT_AUTH_THROTTLED;
         goto out_free;
     }
@@ -573,6 +577,7 @@ static void http_conn_track(struct cw_http_server *s, struct MHD_Connection *con
     if (s->conns != NULL)
         s->conns->prev = c;
     s->conns = c;
+    s->conns_open++;
     pthread_mutex_unlock(&s->conn_lock);
     *socket_context = c;
 }
@@ -590,6 +595,7 @@ static void http_conn_untrack(struct cw_http_server *s, void **socket_context)
         s->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    s->conns_open--;
     pthread_mutex_unlock(&s->conn_lock);
     free(c);
     *socket_context = NULL;
@@ -1139,6 +1145,7 @@ static HTTP_RESULT http_slow_start(struct cw_http_request *r)
     }
     pthread_mutex_unlock(&s->slow_lock);
     if (!admitted && r->auth_pending) {
+        atomic_fetch_add(&s->auth_throttled, 1);
         http_auth_forget(r);
         r->reject = HTTP_REJECT_AUTH_THROTTLED;
         return http_queue_reject(r);
@@ -1996,6 +2003,49 @@ const char *cw_http_bound_address(const struct cw_http_server *s, size_t i)
     if (s == NULL || i >= s->nlis)
         return NULL;
     return s->lis[i].addr;
+}
+
+static const struct cw_desc desc_conns = {
+    .name = "connwatch_http_connections",
+    .help = "Client connections open to this program's HTTP server.",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_conns_max = {
+    .name = "connwatch_http_connections_max",
+    .help = "The limit on client connections (--web.max-connections).",
+    .type = CW_GAUGE,
+};
+static const struct cw_desc desc_conns_closed = {
+    .name = "connwatch_http_connections_closed_total",
+    .help = "Client connections closed by the server at a deadline: read_timeout (a request "
+            "not complete in time) or idle_timeout.",
+    .type = CW_COUNTER,
+    .labels = {"reason"},
+    .nlabels = 1,
+};
+static const struct cw_desc desc_auth_throttled = {
+    .name = "connwatch_http_logins_throttled_total",
+    .help = "Logins with unverified credentials answered 429 before any bcrypt run.",
+    .type = CW_COUNTER,
+};
+
+void cw_http_emit(struct cw_http_server *s, struct cw_batch *b)
+{
+    unsigned long open;
+
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    open = s->conns_open;
+    pthread_mutex_unlock(&s->conn_lock);
+    cw_batch_add(b, &desc_conns, NULL, (double)open, NULL, NULL);
+    cw_batch_add(b, &desc_conns_max, NULL, (double)s->max_connections, NULL, NULL);
+    cw_batch_add(b, &desc_conns_closed, NULL, (double)atomic_load(&s->closed_read_timeout),
+                 (const char *const[]){"read_timeout"}, NULL);
+    cw_batch_add(b, &desc_conns_closed, NULL, (double)atomic_load(&s->closed_idle),
+                 (const char *const[]){"idle_timeout"}, NULL);
+    cw_batch_add(b, &desc_auth_throttled, NULL, (double)atomic_load(&s->auth_throttled), NULL,
+                 NULL);
 }
 
 void cw_http_quiesce(struct cw_http_server *s)

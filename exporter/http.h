@@ -112,6 +112,12 @@ CW_MUST_CHECK int cw_http_reload_web_config(struct cw_http_server *s, struct cw_
  * the real port ("127.0.0.1:41234", "[::]:19367"), or NULL past the last. */
 const char *cw_http_bound_address(const struct cw_http_server *s, size_t i);
 
+/* cw_http_emit() adds the server's own series to 'b': open connections and
+ * their limit, connections closed by the guard (by reason) and logins
+ * answered 429 before bcrypt. NULL-safe. */
+struct cw_batch;
+void cw_http_emit(struct cw_http_server *s, struct cw_batch *b);
+
 /* cw_http_quiesce() stops accepting new connections (in-flight ones finish). */
 void cw_http_quiesce(struct cw_http_server *s);
 

@@ -362,6 +362,11 @@ static int check_config(const struct flags *f)
     return 0;
 }
 
+static void emit_http(void *ctx, struct cw_batch *b)
+{
+    cw_http_emit(ctx, b);
+}
+
 static int serve(struct app *app, int sigfd)
 {
     struct cw_http_route routes[7];
@@ -414,6 +419,7 @@ static int serve(struct app *app, int sigfd)
         code = diag.n != 0 && app->flags.web_config_file != NULL ? 2 : 1;
         goto out;
     }
+    cw_registry_set_self_emitter(app->registry, emit_http, app->http);
     for (i = 0; cw_http_bound_address(app->http, i) != NULL; i++) {
         char url[300];
 

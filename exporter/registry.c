@@ -44,7 +44,9 @@ struct cw_registry {
     struct cw_settings *settings; /* owned reference: the live configuration */
     struct cw_sched *sched;       /* borrowed */
     bool reload_ok;
-    double reload_success_ts; /* seconds since the epoch */
+    double reload_success_ts;                   /* seconds since the epoch */
+    void (*self_fn)(void *, struct cw_batch *); /* extra self series, or NULL */
+    void *self_ctx;                             /* borrowed */
 };
 
 static const struct cw_desc desc_build_info = {
@@ -128,10 +130,21 @@ void cw_registry_reload_result(struct cw_registry *r, bool ok)
     pthread_mutex_unlock(&r->lock);
 }
 
+void cw_registry_set_self_emitter(struct cw_registry *r, void (*fn)(void *, struct cw_batch *),
+                                  void *ctx)
+{
+    pthread_mutex_lock(&r->lock);
+    r->self_fn = fn;
+    r->self_ctx = ctx;
+    pthread_mutex_unlock(&r->lock);
+}
+
 static struct cw_batch *self_batch(struct cw_registry *r, size_t ninst)
 {
     struct cw_batch *b = cw_batch_new(NULL);
     const char *build[2] = {CW_VERSION, CW_REVISION};
+    void (*self_fn)(void *, struct cw_batch *);
+    void *self_ctx;
     bool ok;
     double ts;
 
@@ -140,6 +153,8 @@ static struct cw_batch *self_batch(struct cw_registry *r, size_t ninst)
     pthread_mutex_lock(&r->lock);
     ok = r->reload_ok;
     ts = r->reload_success_ts;
+    self_fn = r->self_fn;
+    self_ctx = r->self_ctx;
     pthread_mutex_unlock(&r->lock);
 
     cw_batch_add(b, &desc_build_info, NULL, 1.0, build, NULL);
@@ -154,6 +169,8 @@ static struct cw_batch *self_batch(struct cw_registry *r, size_t ninst)
         cw_batch_add(b, &desc_busy, NULL, (double)busy, NULL, NULL);
         cw_batch_add(b, &desc_queued, NULL, (double)queued, NULL, NULL);
     }
+    if (self_fn != NULL)
+        self_fn(self_ctx, b);
     cw_procself_emit(b);
     return b;
 }

@@ -24,6 +24,13 @@ struct cw_registry;
  * NULL) supplies the worker-pool gauges. */
 struct cw_registry *cw_registry_new(struct cw_sched *sched);
 
+/* cw_registry_set_self_emitter() adds 'fn(ctx, batch)' to the self part of
+ * every scrape (the HTTP server's own series, say); 'ctx' is borrowed until
+ * the emitter is replaced or the registry freed. NULL 'fn' removes it. */
+struct cw_batch;
+void cw_registry_set_self_emitter(struct cw_registry *r, void (*fn)(void *, struct cw_batch *),
+                                  void *ctx);
+
 /* cw_registry_set() makes 'settings' the live configuration (takes a reference). */
 void cw_registry_set(struct cw_registry *r, struct cw_settings *settings);
 

@@ -81,6 +81,9 @@ EXP=$CW_ADDR
 out=$(python3 "$FLOOD" --target "$EXP" --idle "$IDLE" --slowloris "$SLOW" --duration 12 \
     --warmup 3 --source 127.3) || cw_fail "flood.py failed against connwatch"
 check_flood connwatch "$out" || cw_fail "connwatch under the flood: $out"
+cw_scrape >"$T/metrics.txt"
+closed=$(cw_metric_in "$T/metrics.txt" connwatch_http_connections_closed_total 'reason="read_timeout"')
+[[ ${closed%.*} -ge $SLOW ]] || cw_fail "connwatch_http_connections_closed_total{reason=\"read_timeout\"} is $closed, not >= $SLOW"
 cw_pass "connwatch: fresh scrapes served through $IDLE idle + $SLOW slowloris connections"
 
 # ---- 2. wrk -c 1000, then the next scrape ------------------------------------------------------
@@ -134,5 +137,8 @@ out=$(python3 "$FLOOD" --target "$CW_ADDR" --idle "$IDLE" --slowloris "$SLOW" --
     --warmup 3 --post /webhook/hook --body "$T/alert.json" --rate 10 --source 127.5) ||
     cw_fail "flood.py failed against the relay"
 check_flood connwatch-relay "$out" || cw_fail "connwatch-relay under the flood: $out"
+cw_scrape >"$T/metrics.txt"
+closed=$(cw_metric_in "$T/metrics.txt" connwatch_http_connections_closed_total 'reason="read_timeout"')
+[[ ${closed%.*} -ge $SLOW ]] || cw_fail "the relay's read_timeout closes: $closed, not >= $SLOW"
 cw_pass "connwatch-relay: webhooks accepted through $IDLE idle + $SLOW slowloris connections"
 cw_stop

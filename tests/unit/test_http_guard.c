@@ -9,6 +9,7 @@
  */
 #include "exporter/cli.h"
 #include "exporter/http.h"
+#include "exporter/metric.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -194,6 +195,24 @@ static bool request_ok(const char *src)
     return request_status(src, NULL) == 200;
 }
 
+/* emitted() is the value of the server's series 'name' (the first sample). */
+static double emitted(const char *name)
+{
+    struct cw_batch *b = cw_batch_new(NULL);
+    double v = -1;
+    size_t i;
+
+    ck_assert_ptr_nonnull(b);
+    cw_http_emit(srv, b);
+    ck_assert_int_eq(b->err, CW_OK);
+    for (i = 0; i < b->n && v < 0; i++) {
+        if (strcmp(b->samples[i].desc->name, name) == 0)
+            v = b->samples[i].value;
+    }
+    cw_batch_unref(b);
+    return v;
+}
+
 START_TEST(test_guard_closes_trickling_headers_at_read_deadline)
 {
     struct cw_http_limits l = timeouts(600, 30000);
@@ -211,6 +230,7 @@ START_TEST(test_guard_closes_trickling_headers_at_read_deadline)
     ck_assert_msg(took < 0.6 + 3.0, "closed after %.3f s, long past the 0.6 s deadline", took);
     close(fd);
     ck_assert(request_ok("127.0.0.1"));
+    ck_assert_double_eq(emitted("connwatch_http_connections_closed_total"), 1); /* read_timeout */
     stop();
 }
 END_TEST
@@ -432,6 +452,7 @@ START_TEST(test_wrong_password_flood_leaves_cached_scrapes_fast)
         verified += fl[i].unauthorized;
         ck_assert_uint_eq(fl[i].sent, fl[i].throttled + fl[i].unauthorized);
     }
+    ck_assert_double_eq(emitted("connwatch_http_logins_throttled_total"), throttled);
     stop();
     unlink(path);
     qsort(lat, 40, sizeof(lat[0]), cmp_double);
