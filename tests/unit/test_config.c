@@ -462,7 +462,7 @@ START_TEST(test_config_reports_missing_file)
     ck_assert_ptr_null(cw_settings_load("/nonexistent/connwatch.yml", &d));
     ck_assert_uint_eq(d.n, 1);
     ck_assert_str_eq(d.entries[0].text,
-                     "/nonexistent/connwatch.yml: cannot open: No such file or directory");
+                     "/nonexistent/connwatch.yml: cannot read: No such file or directory");
     cw_diag_reset(&d);
 }
 END_TEST
