@@ -25,13 +25,14 @@
  * for 100,000 checks in 10,000 services (about 15 MB of YAML and 1,000,000
  * nodes) with room to spare, while an alias bomb or a huge key still ends
  * in an error before it can take gigabytes. */
-#define CONFIG_MAX_FILESIZE   (32u << 20)     /* bytes of the file */
-#define CONFIG_MAX_DEPTH      64              /* nesting levels */
-#define CONFIG_MAX_NODES      2000000         /* nodes, alias copies included */
-#define CONFIG_MAX_SCALAR     (64u << 10)     /* bytes of one string or key */
-#define CONFIG_MAX_PATH       (64u << 10)     /* bytes of one field path */
-#define CONFIG_MAX_TREE_BYTES (1024ull << 20) /* memory of the node tree */
-#define CONFIG_MAX_DIAG       4096            /* bytes of one diagnostic; longer ones are cut */
+#define CONFIG_MAX_FILESIZE   (32u << 20)    /* bytes of the file */
+#define CONFIG_MAX_DEPTH      64             /* nesting levels */
+#define CONFIG_MAX_NODES      1000000        /* nodes, alias copies included */
+#define CONFIG_MAX_ALIAS      100000         /* nodes made by expanding aliases */
+#define CONFIG_MAX_SCALAR     (64u << 10)    /* bytes of one string or key */
+#define CONFIG_MAX_PATH       (64u << 10)    /* bytes of one field path */
+#define CONFIG_MAX_TREE_BYTES (256ull << 20) /* memory of the node tree */
+#define CONFIG_MAX_DIAG       4096           /* bytes of one diagnostic; longer ones are cut */
 
 /* ---- diagnostics --------------------------------------------------------- */
 
@@ -260,6 +261,7 @@ struct parse {
     size_t nanchor_names;
     struct cw_strindex anchors; /* name -> node (borrowed from the tree being built) */
     size_t nnodes;
+    size_t nalias;                 /* nodes made by node_copy() */
     unsigned long long tree_bytes; /* memory the nodes take, counted against the limit */
     bool failed;
 };
@@ -377,9 +379,16 @@ static int node_append(struct cw_node *parent, struct cw_node *child)
 static struct cw_node *node_copy(struct parse *p, const struct cw_node *src, const char *path,
                                  const yaml_mark_t *mark)
 {
-    struct cw_node *n = node_new(p, src->type, mark, path);
+    struct cw_node *n;
     size_t i;
 
+    if (++p->nalias > CONFIG_MAX_ALIAS) {
+        parse_error_at(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, path,
+                       "document too large: aliases expand to more than the limit of %d nodes",
+                       CONFIG_MAX_ALIAS);
+        return NULL;
+    }
+    n = node_new(p, src->type, mark, path);
     if (n == NULL)
         return NULL;
     n->quoted = src->quoted;
