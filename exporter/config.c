@@ -32,6 +32,7 @@
 #define CONFIG_MAX_SCALAR     (64u << 10)    /* bytes of one string or key */
 #define CONFIG_MAX_PATH       (64u << 10)    /* bytes of one field path */
 #define CONFIG_MAX_TREE_BYTES (256ull << 20) /* memory of the node tree */
+#define DIAG_MAX_PATH         256            /* bytes of a path shown in a diagnostic */
 #define CONFIG_MAX_DIAG       4096           /* bytes of one diagnostic; longer ones are cut */
 
 /* ---- diagnostics --------------------------------------------------------- */
@@ -94,7 +95,14 @@ static void diag_vadd(struct cw_diag *d, const char *file, unsigned line, unsign
     if (n >= 0)
         off += (size_t)n;
     if (n >= 0 && off < CONFIG_MAX_DIAG && path != NULL && path[0] != '\0') {
-        n = snprintf(text + off, CONFIG_MAX_DIAG + 1 - off, "%s: ", path);
+        size_t plen = strlen(path);
+
+        /* A path made of huge keys is shortened so the message still shows. */
+        if (plen > DIAG_MAX_PATH)
+            n = snprintf(text + off, CONFIG_MAX_DIAG + 1 - off, "%.*s...%s: ", DIAG_MAX_PATH / 2,
+                         path, path + plen - DIAG_MAX_PATH / 2);
+        else
+            n = snprintf(text + off, CONFIG_MAX_DIAG + 1 - off, "%s: ", path);
         off += n >= 0 ? (size_t)n : 0;
     }
     if (n >= 0 && off < CONFIG_MAX_DIAG) {
@@ -284,9 +292,8 @@ static char *path_join(struct parse *p, const yaml_mark_t *mark, const char *par
     else
         rc = cw_buf_addf(&b, "%s[%zu]", parent, i);
     if (rc == CW_ETOOBIG)
-        parse_error_at(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, "",
-                       "field path longer than the limit of %u bytes (under \"%.64s...\")",
-                       CONFIG_MAX_PATH, parent);
+        parse_error_at(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, parent,
+                       "field path longer than the limit of %u bytes", CONFIG_MAX_PATH);
     if (rc != CW_OK) {
         cw_buf_reset(&b);
         return NULL;
