@@ -5,9 +5,13 @@
  */
 #include "buf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void cw_buf_init(struct cw_buf *b, size_t limit)
 {
@@ -172,4 +176,86 @@ char *cw_buf_take(struct cw_buf *b, size_t *len)
 const char *cw_buf_str(const struct cw_buf *b)
 {
     return b->data != NULL ? b->data : "";
+}
+
+static const char *file_type_name(mode_t m)
+{
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISSOCK(m))
+        return "a socket";
+    return "an unknown kind of file";
+}
+
+static int buf_read_fd(struct cw_buf *b, int fd, char *why, size_t whylen)
+{
+    char errbuf[128];
+    struct stat st;
+
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, whylen, "%s", cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+        return CW_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "not a regular file (%s)", file_type_name(st.st_mode));
+        return CW_EPARSE;
+    }
+    if ((unsigned long long)st.st_size > b->limit - b->len) {
+        snprintf(why, whylen, "the file is %lld bytes, larger than the limit of %zu bytes",
+                 (long long)st.st_size, b->limit - b->len);
+        return CW_ETOOBIG;
+    }
+    for (;;) {
+        size_t chunk = b->limit - b->len < 65536 ? b->limit - b->len : 65536;
+        char probe;
+        ssize_t n;
+
+        if (chunk == 0) {
+            /* Full: anything more means the file grew past the limit. */
+            n = read(fd, &probe, 1);
+        } else if (cw_buf_reserve(b, chunk) != CW_OK) {
+            snprintf(why, whylen, "out of memory");
+            return CW_ENOMEM;
+        } else {
+            n = read(fd, b->data + b->len, chunk);
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(why, whylen, "%s", cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+            return CW_EIO;
+        }
+        if (n == 0)
+            return CW_OK;
+        if (chunk == 0) {
+            snprintf(why, whylen, "the file grew past the limit of %zu bytes while being read",
+                     b->limit);
+            return CW_ETOOBIG;
+        }
+        b->len += (size_t)n;
+        b->data[b->len] = '\0';
+    }
+}
+
+int cw_buf_read_file(struct cw_buf *b, const char *path, char *why, size_t whylen)
+{
+    char errbuf[128];
+    int fd;
+    int rc;
+
+    /* O_NONBLOCK: opening a FIFO without a writer must not wait for one. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+        return CW_EIO;
+    }
+    rc = buf_read_fd(b, fd, why, whylen);
+    close(fd);
+    return rc;
 }

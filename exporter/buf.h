@@ -56,6 +56,17 @@ CW_MUST_CHECK int cw_buf_add_html(struct cw_buf *b, const char *s);
  * Returns NULL if the buffer is empty. */
 char *cw_buf_take(struct cw_buf *b, size_t *len);
 
+/* cw_buf_read_file() appends the contents of the regular file 'path' to
+ * 'b', within b's limit. The file is opened without blocking and checked
+ * with fstat() on the open descriptor, so a FIFO, a device or a directory
+ * is refused at once instead of hanging the reader (and the name cannot be
+ * swapped between the check and the read). On failure 'why' receives a
+ * short phrase for "cannot read PATH: WHY" ("No such file or directory",
+ * "not a regular file (a FIFO)", "the file is 5000 bytes, larger than the
+ * limit of 4096 bytes"), 'b' may hold part of the file, and the return is
+ * CW_EIO, CW_EPARSE (not a regular file), CW_ETOOBIG or CW_ENOMEM. */
+CW_MUST_CHECK int cw_buf_read_file(struct cw_buf *b, const char *path, char *why, size_t whylen);
+
 /* cw_buf_str() returns the contents as a string ("" when empty); borrowed. */
 const char *cw_buf_str(const struct cw_buf *b);
 

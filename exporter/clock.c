@@ -82,6 +82,30 @@ int cw_duration_parse(const char *s, cw_duration *out)
     return CW_OK;
 }
 
+int cw_seconds_parse(const char *s, cw_duration max, cw_duration *out)
+{
+    const char *p;
+    char *end;
+    double v;
+
+    if (s == NULL || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
+        return CW_EPARSE;
+    for (p = s; *p != '\0'; p++) {
+        if (!isdigit((unsigned char)*p) && strchr(".eE+-", *p) == NULL)
+            return CW_EPARSE;
+    }
+    /* ERANGE is fine: an overflow is HUGE_VAL (clamped below), an
+     * underflow is about 0. */
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || isnan(v) || v < 0)
+        return CW_EPARSE;
+    if (v >= (double)max / 1e9)
+        *out = max;
+    else
+        *out = (cw_duration)llround(v * 1e9);
+    return CW_OK;
+}
+
 char *cw_duration_format(cw_duration d, char *buf, unsigned long len)
 {
     static const struct {

@@ -37,6 +37,14 @@ static inline double cw_seconds(cw_duration d)
  * must fit int64 nanoseconds (else CW_EPARSE). */
 int cw_duration_parse(const char *s, cw_duration *out);
 
+/* cw_seconds_parse() parses a plain decimal number of seconds as a client
+ * sends it in a header or a query parameter ("10", "9.5", "2e1"): digits, a
+ * dot and an exponent only, so "inf", "nan", "-1", "+1", " 1" and "0x10"
+ * are CW_EPARSE. A value above 'max' (which must be >= 0) gives 'max': a
+ * client can ask for less than the bound, never overflow it. Returns CW_OK
+ * or CW_EPARSE (then *out is unchanged). Thread-safe. */
+int cw_seconds_parse(const char *s, cw_duration max, cw_duration *out);
+
 /* cw_duration_format() writes 'd' in the shortest exact form ("1m30s",
  * "250ms", "0s") into buf and returns buf. */
 char *cw_duration_format(cw_duration d, char *buf, unsigned long len);

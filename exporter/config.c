@@ -12,20 +12,28 @@
 #include "config.h"
 
 #include "buf.h"
+#include "strindex.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
-#define CONFIG_MAX_DEPTH    64
-#define CONFIG_MAX_NODES    200000
-#define CONFIG_MAX_FILESIZE (4u << 20)
+/* The limits of one configuration document, each reported with the file,
+ * the limit and the value (README "Configuration limits"). They are sized
+ * for 100,000 checks in 10,000 services (about 15 MB of YAML and 1,000,000
+ * nodes) with room to spare, while an alias bomb or a huge key still ends
+ * in an error before it can take gigabytes. */
+#define CONFIG_MAX_FILESIZE   (32u << 20)    /* bytes of the file */
+#define CONFIG_MAX_DEPTH      64             /* nesting levels */
+#define CONFIG_MAX_NODES      1000000        /* nodes, alias copies included */
+#define CONFIG_MAX_ALIAS      100000         /* nodes made by expanding aliases */
+#define CONFIG_MAX_SCALAR     (64u << 10)    /* bytes of one string or key */
+#define CONFIG_MAX_PATH       (64u << 10)    /* bytes of one field path */
+#define CONFIG_MAX_TREE_BYTES (256ull << 20) /* memory of the node tree */
+#define DIAG_MAX_PATH         256            /* bytes of a path shown in a diagnostic */
+#define CONFIG_MAX_DIAG       4096           /* bytes of one diagnostic; longer ones are cut */
 
 /* ---- diagnostics --------------------------------------------------------- */
 
@@ -68,26 +76,51 @@ static void diag_push(struct cw_diag *d, char *text)
     d->entries[d->n++].text = text;
 }
 
-static void diag_vadd(struct cw_diag *d, const struct cw_node *at, bool key, const char *fmt,
-                      va_list ap)
+/* diag_vadd() records "file:line:col: path: message" (or "file: message"
+ * when line is 0, or only the message when file is NULL). A message longer
+ * than CONFIG_MAX_DIAG bytes (one that quotes a long value) is cut and
+ * marked, never lost. */
+static void diag_vadd(struct cw_diag *d, const char *file, unsigned line, unsigned col,
+                      const char *path, const char *fmt, va_list ap)
 {
-    struct cw_buf b;
-    int rc = CW_OK;
+    static const char cut[] = " [...]";
+    char text[CONFIG_MAX_DIAG + sizeof(cut)];
+    size_t off = 0;
+    int n = 0;
 
-    cw_buf_init(&b, 8192);
-    if (at != NULL) {
-        rc |= cw_buf_addf(&b, "%s:%u:%u: ", at->file, key ? at->kline : at->line,
-                          key ? at->kcol : at->col);
-        if (at->path != NULL && at->path[0] != '\0')
-            rc |= cw_buf_addf(&b, "%s: ", at->path);
+    if (file != NULL && line != 0)
+        n = snprintf(text, CONFIG_MAX_DIAG + 1, "%s:%u:%u: ", file, line, col);
+    else if (file != NULL)
+        n = snprintf(text, CONFIG_MAX_DIAG + 1, "%s: ", file);
+    if (n >= 0)
+        off += (size_t)n;
+    if (n >= 0 && off < CONFIG_MAX_DIAG && path != NULL && path[0] != '\0') {
+        size_t plen = strlen(path);
+
+        /* A path made of huge keys is shortened so the message still shows. */
+        if (plen > DIAG_MAX_PATH)
+            n = snprintf(text + off, CONFIG_MAX_DIAG + 1 - off, "%.*s...%s: ", DIAG_MAX_PATH / 2,
+                         path, path + plen - DIAG_MAX_PATH / 2);
+        else
+            n = snprintf(text + off, CONFIG_MAX_DIAG + 1 - off, "%s: ", path);
+        off += n >= 0 ? (size_t)n : 0;
     }
-    rc |= cw_buf_vaddf(&b, fmt, ap);
-    if (rc != CW_OK) {
-        cw_buf_reset(&b);
+    if (n >= 0 && off < CONFIG_MAX_DIAG) {
+        n = vsnprintf(text + off, CONFIG_MAX_DIAG + 1 - off, fmt, ap);
+        off += n >= 0 ? (size_t)n : 0;
+    }
+    if (n < 0) {
         diag_push(d, NULL);
         return;
     }
-    diag_push(d, cw_buf_take(&b, NULL));
+    if (off > CONFIG_MAX_DIAG) {
+        size_t at = CONFIG_MAX_DIAG;
+
+        while (at > 0 && ((unsigned char)text[at] & 0xc0) == 0x80)
+            at--; /* do not cut a UTF-8 sequence */
+        memcpy(text + at, cut, sizeof(cut));
+    }
+    diag_push(d, strdup(text));
 }
 
 void cw_diagf(struct cw_diag *d, const struct cw_node *at, const char *fmt, ...)
@@ -95,7 +128,10 @@ void cw_diagf(struct cw_diag *d, const struct cw_node *at, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    diag_vadd(d, at, false, fmt, ap);
+    if (at != NULL)
+        diag_vadd(d, at->file, at->line, at->col, at->path, fmt, ap);
+    else
+        diag_vadd(d, NULL, 0, 0, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -104,28 +140,20 @@ void cw_diagf_key(struct cw_diag *d, const struct cw_node *at, const char *fmt, 
     va_list ap;
 
     va_start(ap, fmt);
-    diag_vadd(d, at, true, fmt, ap);
+    if (at != NULL)
+        diag_vadd(d, at->file, at->kline, at->kcol, at->path, fmt, ap);
+    else
+        diag_vadd(d, NULL, 0, 0, NULL, fmt, ap);
     va_end(ap);
 }
 
 void cw_diag_fileerr(struct cw_diag *d, const char *file, const char *fmt, ...)
 {
-    struct cw_buf b;
     va_list ap;
-    int rc;
 
-    cw_buf_init(&b, 8192);
-    rc = cw_buf_addf(&b, "%s: ", file);
     va_start(ap, fmt);
-    if (rc == CW_OK)
-        rc = cw_buf_vaddf(&b, fmt, ap);
+    diag_vadd(d, file, 0, 0, NULL, fmt, ap);
     va_end(ap);
-    if (rc != CW_OK) {
-        cw_buf_reset(&b);
-        diag_push(d, NULL);
-        return;
-    }
-    diag_push(d, cw_buf_take(&b, NULL));
 }
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -233,69 +261,71 @@ int cw_node_fingerprint(const struct cw_node *n, struct cw_buf *out)
 
 /* ---- parsing ------------------------------------------------------------- */
 
-struct anchor {
-    char *name;           /* owned */
-    struct cw_node *node; /* borrowed from the tree being built */
-};
-
 struct parse {
     yaml_parser_t parser;
     const char *file; /* owned by the root: stored in parse->file_owned */
     struct cw_diag *diag;
-    struct anchor *anchors; /* owned */
-    size_t nanchors;
+    char **anchor_names; /* owned: every anchor name seen, for 'anchors' */
+    size_t nanchor_names;
+    struct cw_strindex anchors; /* name -> node (borrowed from the tree being built) */
     size_t nnodes;
+    size_t nalias;                 /* nodes made by node_copy() */
+    unsigned long long tree_bytes; /* memory the nodes take, counted against the limit */
     bool failed;
 };
-
-static char *path_join_key(const char *parent, const char *key)
-{
-    struct cw_buf b;
-    int rc;
-
-    cw_buf_init(&b, 1u << 16);
-    if (parent[0] != '\0')
-        rc = cw_buf_addf(&b, "%s.%s", parent, key);
-    else
-        rc = cw_buf_adds(&b, key);
-    if (rc != CW_OK) {
-        cw_buf_reset(&b);
-        return NULL;
-    }
-    if (b.len == 0) {
-        cw_buf_reset(&b);
-        return strdup("");
-    }
-    return cw_buf_take(&b, NULL);
-}
-
-static char *path_join_index(const char *parent, size_t i)
-{
-    struct cw_buf b;
-
-    cw_buf_init(&b, 1u << 16);
-    if (cw_buf_addf(&b, "%s[%zu]", parent, i) != CW_OK) {
-        cw_buf_reset(&b);
-        return NULL;
-    }
-    return cw_buf_take(&b, NULL);
-}
 
 static void parse_error_at(struct parse *p, unsigned line, unsigned col, const char *path,
                            const char *fmt, ...) CW_PRINTF(5, 6);
 
+/* path_join() returns parent.key (key != NULL) or parent[i] in a malloc'ed
+ * string, or NULL after recording the error: a path longer than
+ * CONFIG_MAX_PATH, or no memory. */
+static char *path_join(struct parse *p, const yaml_mark_t *mark, const char *parent,
+                       const char *key, size_t i)
+{
+    struct cw_buf b;
+    int rc;
+
+    cw_buf_init(&b, CONFIG_MAX_PATH);
+    if (key != NULL)
+        rc = cw_buf_addf(&b, "%s%s%s", parent, parent[0] != '\0' ? "." : "", key);
+    else
+        rc = cw_buf_addf(&b, "%s[%zu]", parent, i);
+    if (rc == CW_ETOOBIG)
+        parse_error_at(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, parent,
+                       "field path longer than the limit of %u bytes", CONFIG_MAX_PATH);
+    if (rc != CW_OK) {
+        cw_buf_reset(&b);
+        return NULL;
+    }
+    if (b.len == 0)
+        return strdup("");
+    return cw_buf_take(&b, NULL);
+}
+
 static void parse_error_at(struct parse *p, unsigned line, unsigned col, const char *path,
                            const char *fmt, ...)
 {
-    struct cw_node at = {.file = p->file, .line = line, .col = col, .path = (char *)path};
-    char msg[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    diag_vadd(p->diag, p->file, line, col, path, fmt, ap);
     va_end(ap);
-    cw_diagf(p->diag, &at, "%s", msg);
     p->failed = true;
+}
+
+/* tree_take() counts 'bytes' more of the tree against CONFIG_MAX_TREE_BYTES;
+ * false (error recorded) when they do not fit. */
+static bool tree_take(struct parse *p, const yaml_mark_t *mark, const char *path, size_t bytes)
+{
+    p->tree_bytes += bytes;
+    if (p->tree_bytes <= CONFIG_MAX_TREE_BYTES)
+        return true;
+    parse_error_at(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, path,
+                   "document too large: its nodes would take more than the limit of %llu bytes "
+                   "of memory (aliases included)",
+                   CONFIG_MAX_TREE_BYTES);
+    return false;
 }
 
 static struct cw_node *node_new(struct parse *p, enum cw_node_type type, const yaml_mark_t *mark,
@@ -305,10 +335,13 @@ static struct cw_node *node_new(struct parse *p, enum cw_node_type type, const y
 
     if (++p->nnodes > CONFIG_MAX_NODES) {
         parse_error_at(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, path,
-                       "document too large (more than %d nodes, aliases included)",
+                       "document too large: more than the limit of %d nodes (aliases included)",
                        CONFIG_MAX_NODES);
         return NULL;
     }
+    /* The node, its path, and its slot in the parent's item array. */
+    if (!tree_take(p, mark, path, sizeof(*n) + sizeof(n) + strlen(path) + 1))
+        return NULL;
     n = calloc(1, sizeof(*n));
     if (n == NULL)
         return NULL;
@@ -326,13 +359,24 @@ static struct cw_node *node_new(struct parse *p, enum cw_node_type type, const y
     return n;
 }
 
+/* node_append() adds a child. The item array doubles when nitems reaches
+ * a power of two (4, 8, 16, ...), so a list of 100,000 services is built in
+ * linear time without storing a capacity in every node. */
 static int node_append(struct cw_node *parent, struct cw_node *child)
 {
-    struct cw_node **items = realloc(parent->items, (parent->nitems + 1) * sizeof(*items));
+    size_t n = parent->nitems;
 
-    if (items == NULL)
-        return CW_ENOMEM;
-    parent->items = items;
+    if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+        size_t cap = n == 0 ? 4 : n * 2;
+        struct cw_node **items;
+
+        if (cap > SIZE_MAX / sizeof(*items))
+            return CW_ENOMEM;
+        items = realloc(parent->items, cap * sizeof(*items));
+        if (items == NULL)
+            return CW_ENOMEM;
+        parent->items = items;
+    }
     parent->items[parent->nitems++] = child;
     return CW_OK;
 }
@@ -342,18 +386,26 @@ static int node_append(struct cw_node *parent, struct cw_node *child)
 static struct cw_node *node_copy(struct parse *p, const struct cw_node *src, const char *path,
                                  const yaml_mark_t *mark)
 {
-    struct cw_node *n = node_new(p, src->type, mark, path);
+    struct cw_node *n;
     size_t i;
 
+    if (++p->nalias > CONFIG_MAX_ALIAS) {
+        parse_error_at(p, (unsigned)mark->line + 1, (unsigned)mark->column + 1, path,
+                       "document too large: aliases expand to more than the limit of %d nodes",
+                       CONFIG_MAX_ALIAS);
+        return NULL;
+    }
+    n = node_new(p, src->type, mark, path);
     if (n == NULL)
         return NULL;
     n->quoted = src->quoted;
+    if (src->scalar != NULL && !tree_take(p, mark, path, strlen(src->scalar) + 1))
+        goto out_free;
     if (src->scalar != NULL && (n->scalar = strdup(src->scalar)) == NULL)
         goto out_free;
     for (i = 0; i < src->nitems; i++) {
         const struct cw_node *c = src->items[i];
-        char *cpath =
-            src->type == CW_NODE_MAP ? path_join_key(path, c->key) : path_join_index(path, i);
+        char *cpath = path_join(p, mark, path, src->type == CW_NODE_MAP ? c->key : NULL, i);
         struct cw_node *cn;
 
         if (cpath == NULL)
@@ -362,7 +414,8 @@ static struct cw_node *node_copy(struct parse *p, const struct cw_node *src, con
         free(cpath);
         if (cn == NULL)
             goto out_free;
-        if (c->key != NULL && (cn->key = strdup(c->key)) == NULL) {
+        if (c->key != NULL &&
+            (!tree_take(p, mark, path, strlen(c->key) + 1) || (cn->key = strdup(c->key)) == NULL)) {
             cw_node_free(cn);
             goto out_free;
         }
@@ -390,22 +443,40 @@ static bool parse_next(struct parse *p, yaml_event_t *ev)
     return false;
 }
 
+/* anchor_add() makes 'name' refer to 'n'; a redefined anchor refers to its
+ * latest node, as YAML says. */
 static int anchor_add(struct parse *p, const unsigned char *name, struct cw_node *n)
 {
-    struct anchor *a;
+    size_t k = p->nanchor_names;
+    char *copy;
 
     if (name == NULL)
         return CW_OK;
-    a = realloc(p->anchors, (p->nanchors + 1) * sizeof(*a));
-    if (a == NULL)
+    if (k == 0 || (k >= 4 && (k & (k - 1)) == 0)) {
+        size_t cap = k == 0 ? 4 : k * 2;
+        char **v = realloc(p->anchor_names, cap * sizeof(*v));
+
+        if (v == NULL)
+            return CW_ENOMEM;
+        p->anchor_names = v;
+    }
+    copy = strdup((const char *)name);
+    if (copy == NULL)
         return CW_ENOMEM;
-    p->anchors = a;
-    a[p->nanchors].name = strdup((const char *)name);
-    if (a[p->nanchors].name == NULL)
-        return CW_ENOMEM;
-    a[p->nanchors].node = n;
-    p->nanchors++;
-    return CW_OK;
+    p->anchor_names[p->nanchor_names++] = copy;
+    return cw_strindex_set(&p->anchors, copy, n);
+}
+
+/* scalar_fits() records an error for a string (value or key) longer than
+ * CONFIG_MAX_SCALAR bytes. */
+static bool scalar_fits(struct parse *p, const yaml_event_t *ev, const char *path, bool key)
+{
+    if (ev->data.scalar.length <= CONFIG_MAX_SCALAR)
+        return true;
+    parse_error_at(p, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1, path,
+                   "%s of %zu bytes is longer than the limit of %u bytes", key ? "key" : "string",
+                   ev->data.scalar.length, CONFIG_MAX_SCALAR);
+    return false;
 }
 
 /* parse_node() builds the node that starts with event 'ev' (consumed). */
@@ -413,30 +484,37 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
 {
     struct cw_node *n = NULL;
     const unsigned char *anchor = NULL;
+    struct cw_strindex keys; /* of a mapping: key -> child, for duplicates */
     yaml_event_t child;
     size_t i;
 
+    cw_strindex_init(&keys);
     if (depth > CONFIG_MAX_DEPTH) {
         parse_error_at(p, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
-                       path, "nesting deeper than %d levels", CONFIG_MAX_DEPTH);
+                       path, "nesting deeper than the limit of %d levels", CONFIG_MAX_DEPTH);
         yaml_event_delete(ev);
         return NULL;
     }
     switch (ev->type) {
-    case YAML_ALIAS_EVENT:
-        for (i = p->nanchors; i > 0; i--) {
-            if (strcmp(p->anchors[i - 1].name, (const char *)ev->data.alias.anchor) == 0) {
-                n = node_copy(p, p->anchors[i - 1].node, path, &ev->start_mark);
-                yaml_event_delete(ev);
-                return n;
-            }
+    case YAML_ALIAS_EVENT: {
+        const struct cw_node *target =
+            cw_strindex_find(&p->anchors, (const char *)ev->data.alias.anchor);
+
+        if (target != NULL) {
+            n = node_copy(p, target, path, &ev->start_mark);
+            yaml_event_delete(ev);
+            return n;
         }
         parse_error_at(p, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
                        path, "unknown alias *%s", (const char *)ev->data.alias.anchor);
         yaml_event_delete(ev);
         return NULL;
+    }
 
     case YAML_SCALAR_EVENT:
+        if (!scalar_fits(p, ev, path, false) ||
+            !tree_take(p, &ev->start_mark, path, ev->data.scalar.length + 1))
+            goto out_free;
         n = node_new(p, CW_NODE_SCALAR, &ev->start_mark, path);
         if (n == NULL)
             goto out_free;
@@ -466,7 +544,7 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
                 yaml_event_delete(&child);
                 break;
             }
-            cpath = path_join_index(path, i);
+            cpath = path_join(p, &child.start_mark, path, NULL, i);
             if (cpath == NULL) {
                 yaml_event_delete(&child);
                 goto out_free;
@@ -506,16 +584,19 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
                 yaml_event_delete(&child);
                 goto out_free;
             }
-            key = strndup((const char *)child.data.scalar.value, child.data.scalar.length);
-            yaml_event_delete(&child);
-            if (key == NULL)
+            if (!scalar_fits(p, &child, path, true) ||
+                !tree_take(p, &child.start_mark, path, child.data.scalar.length + 1)) {
+                yaml_event_delete(&child);
                 goto out_free;
-            cpath = path_join_key(path, key);
+            }
+            key = strndup((const char *)child.data.scalar.value, child.data.scalar.length);
+            cpath = key != NULL ? path_join(p, &child.start_mark, path, key, 0) : NULL;
+            yaml_event_delete(&child);
             if (cpath == NULL) {
                 free(key);
                 goto out_free;
             }
-            if (cw_node_get(n, key) != NULL) {
+            if (cw_strindex_find(&keys, key) != NULL) {
                 parse_error_at(p, kline, kcol, cpath, "duplicate key \"%s\"", key);
                 free(key);
                 free(cpath);
@@ -539,7 +620,10 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
                 cw_node_free(c);
                 goto out_free;
             }
+            if (cw_strindex_set(&keys, c->key, c) != CW_OK)
+                goto out_free;
         }
+        cw_strindex_reset(&keys);
         break;
 
     default:
@@ -554,6 +638,7 @@ static struct cw_node *parse_node(struct parse *p, yaml_event_t *ev, const char 
     return n;
 
 out_free:
+    cw_strindex_reset(&keys);
     yaml_event_delete(ev);
     cw_node_free(n);
     if (!p->failed)
@@ -575,6 +660,7 @@ struct cw_node *cw_node_parse(const char *file, const char *text, size_t len, st
         return NULL;
     }
     memset(&p, 0, sizeof(p));
+    cw_strindex_init(&p.anchors);
     p.file = file_copy;
     p.diag = diag;
     if (!yaml_parser_initialize(&p.parser)) {
@@ -612,9 +698,10 @@ struct cw_node *cw_node_parse(const char *file, const char *text, size_t len, st
         }
     }
     yaml_parser_delete(&p.parser);
-    for (i = 0; i < p.nanchors; i++)
-        free(p.anchors[i].name);
-    free(p.anchors);
+    cw_strindex_reset(&p.anchors);
+    for (i = 0; i < p.nanchor_names; i++)
+        free(p.anchor_names[i]);
+    free(p.anchor_names);
 
     if (p.failed) {
         cw_node_free(root);
@@ -642,45 +729,17 @@ struct cw_node *cw_node_parse_file(const char *path, struct cw_diag *diag)
 {
     struct cw_buf b;
     struct cw_node *root;
-    char errbuf[128];
-    int fd;
+    char why[160];
+    int rc;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        cw_diag_fileerr(diag, path, "cannot open: %s",
-                        cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+    cw_buf_init(&b, CONFIG_MAX_FILESIZE);
+    rc = cw_buf_read_file(&b, path, why, sizeof(why));
+    if (rc != CW_OK) {
+        cw_diag_fileerr(diag, path, "cannot read: %s", why);
+        cw_buf_reset(&b);
         return NULL;
     }
-    cw_buf_init(&b, CONFIG_MAX_FILESIZE);
-    for (;;) {
-        ssize_t n;
-        int rc = cw_buf_reserve(&b, 65536);
-
-        if (rc != CW_OK) {
-            cw_diag_fileerr(diag, path, "%s (the limit is %u bytes)", cw_strerror(rc),
-                            CONFIG_MAX_FILESIZE);
-            goto out_fail;
-        }
-        n = read(fd, b.data + b.len, 65536);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            cw_diag_fileerr(diag, path, "cannot read: %s",
-                            cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-            goto out_fail;
-        }
-        if (n == 0)
-            break;
-        b.len += (size_t)n;
-        b.data[b.len] = '\0';
-    }
-    close(fd);
     root = cw_node_parse(path, cw_buf_str(&b), b.len, diag);
     cw_buf_reset(&b);
     return root;
-
-out_fail:
-    close(fd);
-    cw_buf_reset(&b);
-    return NULL;
 }

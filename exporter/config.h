@@ -74,7 +74,9 @@ void cw_diag_fileerr(struct cw_diag *d, const char *file, const char *fmt, ...) 
  * too far are errors too). An empty document yields an empty map. */
 struct cw_node *cw_node_parse(const char *file, const char *text, size_t len, struct cw_diag *diag);
 
-/* cw_node_parse_file() reads 'path' (at most 4 MiB) and parses it. */
+/* cw_node_parse_file() reads 'path' (a regular file of at most 32 MiB;
+ * FIFOs and devices are refused without blocking) and parses it. The
+ * limits of a document are listed in config.c and the README. */
 struct cw_node *cw_node_parse_file(const char *path, struct cw_diag *diag);
 
 /* cw_node_free() frees a tree; NULL is fine. */

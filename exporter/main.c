@@ -299,12 +299,14 @@ static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_
     }
     timeout = rule->timeout;
     if (scrape_timeout != NULL) {
-        /* Answer before Prometheus gives up on the scrape (half a second of margin). */
-        char *end;
-        double secs = strtod(scrape_timeout, &end);
+        /* Answer before Prometheus gives up on the scrape (half a second of
+         * margin). A value that is not a number of seconds is ignored; a huge
+         * one is clamped before any arithmetic. */
+        cw_duration secs;
 
-        if (end != scrape_timeout && secs > 0.6 && CW_MS((secs - 0.5) * 1000) < timeout)
-            timeout = CW_MS((secs - 0.5) * 1000);
+        if (cw_seconds_parse(scrape_timeout, CW_S(86400), &secs) == CW_OK && secs > CW_MS(600) &&
+            secs - CW_MS(500) < timeout)
+            timeout = secs - CW_MS(500);
     }
     in = cw_settings_probe_instance(kind, target, timeout, &rule->options, &diag);
     if (in == NULL) {

@@ -273,35 +273,13 @@ static int read_secret_file(const struct cw_node *n, const char *path, struct cw
                             struct cw_diag *d)
 {
     struct cw_buf b;
-    char errbuf[128];
-    int fd;
+    char why[160];
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        cw_diagf(d, n, "cannot read %s: %s", path, cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-        return CW_ECONFIG;
-    }
     cw_buf_init(&b, SECRET_MAX);
-    for (;;) {
-        ssize_t r;
-
-        if (cw_buf_reserve(&b, 4096) != CW_OK) {
-            cw_diagf(d, n, "%s is larger than %u bytes", path, SECRET_MAX);
-            goto out_fail;
-        }
-        r = read(fd, b.data + b.len, 4096);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            cw_diagf(d, n, "cannot read %s: %s", path,
-                     cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-            goto out_fail;
-        }
-        if (r == 0)
-            break;
-        b.len += (size_t)r;
+    if (cw_buf_read_file(&b, path, why, sizeof(why)) != CW_OK) {
+        cw_diagf(d, n, "cannot read %s: %s", path, why);
+        goto out_fail;
     }
-    close(fd);
     /* Files written by editors and echo end with a newline that is not part of the secret. */
     while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
         b.len--;
@@ -316,7 +294,6 @@ static int read_secret_file(const struct cw_node *n, const char *path, struct cw
     return CW_OK;
 
 out_fail:
-    close(fd);
     if (b.data != NULL)
         explicit_bzero(b.data, b.cap);
     cw_buf_reset(&b);

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "strindex.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -160,16 +161,10 @@ static bool label_name_is_valid(const char *s)
     return true;
 }
 
-/* FNV-1a: a stable spread of phases that survives restarts. */
+/* A stable spread of phases that survives restarts. */
 static double key_phase(const char *key)
 {
-    uint64_t h = 1469598103934665603ull;
-
-    for (; *key != '\0'; key++) {
-        h ^= (unsigned char)*key;
-        h *= 1099511628211ull;
-    }
-    return (double)(h >> 11) / (double)(1ull << 53);
+    return (double)(cw_strindex_hash(key) >> 11) / (double)(1ull << 53);
 }
 
 struct service_ctx {
@@ -378,68 +373,20 @@ void cw_settings_unref(struct cw_settings *s)
     free(s);
 }
 
-/* The instance keys seen while loading, in an open-addressing hash table, so
- * that duplicate detection stays linear with 10,000 checks. */
-struct key_index {
-    struct cw_instance **slots; /* borrowed from the settings being loaded */
-    size_t cap;                 /* a power of two */
-    size_t n;
+/* What the loader indexes while it reads one file, so that duplicate
+ * detection stays linear with 100,000 checks: instance keys (kind, service,
+ * target) and service names, both borrowed from the instances and the node
+ * tree being loaded. */
+struct load_index {
+    struct cw_strindex keys;     /* key -> struct cw_instance */
+    struct cw_strindex services; /* name -> the "name" node of its service */
 };
 
-static uint64_t key_hash(const char *k)
-{
-    uint64_t h = 1469598103934665603ull;
-
-    for (; *k != '\0'; k++) {
-        h ^= (unsigned char)*k;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-/* key_index_find_or_add() returns the instance already indexed under
- * in->key, or NULL after indexing 'in'. Sets *oom on allocation failure. */
-static struct cw_instance *key_index_find_or_add(struct key_index *ix, struct cw_instance *in,
-                                                 bool *oom)
-{
-    size_t i;
-
-    if ((ix->n + 1) * 2 > ix->cap) {
-        size_t cap = ix->cap != 0 ? ix->cap * 2 : 64;
-        struct cw_instance **slots = calloc(cap, sizeof(*slots));
-
-        if (slots == NULL) {
-            *oom = true;
-            return NULL;
-        }
-        for (i = 0; i < ix->cap; i++) {
-            size_t j;
-
-            if (ix->slots[i] == NULL)
-                continue;
-            for (j = key_hash(ix->slots[i]->key) & (cap - 1); slots[j] != NULL;
-                 j = (j + 1) & (cap - 1))
-                ;
-            slots[j] = ix->slots[i];
-        }
-        free(ix->slots);
-        ix->slots = slots;
-        ix->cap = cap;
-    }
-    for (i = key_hash(in->key) & (ix->cap - 1); ix->slots[i] != NULL; i = (i + 1) & (ix->cap - 1)) {
-        if (strcmp(ix->slots[i]->key, in->key) == 0)
-            return ix->slots[i];
-    }
-    ix->slots[i] = in;
-    ix->n++;
-    return NULL;
-}
-
-static int settings_add(struct cw_settings *s, struct key_index *ix, struct cw_instance *in,
+static int settings_add(struct cw_settings *s, struct load_index *ix, struct cw_instance *in,
                         const struct cw_node *at, struct cw_diag *diag)
 {
+    void *found;
     struct cw_instance *other;
-    bool oom = false;
 
     if (s->ninst == s->capinst) {
         size_t cap = s->capinst != 0 ? s->capinst * 2 : 16;
@@ -452,11 +399,11 @@ static int settings_add(struct cw_settings *s, struct key_index *ix, struct cw_i
         s->inst = v;
         s->capinst = cap;
     }
-    other = key_index_find_or_add(ix, in, &oom);
-    if (oom) {
+    if (cw_strindex_add(&ix->keys, in->key, in, &found) != CW_OK) {
         cw_instance_unref(in);
         return CW_ENOMEM;
     }
+    other = found;
     if (other != NULL) {
         cw_diagf(diag, at,
                  "duplicate check: this service already has a %s check with target \"%s\" "
@@ -482,7 +429,7 @@ static void kinds_list(struct cw_buf *b)
     (void)rc;
 }
 
-static int load_check(struct cw_settings *s, struct key_index *ix, const struct cw_node *c,
+static int load_check(struct cw_settings *s, struct load_index *ix, const struct cw_node *c,
                       const struct service_ctx *svc, const struct global_opts *g,
                       struct cw_diag *diag)
 {
@@ -537,33 +484,51 @@ static const struct cw_opt service_opts[] = {
 };
 static const char *const service_known[] = {"checks", NULL};
 
-static int load_service(struct cw_settings *s, struct key_index *ix, const struct cw_node *sn,
-                        const struct global_opts *g, const struct cw_node *const *seen,
-                        size_t nseen, struct cw_diag *diag)
+/* service_name_is_new() indexes the service's name as written and reports
+ * (to 'diag' unless NULL) a name seen before. */
+static int service_name_is_new(struct load_index *ix, const struct cw_node *sn,
+                               struct cw_diag *diag)
+{
+    const struct cw_node *name = cw_node_get(sn, "name");
+    void *found;
+
+    if (name == NULL || name->type != CW_NODE_SCALAR)
+        return CW_OK;
+    if (cw_strindex_add(&ix->services, name->scalar, (void *)name, &found) != CW_OK) {
+        if (diag != NULL)
+            cw_diagf(diag, name, "out of memory");
+        return CW_ENOMEM;
+    }
+    if (found != NULL) {
+        if (diag != NULL)
+            cw_diagf(diag, name, "duplicate service name \"%s\" (line %u)", name->scalar,
+                     ((const struct cw_node *)found)->line);
+        return CW_ECONFIG;
+    }
+    return CW_OK;
+}
+
+static int load_service(struct cw_settings *s, struct load_index *ix, const struct cw_node *sn,
+                        const struct global_opts *g, struct cw_diag *diag)
 {
     struct service_opts so;
     struct service_ctx ctx;
     const struct cw_node *checks;
     size_t i, j;
-    int rc;
+    int rc, name_rc;
 
     memset(&so, 0, sizeof(so));
     rc = cw_opts_apply(service_opts, &so, sn, service_known, diag);
+    /* Indexed even when this service has errors: later ones still compare with it. */
+    name_rc = service_name_is_new(ix, sn, rc == CW_OK ? diag : NULL);
     if (rc != CW_OK)
         goto out;
     if (so.name[0] == '\0') {
         cw_diagf(diag, cw_node_get(sn, "name"), "must not be empty");
         rc = CW_ECONFIG;
     }
-    for (i = 0; i < nseen; i++) {
-        const struct cw_node *other = cw_node_get(seen[i], "name");
-
-        if (other != NULL && other->type == CW_NODE_SCALAR && strcmp(other->scalar, so.name) == 0) {
-            cw_diagf(diag, cw_node_get(sn, "name"), "duplicate service name \"%s\" (line %u)",
-                     so.name, other->line);
-            rc = CW_ECONFIG;
-        }
-    }
+    if (name_rc != CW_OK)
+        rc = CW_ECONFIG;
     for (i = 0; i < so.labels.n; i++) {
         const struct cw_node *ln = cw_node_get(cw_node_get(sn, "labels"), so.labels.keys[i]);
 
@@ -611,7 +576,7 @@ static const struct cw_opt host_opts[] = {
     CW_OPT_END,
 };
 
-static int load_sections(struct cw_settings *s, struct key_index *ix, const struct cw_node *root,
+static int load_sections(struct cw_settings *s, struct load_index *ix, const struct cw_node *root,
                          const struct global_opts *g, struct cw_diag *diag)
 {
     size_t i;
@@ -994,11 +959,13 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
 {
     struct cw_settings *s;
     struct global_opts g;
-    struct key_index ix = {NULL, 0, 0};
+    struct load_index ix;
     const struct cw_node *services;
     size_t i;
     int rc = CW_OK;
 
+    cw_strindex_init(&ix.keys);
+    cw_strindex_init(&ix.services);
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         cw_diag_fileerr(diag, file, "out of memory");
@@ -1066,21 +1033,21 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
                     rc = CW_ECONFIG;
                     continue;
                 }
-                if (load_service(s, &ix, services->items[i], &g,
-                                 (const struct cw_node *const *)services->items, i, diag) != CW_OK)
+                if (load_service(s, &ix, services->items[i], &g, diag) != CW_OK)
                     rc = CW_ECONFIG;
             }
         }
     }
     cw_opts_release(global_opts, &g);
-    free(ix.slots);
-    ix.slots = NULL;
     if (rc != CW_OK)
         goto out_fail;
+    cw_strindex_reset(&ix.keys);
+    cw_strindex_reset(&ix.services);
     return s;
 
 out_fail:
-    free(ix.slots);
+    cw_strindex_reset(&ix.keys);
+    cw_strindex_reset(&ix.services);
     if (diag->n == 0)
         cw_diag_fileerr(diag, file, "configuration rejected");
     cw_settings_unref(s);

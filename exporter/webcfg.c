@@ -218,43 +218,20 @@ static char *webcfg_resolve(const struct cw_node *at, const char *path)
 static char *webcfg_read_file(const struct cw_node *at, const char *name, bool secret,
                               struct cw_diag *d)
 {
-    char errbuf[128];
+    char why[160];
     struct cw_buf b;
     char *path;
     char *out = NULL;
-    int fd;
 
     path = webcfg_resolve(at, name);
     if (path == NULL) {
         cw_diagf(d, at, "out of memory");
         return NULL;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        cw_diagf(d, at, "cannot read %s: %s", path, cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-        goto out_free_path;
-    }
     cw_buf_init(&b, WEBCFG_PEM_MAX);
-    for (;;) {
-        ssize_t n;
-        int rc = cw_buf_reserve(&b, 4096);
-
-        if (rc != CW_OK) {
-            cw_diagf(d, at, "%s is larger than %u bytes", path, WEBCFG_PEM_MAX);
-            goto out_free_buf;
-        }
-        n = read(fd, b.data + b.len, 4096);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            cw_diagf(d, at, "cannot read %s: %s", path,
-                     cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-            goto out_free_buf;
-        }
-        if (n == 0)
-            break;
-        b.len += (size_t)n;
-        b.data[b.len] = '\0';
+    if (cw_buf_read_file(&b, path, why, sizeof(why)) != CW_OK) {
+        cw_diagf(d, at, "cannot read %s: %s", path, why);
+        goto out_free_buf;
     }
     if (b.len == 0) {
         cw_diagf(d, at, "%s is empty", path);
@@ -270,8 +247,6 @@ out_free_buf:
     if (out == NULL && secret && b.data != NULL)
         explicit_bzero(b.data, b.cap);
     cw_buf_reset(&b);
-    close(fd);
-out_free_path:
     free(path);
     return out;
 }

@@ -13,11 +13,14 @@
 #include "exporter/clock.h"
 #include "exporter/config.h"
 #include "exporter/settings.h"
+#include "exporter/strindex.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct probe_state {
@@ -462,7 +465,7 @@ START_TEST(test_config_reports_missing_file)
     ck_assert_ptr_null(cw_settings_load("/nonexistent/connwatch.yml", &d));
     ck_assert_uint_eq(d.n, 1);
     ck_assert_str_eq(d.entries[0].text,
-                     "/nonexistent/connwatch.yml: cannot open: No such file or directory");
+                     "/nonexistent/connwatch.yml: cannot read: No such file or directory");
     cw_diag_reset(&d);
 }
 END_TEST
@@ -701,11 +704,370 @@ START_TEST(test_config_probe_rule_cannot_fix_the_target)
 }
 END_TEST
 
+/* ---- limits and scale --------------------------------------------------- */
+
+/* repeat() returns 'n' copies of 'c' in a malloc'ed string. */
+static char *repeat(char c, size_t n)
+{
+    char *s = malloc(n + 1);
+
+    ck_assert_ptr_nonnull(s);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* load_file() loads 'path' and returns the first diagnostic ("" when it loaded). */
+static char *load_file(const char *path)
+{
+    struct cw_diag d;
+    struct cw_settings *s;
+    char *r;
+
+    cw_diag_init(&d);
+    s = cw_settings_load(path, &d);
+    r = strdup(d.n != 0 ? d.entries[0].text : "");
+    ck_assert_ptr_nonnull(r);
+    if (s != NULL)
+        ck_assert_uint_eq(d.n, 0);
+    else
+        ck_assert_uint_gt(d.n, 0);
+    cw_settings_unref(s);
+    cw_diag_reset(&d);
+    return r;
+}
+
+START_TEST(test_config_rejects_fifo_without_blocking)
+{
+    char dir[] = "/tmp/cwcfg.XXXXXX";
+    char path[64];
+    char *err;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/fifo.yml", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    /* No writer: the old open() waited here forever (Check's timeout fails it). */
+    err = load_file(path);
+    ck_assert_ptr_nonnull(strstr(err, "/fifo.yml: cannot read: not a regular file (a FIFO)"));
+    free(err);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_config_rejects_character_device)
+{
+    char *err = load_file("/dev/zero");
+
+    ck_assert_str_eq(err, "/dev/zero: cannot read: not a regular file (a character device)");
+    free(err);
+}
+END_TEST
+
+START_TEST(test_config_rejects_directory)
+{
+    char *err = load_file("/");
+
+    ck_assert_str_eq(err, "/: cannot read: not a regular file (a directory)");
+    free(err);
+}
+END_TEST
+
+START_TEST(test_config_rejects_file_above_size_limit)
+{
+    char path[] = "/tmp/cwcfg-big.XXXXXX";
+    int fd = mkstemp(path);
+    char want[128];
+    char *err;
+
+    ck_assert_int_ge(fd, 0);
+    /* Sparse: 32 MiB + 1 without writing them. */
+    ck_assert_int_eq(ftruncate(fd, (32 << 20) + 1), 0);
+    close(fd);
+    err = load_file(path);
+    snprintf(want, sizeof(want),
+             "%s: cannot read: the file is 33554433 bytes, larger than the limit of 33554432 "
+             "bytes",
+             path);
+    ck_assert_str_eq(err, want);
+    free(err);
+    unlink(path);
+}
+END_TEST
+
+/* load_filled() loads the YAML 'fmt' with its one %s replaced by 'n'
+ * copies of 'c' and returns the diagnostics, as load() does. */
+static char *load_filled(const char *fmt, char c, size_t n)
+{
+    char *fill = repeat(c, n);
+    struct cw_buf b;
+    char *err;
+
+    cw_buf_init(&b, n + 256);
+    ck_assert_int_eq(cw_buf_addf(&b, fmt, fill), CW_OK);
+    err = load(cw_buf_str(&b), NULL);
+    cw_buf_reset(&b);
+    free(fill);
+    return err;
+}
+
+START_TEST(test_config_rejects_long_string)
+{
+    char *err = load_filled("global:\n  interval: %s\n", 'x', 70000);
+
+    ck_assert_str_eq(err, "t.yml:2:13: global.interval: string of 70000 bytes is longer than the "
+                          "limit of 65536 bytes");
+    free(err);
+    /* An explicit key ("? "): YAML allows implicit keys of 1024 characters only. */
+    err = load_filled("global:\n  ? %s\n  : 1\n", 'x', 70000);
+    ck_assert_str_eq(
+        err, "t.yml:2:5: global: key of 70000 bytes is longer than the limit of 65536 bytes");
+    free(err);
+}
+END_TEST
+
+START_TEST(test_config_cuts_long_diagnostic_and_marks_it)
+{
+    /* 60,000 bytes fit the string limit; the message quoting them is cut. */
+    char *err = load_filled("global:\n  interval: x%s\n", '9', 60000);
+    size_t n = strlen(err);
+
+    ck_assert_uint_eq(n, 4096 + strlen(" [...]"));
+    ck_assert_str_eq(err + n - 6, " [...]");
+    ck_assert_int_eq(strncmp(err, "t.yml:2:13: global.interval: \"x999", 34), 0);
+    free(err);
+}
+END_TEST
+
+START_TEST(test_config_rejects_deep_nesting)
+{
+    char yaml[256];
+    char *err;
+
+    memset(yaml, '[', 70);
+    yaml[70] = '\0';
+    err = load(yaml, NULL);
+    ck_assert_str_eq(
+        err, "t.yml:1:66: [0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+             "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+             "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]: nesting deeper than the limit of "
+             "64 levels");
+    free(err);
+}
+END_TEST
+
+START_TEST(test_config_rejects_too_many_nodes)
+{
+    /* 1,000,001 scalars in one list: 2 MB of text. */
+    size_t n = 1000001, i;
+    char *yaml = malloc(2 * n + 8);
+    char *err;
+
+    ck_assert_ptr_nonnull(yaml);
+    yaml[0] = '[';
+    for (i = 0; i < n; i++) {
+        yaml[1 + 2 * i] = '1';
+        yaml[2 + 2 * i] = ',';
+    }
+    yaml[2 * n] = ']';
+    yaml[2 * n + 1] = '\0';
+    err = load(yaml, NULL);
+    ck_assert_str_eq(err, "t.yml:1:2000000: [999999]: document too large: more than the limit of "
+                          "1000000 nodes (aliases included)");
+    free(err);
+    free(yaml);
+}
+END_TEST
+
+START_TEST(test_config_rejects_long_field_path)
+{
+    char *k = repeat('k', 40000);
+    char *yaml = malloc(2 * 40000 + 64);
+    char *err;
+
+    ck_assert_ptr_nonnull(yaml);
+    snprintf(yaml, 2 * 40000 + 64, "? %s\n: {? %s\n  : 1}\n", k, k);
+    err = load(yaml, NULL);
+    /* The path shown is shortened: 128 bytes, "...", the last 128 bytes. */
+    ck_assert_int_eq(strncmp(err, "t.yml:2:6: kkkk", 15), 0);
+    ck_assert_ptr_nonnull(strstr(err, "kkk...kkk"));
+    ck_assert_str_eq(err + strlen(err) - 53,
+                     "kkkk: field path longer than the limit of 65536 bytes");
+    ck_assert_uint_eq(strlen(err), strlen("t.yml:2:6: ") + 256 + 3 + 2 + 47);
+    free(err);
+    free(yaml);
+    free(k);
+}
+END_TEST
+
+START_TEST(test_config_rejects_tree_above_memory_limit)
+{
+    /* Every node keeps its field path: 5,000 items under a 60,000-byte key
+     * would take 300 MB although the text is 70 kB. */
+    char *k = repeat('k', 60000);
+    struct cw_buf b;
+    char *err;
+    size_t i;
+
+    cw_buf_init(&b, 1 << 20);
+    ck_assert_int_eq(cw_buf_addf(&b, "? %s\n: [", k), CW_OK);
+    for (i = 0; i < 5000; i++)
+        ck_assert_int_eq(cw_buf_adds(&b, "1,"), CW_OK);
+    ck_assert_int_eq(cw_buf_adds(&b, "]\n"), CW_OK);
+    err = load(cw_buf_str(&b), NULL);
+    ck_assert_ptr_nonnull(strstr(err, ": document too large: its nodes would take more than the "
+                                      "limit of 268435456 bytes of memory (aliases included)"));
+    ck_assert_int_eq(strncmp(err, "t.yml:2:", 8), 0);
+    free(err);
+    cw_buf_reset(&b);
+    free(k);
+}
+END_TEST
+
+/* big_config() writes 'nsvc' services of 'per' tcp checks each, names spread. */
+static void big_config(struct cw_buf *b, size_t nsvc, size_t per)
+{
+    size_t i, j;
+
+    cw_buf_init(b, 64u << 20);
+    ck_assert_int_eq(cw_buf_adds(b, "host: {enabled: false}\nservices:\n"), CW_OK);
+    for (i = 0; i < nsvc; i++) {
+        ck_assert_int_eq(
+            cw_buf_addf(b, "  - name: %08x-svc-%zu\n    checks:\n", (unsigned)(i * 2654435761u), i),
+            CW_OK);
+        for (j = 0; j < per; j++)
+            ck_assert_int_eq(cw_buf_addf(b, "      - tcp: {target: \"h%zu.example.net:443\"}\n", j),
+                             CW_OK);
+    }
+}
+
+START_TEST(test_config_loads_100000_checks_in_10000_services)
+{
+    struct cw_settings *s;
+    struct cw_diag d;
+    struct cw_buf b;
+
+    big_config(&b, 10000, 10);
+    cw_diag_init(&d);
+    s = cw_settings_load_text("big.yml", cw_buf_str(&b), &d);
+    ck_assert_msg(s != NULL, "%s", d.n != 0 ? d.entries[0].text : "?");
+    ck_assert_uint_eq(s->ninst, 100000);
+    cw_settings_unref(s);
+    cw_diag_reset(&d);
+    cw_buf_reset(&b);
+}
+END_TEST
+
+START_TEST(test_config_finds_duplicate_service_among_10000)
+{
+    struct cw_diag d;
+    struct cw_buf b;
+
+    big_config(&b, 10000, 1);
+    /* Service 0's name again, as the last service. */
+    ck_assert_int_eq(
+        cw_buf_addf(&b, "  - name: %08x-svc-0\n    checks: [{tcp: {target: \"x:1\"}}]\n", 0u),
+        CW_OK);
+    cw_diag_init(&d);
+    ck_assert_ptr_null(cw_settings_load_text("big.yml", cw_buf_str(&b), &d));
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_str_eq(d.entries[0].text, "big.yml:30003:11: services[10000].name: duplicate service "
+                                        "name \"00000000-svc-0\" (line 3)");
+    cw_diag_reset(&d);
+    cw_buf_reset(&b);
+}
+END_TEST
+
+START_TEST(test_strindex_compares_linearly)
+{
+    /* 100,000 spread names, then each again: each lookup compares strings
+     * only on a full 64-bit hash match, so about one comparison per
+     * duplicate and none per new name (a scan would make 5e9). */
+    enum { N = 100000 };
+    struct cw_strindex ix;
+    char(*names)[24] = malloc(sizeof(*names) * N);
+    void *old;
+    size_t i;
+
+    ck_assert_ptr_nonnull(names);
+    cw_strindex_init(&ix);
+    for (i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "%08x-svc-%zu", (unsigned)(i * 2654435761u), i);
+        ck_assert_int_eq(cw_strindex_add(&ix, names[i], names[i], &old), CW_OK);
+        ck_assert_ptr_null(old);
+    }
+    ck_assert_uint_le(ix.compares, N / 100);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(cw_strindex_add(&ix, names[i], NULL, &old), CW_OK);
+        ck_assert_ptr_eq(old, names[i]);
+        ck_assert_ptr_eq(cw_strindex_find(&ix, names[i]), names[i]);
+    }
+    ck_assert_uint_eq(ix.n, N);
+    ck_assert_uint_le(ix.compares, 2 * N + N / 100);
+    ck_assert_ptr_null(cw_strindex_find(&ix, "absent"));
+    ck_assert_int_eq(cw_strindex_set(&ix, names[7], NULL), CW_OK);
+    ck_assert_ptr_null(cw_strindex_find(&ix, names[7]));
+    cw_strindex_reset(&ix);
+    free(names);
+}
+END_TEST
+
+START_TEST(test_seconds_parse_bounds_and_clamps)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        cw_duration want;
+    } rows[] = {
+        {"10", CW_OK, CW_S(10)},
+        {"9.5", CW_OK, CW_MS(9500)},
+        {"0.001", CW_OK, CW_MS(1)},
+        {".5", CW_OK, CW_MS(500)},
+        {"2e1", CW_OK, CW_S(20)},
+        {"0", CW_OK, 0},
+        {"1e-400", CW_OK, 0},          /* underflow: zero */
+        {"86400", CW_OK, CW_S(86400)}, /* the bound itself */
+        {"86401", CW_OK, CW_S(86400)}, /* clamped */
+        {"1e18", CW_OK, CW_S(86400)},  /* would overflow int64 nanoseconds */
+        {"1e308", CW_OK, CW_S(86400)},
+        {"1e400", CW_OK, CW_S(86400)}, /* strtod overflow (ERANGE): clamped too */
+        {"inf", CW_EPARSE, 0},
+        {"infinity", CW_EPARSE, 0},
+        {"nan", CW_EPARSE, 0},
+        {"NAN", CW_EPARSE, 0},
+        {"-1", CW_EPARSE, 0},
+        {"-0", CW_EPARSE, 0},
+        {"+1", CW_EPARSE, 0},
+        {" 1", CW_EPARSE, 0},
+        {"1 ", CW_EPARSE, 0},
+        {"0x10", CW_EPARSE, 0},
+        {"1s", CW_EPARSE, 0},
+        {"1e", CW_EPARSE, 0},
+        {"1.2.3", CW_EPARSE, 0},
+        {"", CW_EPARSE, 0},
+        {".", CW_EPARSE, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < CW_ARRAY_LEN(rows); i++) {
+        cw_duration d = -42;
+
+        ck_assert_msg(cw_seconds_parse(rows[i].text, CW_S(86400), &d) == rows[i].rc, "\"%s\"",
+                      rows[i].text);
+        ck_assert_msg(d == (rows[i].rc == CW_OK ? rows[i].want : -42), "\"%s\": %lld", rows[i].text,
+                      (long long)d);
+    }
+    ck_assert_int_eq(cw_seconds_parse(NULL, CW_S(1), &(cw_duration){0}), CW_EPARSE);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("load");
     TCase *tv = tcase_create("values");
+    TCase *tl = tcase_create("limits");
+    TCase *tf = tcase_create("files");
 
     tcase_add_test(tc, test_config_builtin_default_loads);
     tcase_add_test(tc, test_config_rejects_yaml_syntax_error);
@@ -755,6 +1117,26 @@ static Suite *config_suite(void)
     tcase_add_test(tv, test_buf_refuses_to_pass_its_limit);
     tcase_add_test(tv, test_hostport_parses_forms);
     suite_add_tcase(s, tv);
+    tcase_add_test(tv, test_strindex_compares_linearly);
+    tcase_add_test(tv, test_seconds_parse_bounds_and_clamps);
+    /* Large documents: seconds under ASan or valgrind, so a generous timeout. */
+    tcase_set_timeout(tl, 300);
+    tcase_add_test(tl, test_config_rejects_file_above_size_limit);
+    tcase_add_test(tl, test_config_rejects_long_string);
+    tcase_add_test(tl, test_config_cuts_long_diagnostic_and_marks_it);
+    tcase_add_test(tl, test_config_rejects_deep_nesting);
+    tcase_add_test(tl, test_config_rejects_too_many_nodes);
+    tcase_add_test(tl, test_config_rejects_long_field_path);
+    tcase_add_test(tl, test_config_rejects_tree_above_memory_limit);
+    tcase_add_test(tl, test_config_loads_100000_checks_in_10000_services);
+    tcase_add_test(tl, test_config_finds_duplicate_service_among_10000);
+    suite_add_tcase(s, tl);
+    /* A FIFO made the old loader block in open(): the timeout fails it. */
+    tcase_set_timeout(tf, 20);
+    tcase_add_test(tf, test_config_rejects_fifo_without_blocking);
+    tcase_add_test(tf, test_config_rejects_character_device);
+    tcase_add_test(tf, test_config_rejects_directory);
+    suite_add_tcase(s, tf);
     return s;
 }
 
