@@ -305,7 +305,7 @@ static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_
         if (end != scrape_timeout && secs > 0.6 && CW_MS((secs - 0.5) * 1000) < timeout)
             timeout = CW_MS((secs - 0.5) * 1000);
     }
-    in = cw_settings_probe_instance(kind, target, timeout, &rule->options, &diag);
+    in = cw_settings_probe_instance(kind, target, timeout, rule, &diag);
     if (in == NULL) {
         size_t i;
 
