@@ -145,6 +145,10 @@ void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for
  * changed since it last rendered. */
 uint64_t cw_instance_generation(void);
 
+/* cw_instance_probe_redirects_refused() returns how many /probe runs of the
+ * process failed with redirect_refused (a hop probe.allow does not list). */
+uint64_t cw_instance_probe_redirects_refused(void);
+
 /* cw_instance_snapshot() returns a reference to the published batch (or NULL). */
 struct cw_batch *cw_instance_snapshot(struct cw_instance *in);
 
