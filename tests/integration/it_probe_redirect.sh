@@ -8,7 +8,7 @@
 # must count none, and the probe fails with reason redirect_refused (also
 # for a 302 to a name, one two hops away, and one to ftp://), counted in
 # connwatch_probe_redirects_refused_total. A 302 that stays on the allowed
-# host still works. A tcp rule "127.0.0.*:*" admits 127.0.0.3 but answers
+# host still works, also with a fixed server_name (CONNECT_TO). A tcp rule "127.0.0.*:*" admits 127.0.0.3 but answers
 # 403 to names shaped like addresses (127.0.0.2.nip.io), before any lookup.
 set -euo pipefail
 # shellcheck source=tests/lib/common.sh
@@ -89,6 +89,10 @@ probe:
       targets: ["127.0.0.1:$p1"]
       timeout: 3s
       options: {follow_redirects: "5"}
+    - check: http
+      targets: ["localhost:$p1"]
+      timeout: 3s
+      options: {follow_redirects: "5", server_name: "invoice.example"}
     - check: tcp
       targets: ["127.0.0.*:*"]
       timeout: 2s
@@ -109,9 +113,18 @@ for path in to-same-host relative; do
     grep -q '^connwatch_http_redirects 1$' <<<"$out" || cw_fail "/$path: not one redirect: $out"
 done
 
+# With server_name fixed, the probe goes (CONNECT_TO) to the URL's host, and so
+# does a redirect on that name; one elsewhere is still refused.
+out=$(probe "check=http&target=http://localhost:$p1/relative")
+grep -q '^connwatch_check_success{check="http"} 1$' <<<"$out" || cw_fail "server_name: $out"
+grep -q '^connwatch_http_redirects 1$' <<<"$out" || cw_fail "server_name: not one redirect: $out"
+out=$(probe "check=http&target=http://localhost:$p1/to-other-address")
+grep -q 'reason="redirect_refused"} 1$' <<<"$out" || cw_fail "server_name, off the list: $out"
+[[ $(accepts) == 0 ]] || cw_fail "server_name: 127.0.0.2:$p2 accepted $(accepts) connection(s)"
+refused=1
+
 # Redirects out of the list: refused before connecting, whatever the way there;
 # a name is matched as written, even one that resolves to an allowed address.
-refused=0
 paths=(to-other-address two-hops to-ftp to-localhost)
 if [[ -n ${CW_NETNS:-} ]]; then
     paths+=(to-name) # the old code resolved it: only where no lookup leaves the namespace
