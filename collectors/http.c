@@ -22,15 +22,24 @@
  * match into the instance state (cw_tls_collect). run() then fails the
  * check with cert_* unless insecure_skip_verify is set.
  *
+ * /probe. A /probe run carries the probe.allow rule that admitted its URL
+ * (cw_run_info()->probe_rule). libcurl still follows redirects itself, but
+ * every connection it is about to resolve, open or send a request on is
+ * checked first (CURLOPT_RESOLVER_START_FUNCTION, CURLOPT_OPENSOCKETFUNCTION,
+ * CURLOPT_PREREQFUNCTION, on the curl thread) against that rule: the probed
+ * URL's own host and port, or a hop the rule lists; anything else is vetoed
+ * before a socket exists and the run fails with redirect_refused.
+ *
  * Fields of the state written by the curl thread during a transfer (tls,
- * body, date, timings) are read by run() only after the transfer is done,
- * which the shared mutex orders.
+ * body, date, timings, hop_refused) are read by run() only after the
+ * transfer is done, which the shared mutex orders.
  */
 #include "collectors/http_util.h"
 #include "collectors/tlsinspect.h"
 #include "exporter/check.h"
 #include "exporter/log.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -42,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -107,7 +117,9 @@ struct http_state {
     struct http_shared *sh; /* borrowed */
     CURL *easy;
     struct curl_slist *hdrs;
-    char *verify_host; /* name checked against the certificate */
+    char *verify_host; /* name checked against the certificate; url_eff's host */
+    char *url_host;    /* the URL's host, brackets off (where server_name is reached) */
+    char *url_port;    /* the URL's port (the scheme's default when absent) */
     char *url_eff;     /* URL actually requested (server_name applied) */
     struct curl_slist *connect_to;
     struct http_ca *ca; /* the ca_file's shared store, or NULL */
@@ -123,6 +135,10 @@ struct http_state {
     struct http_state *next, *prev; /* queued / active lists */
     int64_t start_real;             /* ns, when the handle was added */
 
+    /* A /probe run's rule (borrowed, set by run(); NULL for a configured
+     * check): every hop libcurl takes must be one it allows. */
+    const struct cw_probe_rule *rule;
+
     /* Written by the curl thread during a transfer. */
     struct cw_tls_facts *tls; /* owned; allocated when TLS is possible (https, redirects) */
     struct cw_buf body_buf;
@@ -130,6 +146,8 @@ struct http_state {
     char date[64];
     bool have_date;
     char errbuf[CURL_ERROR_SIZE];
+    bool hop_refused;  /* a hop was vetoed against 'rule' */
+    char hop_why[200]; /* which one, for the log */
 };
 
 static const struct cw_opt http_opts[] = {
@@ -489,6 +507,115 @@ static size_t http_header(char *buf, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
+/* http_hop_check() decides whether libcurl may go on to the URL it is
+ * about to resolve, connect to or send a request to in a /probe run (the
+ * probed URL itself, or a redirect): its host, as libcurl parsed it, must be
+ * one the rule allows. 'addr' is the address being connected (NULL before
+ * resolution): for an IP-literal host it is what the rule is matched
+ * against, the address actually connected; a name is matched as written,
+ * never by what it resolves to (no DNS rebinding around the list). Through
+ * a proxy the URL's host is what counts; with server_name, the URL's host
+ * is where CURLOPT_CONNECT_TO takes that name. A refusal is recorded for
+ * run(). */
+static bool http_hop_check(struct http_state *st, const char *addr)
+{
+    char *url = NULL, *scheme = NULL, *host = NULL, *port = NULL;
+    char why[sizeof(st->hop_why)];
+    const char *dest, *h, *what;
+    unsigned char ip[16];
+    bool ok = false;
+    CURLU *u = curl_url();
+    long hops = 0;
+    size_t n;
+
+    if (curl_easy_getinfo(st->easy, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK)
+        hops = 1;
+    what = hops > 0 ? "redirect" : "connection";
+    snprintf(why, sizeof(why), "%s to a URL libcurl cannot parse", what);
+    if (u == NULL || curl_easy_getinfo(st->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
+        url == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        goto out;
+    n = strlen(host);
+    if (host[0] == '[' && n >= 2 && host[n - 1] == ']') {
+        host[n - 1] = '\0';
+        memmove(host, host + 1, n - 1);
+    }
+    if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+        snprintf(why, sizeof(why), "%s to a %.20s: URL (http and https only)", what, scheme);
+        goto out;
+    }
+    dest = host;
+    if (st->connect_to != NULL && strcasecmp(host, st->verify_host) == 0 &&
+        strcmp(port, st->url_port) == 0)
+        dest = st->url_host;
+    h = dest;
+    if (addr != NULL && st->proxy == NULL &&
+        (inet_pton(AF_INET, dest, ip) == 1 || inet_pton(AF_INET6, dest, ip) == 1))
+        h = addr;
+    ok = cw_probe_rule_allows(st->rule, h, port);
+    if (!ok)
+        snprintf(why, sizeof(why), "%s to %s%.100s%s:%.8s%s%.46s is not allowed by probe.allow",
+                 what, strchr(dest, ':') != NULL ? "[" : "", dest,
+                 strchr(dest, ':') != NULL ? "]" : "", port, strcmp(h, dest) != 0 ? " at " : "",
+                 strcmp(h, dest) != 0 ? h : "");
+out:
+    if (!ok && !st->hop_refused) { /* the first refusal tells the story */
+        st->hop_refused = true;
+        memcpy(st->hop_why, why, sizeof(why));
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* Before a name is resolved (or an IP literal taken as is). */
+static int http_resolver_start(void *resolver, void *reserved, void *userdata)
+{
+    (void)resolver;
+    (void)reserved;
+    return http_hop_check(userdata, NULL) ? 0 : 1;
+}
+
+/* Before each socket, with the address it would connect to. */
+static curl_socket_t http_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const void *ip = NULL;
+
+    if (a->family == AF_INET)
+        ip = &((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr;
+    else if (a->family == AF_INET6)
+        ip = &((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr;
+    if (purpose != CURLSOCKTYPE_IPCXN || ip == NULL ||
+        inet_ntop(a->family, ip, addr, sizeof(addr)) == NULL) {
+        struct http_state *st = clientp;
+
+        if (!st->hop_refused) {
+            st->hop_refused = true;
+            snprintf(st->hop_why, sizeof(st->hop_why), "a connection of another kind than TCP/IP");
+        }
+        return CURL_SOCKET_BAD;
+    }
+    if (!http_hop_check(clientp, addr))
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+/* Before each request, also on a connection libcurl reuses. */
+static int http_prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+                       int local_port)
+{
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    return http_hop_check(clientp, primary_ip) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
+}
+
 /* ---- configure / release ---------------------------------------------------- */
 
 #define SETOPT(opt, val)                                                                           \
@@ -523,6 +650,8 @@ static int http_url_setup(struct http_state *st, const struct cw_node *node, str
         memmove(host, host + 1, l - 1);
         host[l - 2] = '\0';
     }
+    st->url_host = strdup(host);
+    st->url_port = strdup(port);
     if (st->server_name == NULL) {
         st->verify_host = strdup(host);
         st->url_eff = strdup(st->url);
@@ -550,7 +679,10 @@ static int http_url_setup(struct http_state *st, const struct cw_node *node, str
             goto out;
         }
     }
-    rc = st->verify_host != NULL && st->url_eff != NULL ? CW_OK : CW_ENOMEM;
+    rc = CW_ENOMEM;
+    if (st->verify_host != NULL && st->url_eff != NULL && st->url_host != NULL &&
+        st->url_port != NULL)
+        rc = CW_OK;
 out:
     curl_free(host);
     curl_free(port);
@@ -731,6 +863,8 @@ static void http_release(void *state)
     curl_slist_free_all(st->hdrs);
     curl_slist_free_all(st->connect_to);
     free(st->verify_host);
+    free(st->url_host);
+    free(st->url_port);
     free(st->url_eff);
     free(st->tls);
     http_ca_put(st->sh, st->ca);
@@ -830,6 +964,25 @@ static void http_emit(struct http_state *st, struct cw_run *run, long code)
     }
 }
 
+/* http_guard() installs the hop checks of a /probe run once (see the file
+ * comment); without them the run must not start. */
+static int http_guard(struct http_state *st, const struct cw_probe_rule *rule)
+{
+    if (rule == NULL || st->rule == rule)
+        return CW_OK;
+    st->rule = NULL;
+    if (curl_easy_setopt(st->easy, CURLOPT_RESOLVER_START_FUNCTION, http_resolver_start) !=
+            CURLE_OK ||
+        curl_easy_setopt(st->easy, CURLOPT_RESOLVER_START_DATA, (void *)st) != CURLE_OK ||
+        curl_easy_setopt(st->easy, CURLOPT_OPENSOCKETFUNCTION, http_open_socket) != CURLE_OK ||
+        curl_easy_setopt(st->easy, CURLOPT_OPENSOCKETDATA, (void *)st) != CURLE_OK ||
+        curl_easy_setopt(st->easy, CURLOPT_PREREQFUNCTION, http_prereq) != CURLE_OK ||
+        curl_easy_setopt(st->easy, CURLOPT_PREREQDATA, (void *)st) != CURLE_OK)
+        return CW_EINVAL;
+    st->rule = rule;
+    return CW_OK;
+}
+
 static void http_run(void *state, struct cw_run *run)
 {
     struct http_state *st = state;
@@ -851,8 +1004,13 @@ static void http_run(void *state, struct cw_run *run)
     st->body_bytes = 0;
     st->have_date = false;
     st->errbuf[0] = '\0';
+    st->hop_refused = false;
     if (curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, (long)(left / CW_MS(1))) != CURLE_OK) {
         cw_run_fail(run, CW_REASON_INTERNAL, "libcurl rejected the timeout");
+        return;
+    }
+    if (http_guard(st, cw_run_info(run)->probe_rule) != CW_OK) {
+        cw_run_fail(run, CW_REASON_INTERNAL, "libcurl rejected the /probe hop checks");
         return;
     }
 
@@ -900,7 +1058,15 @@ static void http_run(void *state, struct cw_run *run)
     if (is_tls)
         cw_tls_emit(run, st->tls, st->insecure);
 
-    /* The first problem on the way wins: transport, TLS, status, body. */
+    /* The first problem on the way wins: transport, TLS, status, body. A
+     * /probe redirect out of probe.allow (or to another scheme) is refused. */
+    if (res != CURLE_OK && st->rule != NULL &&
+        (st->hop_refused || res == CURLE_UNSUPPORTED_PROTOCOL)) {
+        cw_run_fail(run, CW_REASON_REDIRECT_REFUSED, "%s",
+                    st->hop_refused ? st->hop_why
+                                    : "redirect to another scheme (http and https only)");
+        return;
+    }
     if (res != CURLE_OK) {
         r = cw_http_reason_from_curl(res, verify, oserr);
         cw_run_fail(run, r, "%s", st->errbuf[0] != '\0' ? st->errbuf : curl_easy_strerror(res));

@@ -29,7 +29,8 @@
 
 #include <stdbool.h>
 
-struct cw_run; /* one execution: deadline, sample sink, failure slot */
+struct cw_run;        /* one execution: deadline, sample sink, failure slot */
+struct cw_probe_rule; /* one probe.allow entry (settings.h) */
 
 /* What the core tells configure() about the instance. Borrowed; valid for
  * the instance's lifetime. */
@@ -39,6 +40,11 @@ struct cw_check_info {
     cw_duration interval;
     cw_duration timeout;
     void *shared; /* the kind's process-wide state from shared_new(), or NULL */
+    /* A /probe run: the probe.allow rule that admitted its target, against
+     * which every further hop (a redirect) must be checked with
+     * cw_probe_rule_allows() before connecting. NULL for configured checks.
+     * Seen by run() (cw_run_info), not by configure(). */
+    const struct cw_probe_rule *probe_rule;
 };
 
 /* Flags of a kind. */
@@ -130,5 +136,14 @@ void cw_run_fail(struct cw_run *run, enum cw_reason reason, const char *fmt, ...
 
 /* cw_run_failed() tells whether cw_run_fail() was called. */
 bool cw_run_failed(const struct cw_run *run);
+
+/* cw_probe_rule_allows() tells whether some target pattern of 'rule' (NULL:
+ * none) matches 'host' (a name or an IP literal, without brackets) and
+ * 'port' (decimal; "" when unknown). Patterns are name globs
+ * (case-insensitive, matched as written, never resolved), IP addresses,
+ * address-shaped globs ("10.*", "[fd00::*]": IP literals only, never a
+ * name), or CIDR prefixes ("10.0.0.0/8", "[fd00::]/8"), each optionally
+ * followed by ":PORTGLOB". Thread-safe. */
+bool cw_probe_rule_allows(const struct cw_probe_rule *rule, const char *host, const char *port);
 
 #endif

@@ -42,6 +42,7 @@ static const char *const reason_text[CW_REASON_COUNT] = {
     [CW_REASON_AUTH] = "auth",
     [CW_REASON_PROTOCOL] = "protocol",
     [CW_REASON_INTERNAL] = "internal",
+    [CW_REASON_REDIRECT_REFUSED] = "redirect_refused",
 };
 
 const char *cw_reason_label(enum cw_reason r)

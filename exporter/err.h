@@ -30,7 +30,7 @@ enum cw_err {
 /* cw_strerror() returns a static description of 'err' (never NULL). */
 const char *cw_strerror(int err);
 
-/* The SPEC's "reason" label values, in SPEC order. */
+/* The SPEC's "reason" label values, in SPEC order, then the additions. */
 enum cw_reason {
     CW_REASON_NONE = 0,
     CW_REASON_DNS,
@@ -46,6 +46,7 @@ enum cw_reason {
     CW_REASON_AUTH,
     CW_REASON_PROTOCOL,
     CW_REASON_INTERNAL,
+    CW_REASON_REDIRECT_REFUSED, /* an addition: a /probe redirect probe.allow does not list */
     CW_REASON_COUNT
 };
 

@@ -24,6 +24,8 @@
 
 /* Process-wide: bumped after every publication (see cw_instance_generation). */
 static atomic_uint_fast64_t publish_generation;
+/* Process-wide: /probe runs that failed with redirect_refused. */
+static atomic_uint_fast64_t probe_redirects_refused;
 
 struct cw_run {
     struct cw_instance *in; /* borrowed */
@@ -143,6 +145,11 @@ uint64_t cw_instance_generation(void)
     return atomic_load(&publish_generation);
 }
 
+uint64_t cw_instance_probe_redirects_refused(void)
+{
+    return atomic_load(&probe_redirects_refused);
+}
+
 struct cw_batch *cw_instance_snapshot(struct cw_instance *in)
 {
     struct cw_batch *b;
@@ -220,6 +227,8 @@ static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw
     was_reason = in->reason;
     if (!ok && count_failure)
         in->failures[reason]++;
+    if (!ok && count_failure && in->probe && reason == CW_REASON_REDIRECT_REFUSED)
+        atomic_fetch_add(&probe_redirects_refused, 1);
     if (ok && !was_ok)
         outage = now - in->failing_since;
     if (!ok && was_ok)

@@ -308,7 +308,7 @@ static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_
             secs - CW_MS(500) < timeout)
             timeout = secs - CW_MS(500);
     }
-    in = cw_settings_probe_instance(kind, target, timeout, &rule->options, &diag);
+    in = cw_settings_probe_instance(kind, target, timeout, rule, &diag);
     if (in == NULL) {
         size_t i;
 

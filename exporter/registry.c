@@ -81,6 +81,12 @@ static const struct cw_desc desc_busy = {
     .help = "Worker threads running a check right now.",
     .type = CW_GAUGE,
 };
+static const struct cw_desc desc_probe_redirects_refused = {
+    .name = "connwatch_probe_redirects_refused_total",
+    .help = "/probe runs refused a redirect to a host, address or scheme that probe.allow does "
+            "not list (vetoed before connecting).",
+    .type = CW_COUNTER,
+};
 static const struct cw_desc desc_queued = {
     .name = "connwatch_scheduler_queued_runs",
     .help = "Check runs that are due and waiting for a worker.",
@@ -161,6 +167,8 @@ static struct cw_batch *self_batch(struct cw_registry *r, size_t ninst)
     cw_batch_add(b, &desc_reload_ok, NULL, ok ? 1.0 : 0.0, NULL, NULL);
     cw_batch_add(b, &desc_reload_ts, NULL, ts, NULL, NULL);
     cw_batch_add(b, &desc_checks, NULL, (double)ninst, NULL, NULL);
+    cw_batch_add(b, &desc_probe_redirects_refused, NULL,
+                 (double)cw_instance_probe_redirects_refused(), NULL, NULL);
     if (r->sched != NULL) {
         size_t workers, busy, queued;
 

@@ -756,9 +756,32 @@ static bool cidr_contains(const char *cidr, const char *host)
     return true;
 }
 
+/* pattern_family() tells what a host glob can stand for: AF_INET for one
+ * shaped like an IPv4 address (digits, dots and glob characters, with a
+ * digit: "10.*", "127.0.0.?"), AF_INET6 for one with a ':', 0 for a name
+ * glob ("*.example.com", "*"). An address-shaped glob matches IP literals
+ * only: "127.0.0.*" must not admit the name "127.0.0.2.nip.io", which
+ * resolves anywhere. */
+static int pattern_family(const char *p)
+{
+    bool digit = false;
+
+    if (strchr(p, ':') != NULL)
+        return AF_INET6;
+    for (; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9')
+            digit = true;
+        else if (strchr(".*?[]!^-", *p) == NULL)
+            return 0;
+    }
+    return digit ? AF_INET : 0;
+}
+
 static bool probe_pattern_matches(const char *pattern, const char *host, const char *port)
 {
     char phost[300], pport[32];
+    unsigned char ip[16];
+    int af;
 
     if (!split_hostport(pattern, phost, sizeof(phost), pport, sizeof(pport)))
         return false;
@@ -766,7 +789,21 @@ static bool probe_pattern_matches(const char *pattern, const char *host, const c
         return false;
     if (strchr(phost, '/') != NULL)
         return cidr_contains(phost, host);
+    af = pattern_family(phost);
+    if (af != 0 && inet_pton(af, host, ip) != 1)
+        return false;
     return fnmatch(phost, host, FNM_CASEFOLD) == 0;
+}
+
+bool cw_probe_rule_allows(const struct cw_probe_rule *rule, const char *host, const char *port)
+{
+    size_t j;
+
+    for (j = 0; rule != NULL && j < rule->targets.n; j++) {
+        if (probe_pattern_matches(rule->targets.items[j], host, port))
+            return true;
+    }
+    return false;
 }
 
 const struct cw_probe_rule *cw_settings_probe_rule(const struct cw_settings *s,
@@ -774,19 +811,13 @@ const struct cw_probe_rule *cw_settings_probe_rule(const struct cw_settings *s,
                                                    const char *target)
 {
     char host[300], port[32];
-    size_t i, j;
+    size_t i;
 
     if (!probe_target_hostport(target, host, sizeof(host), port, sizeof(port)))
         return NULL;
     for (i = 0; s != NULL && i < s->nprobe; i++) {
-        const struct cw_probe_rule *r = &s->probe[i];
-
-        if (r->kind != kind)
-            continue;
-        for (j = 0; j < r->targets.n; j++) {
-            if (probe_pattern_matches(r->targets.items[j], host, port))
-                return r;
-        }
+        if (s->probe[i].kind == kind && cw_probe_rule_allows(&s->probe[i], host, port))
+            return &s->probe[i];
     }
     return NULL;
 }
@@ -910,9 +941,11 @@ static int yaml_add_quoted(struct cw_buf *y, const char *s)
 }
 
 struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind, const char *target,
-                                               cw_duration timeout, const struct cw_strmap *options,
+                                               cw_duration timeout,
+                                               const struct cw_probe_rule *rule,
                                                struct cw_diag *diag)
 {
+    const struct cw_strmap *options = rule != NULL ? &rule->options : NULL;
     struct global_opts g = {.interval = timeout, .timeout = timeout, .max_concurrent = 1};
     struct service_ctx none = {NULL, NULL};
     struct cw_instance *in = NULL;
@@ -949,8 +982,10 @@ struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind,
         return NULL;
     in = instance_new(kind, root, root, &none, &g, diag);
     cw_node_free(root);
-    if (in != NULL)
+    if (in != NULL) {
         in->probe = true;
+        in->info.probe_rule = rule; /* run() checks redirects against it */
+    }
     return in;
 }
 

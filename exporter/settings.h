@@ -106,21 +106,22 @@ size_t cw_settings_adopt(struct cw_settings *fresh, const struct cw_settings *ol
 
 /* cw_settings_probe_rule() returns the probe.allow rule of 'kind' that lets
  * /probe check 'target' (borrowed from 's'), or NULL: some pattern of the
- * rule must match the target's host (and port). Host patterns are globs
- * over names (case-insensitive), IP addresses, or CIDR prefixes
- * ("10.0.0.0/8", "[fd00::]/8"), each optionally followed by ":PORTGLOB".
- * Names are matched as written, never resolved. URLs with user information
- * are refused. */
+ * rule must match the target's host (and port), as cw_probe_rule_allows()
+ * tells. URLs with user information are refused. */
 const struct cw_probe_rule *cw_settings_probe_rule(const struct cw_settings *s,
                                                    const struct cw_check_kind *kind,
                                                    const char *target);
 
 /* cw_settings_probe_instance() builds a one-shot instance of 'kind' whose
- * probe option is 'target', with the rule's fixed options (NULL: none) and
- * no service labels, configured exactly as a check in a file would be.
+ * probe option is 'target', with the fixed options of 'rule' (the rule that
+ * admitted the target; NULL: none) and no service labels, configured exactly
+ * as a check in a file would be. Its run() sees 'rule' as
+ * cw_run_info(run)->probe_rule, to check every further hop (a redirect), so
+ * 'rule' (and the settings holding it) must outlive the instance's runs.
  * NULL with the reason in 'diag'. */
 struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind, const char *target,
-                                               cw_duration timeout, const struct cw_strmap *options,
+                                               cw_duration timeout,
+                                               const struct cw_probe_rule *rule,
                                                struct cw_diag *diag);
 
 struct cw_settings *cw_settings_ref(struct cw_settings *s);
@@ -143,6 +144,10 @@ void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for
  * every publication of any instance, so a scrape can tell whether anything
  * changed since it last rendered. */
 uint64_t cw_instance_generation(void);
+
+/* cw_instance_probe_redirects_refused() returns how many /probe runs of the
+ * process failed with redirect_refused (a hop probe.allow does not list). */
+uint64_t cw_instance_probe_redirects_refused(void);
 
 /* cw_instance_snapshot() returns a reference to the published batch (or NULL). */
 struct cw_batch *cw_instance_snapshot(struct cw_instance *in);

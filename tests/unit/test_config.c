@@ -633,6 +633,86 @@ START_TEST(test_config_probe_allows_only_listed_targets)
 }
 END_TEST
 
+/* Address-shaped globs ("127.0.0.*", "10.*", "[fd00::*]") match IP literals
+ * only: a name such as 127.0.0.2.nip.io resolves wherever its owner likes. */
+START_TEST(test_config_probe_address_globs_match_ip_literals_only)
+{
+    static const struct {
+        const char *target;
+        bool allowed;
+    } rows[] = {
+        {"127.0.0.5:8080", true},
+        {"127.0.0.255:1", true},
+        {"127.0.0.2.nip.io:8080", false},
+        {"127.0.0.2.example:8080", false},
+        {"127.0.0.2.:8080", false},
+        {"http://127.0.0.2.nip.io:8080/", false},
+        {"http://127.0.0.7:8080/", true},
+        {"10.1.2.3:80", true},
+        {"10.1.2.3:81", false},
+        {"10.1.2.3.nip.io:80", false},
+        {"10.evil.net:80", false},
+        {"10.1:80", false},      /* not a dotted quad: a name to the resolver */
+        {"010.1.2.3:80", false}, /* octal to inet_aton, a name here */
+        {"[fd00::5]:443", true},
+        {"[fd00::5]:80", false},
+        {"[fe80::5]:443", false},
+        {"api.example.com:443", true}, /* name globs still match names */
+        {"API.Example.COM:9", true},
+        {"example.com.evil.net:443", false},
+        {"db7.internal:3306", true},
+        {"db77.internal:3306", false},
+    };
+    struct cw_settings *s;
+    size_t i;
+    char *err = load("probe:\n  allow:\n    - check: probe\n"
+                     "      targets: [\"127.0.0.*\", \"10.*:80\", \"[fd00::*]:443\",\n"
+                     "                \"*.example.com\", \"db?.internal:3306\"]\n",
+                     &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bool got = cw_settings_probe_rule(s, &kind_probe, rows[i].target) != NULL;
+
+        ck_assert_msg(got == rows[i].allowed, "%s: %s, expected %s", rows[i].target,
+                      got ? "allowed" : "refused", rows[i].allowed ? "allowed" : "refused");
+    }
+    cw_settings_unref(s);
+}
+END_TEST
+
+/* The hop check a probed run applies to redirects matches like the target
+ * check; "*" still admits names and addresses alike. */
+START_TEST(test_config_probe_rule_allows_hops)
+{
+    struct cw_settings *s;
+    const struct cw_probe_rule *r;
+    char *err = load("probe:\n  allow:\n    - check: probe\n"
+                     "      targets: [\"127.0.0.1:*\", \"127.0.0.*:80\"]\n"
+                     "    - check: tcp\n      targets: [\"*\"]\n",
+                     &s);
+
+    ck_assert_str_eq(err, "");
+    free(err);
+    r = cw_settings_probe_rule(s, &kind_probe, "127.0.0.1:8080");
+    ck_assert_ptr_nonnull(r);
+    ck_assert(cw_probe_rule_allows(r, "127.0.0.1", "9"));
+    ck_assert(cw_probe_rule_allows(r, "127.0.0.2", "80"));
+    ck_assert(!cw_probe_rule_allows(r, "127.0.0.2", "81"));
+    ck_assert(!cw_probe_rule_allows(r, "127.0.0.2.nip.io", "80"));
+    ck_assert(!cw_probe_rule_allows(r, "localhost", "80"));
+    ck_assert(!cw_probe_rule_allows(r, "127.0.0.2", "")); /* a port pattern needs a port */
+    ck_assert(!cw_probe_rule_allows(NULL, "127.0.0.1", "80"));
+    r = cw_settings_probe_rule(s, &cw_kind_tcp, "anything.example:1");
+    ck_assert_ptr_nonnull(r);
+    ck_assert(cw_probe_rule_allows(r, "127.0.0.2.nip.io", "1"));
+    ck_assert(cw_probe_rule_allows(r, "10.0.0.1", "1"));
+    ck_assert(cw_probe_rule_allows(r, "::1", "1"));
+    cw_settings_unref(s);
+}
+END_TEST
+
 START_TEST(test_config_probe_rejects_kind_that_cannot_be_probed)
 {
     ASSERT_LOAD_ERROR("probe:\n  allow:\n    - {check: host, targets: [\"*\"]}\n",
@@ -686,7 +766,7 @@ START_TEST(test_config_probe_rule_options_reach_the_probed_check)
     r = cw_settings_probe_rule(s, &kind_probe, "db:3306");
     ck_assert_ptr_nonnull(r);
     cw_diag_init(&d);
-    in = cw_settings_probe_instance(&kind_probe, "db:3306", CW_S(1), &r->options, &d);
+    in = cw_settings_probe_instance(&kind_probe, "db:3306", CW_S(1), r, &d);
     ck_assert_ptr_nonnull(in);
     ck_assert_int_eq(((struct probe_state *)in->state)->mode, 1);
     cw_instance_unref(in);
@@ -1106,6 +1186,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_labels_are_escaped_in_prefix);
     tcase_add_test(tc, test_config_adopt_keeps_unchanged_instances);
     tcase_add_test(tc, test_config_probe_allows_only_listed_targets);
+    tcase_add_test(tc, test_config_probe_address_globs_match_ip_literals_only);
+    tcase_add_test(tc, test_config_probe_rule_allows_hops);
     tcase_add_test(tc, test_config_probe_rejects_kind_that_cannot_be_probed);
     tcase_add_test(tc, test_config_probe_rejects_bad_cidr);
     tcase_add_test(tc, test_config_probe_instance_is_configured_like_a_check);
