@@ -3,7 +3,8 @@
 #
 # it_relay_deadletter.sh - no head-of-line blocking:
 #   1. a DingTalk robot, an SMS API and a webhook that answer HTTP 400 to one
-#      notification ("Poison") and accept the others: the notification queued
+#      notification ("Poison"), and an SMTP server that answers 554 to it,
+#      while they accept the others: the notification queued
 #      behind the poisoned one is delivered within one retry period, the
 #      poisoned one is tried dead_letter_after (3) times, moved to
 #      spool/RECEIVER/dead/, counted once as result="dead" and logged once
@@ -29,11 +30,20 @@ T=$CW_TMP
 for k in dingtalk sms webhook; do
     mkdir -p "$T/$k"
     echo "reject Poison" >"$T/$k/mode"
-    recorder_start "$T/$k" "$k"
-    eval "PORT_$k=$REC_PORT"
 done
+recorder_start "$T/dingtalk" dingtalk
+PORT_dingtalk=$REC_PORT
+recorder_start "$T/sms" sms
+PORT_sms=$REC_PORT
+recorder_start "$T/webhook" webhook
+PORT_webhook=$REC_PORT
+smtpd_require
+mkdir -p "$T/maildir/new"
+SMTP_PORT=$(cw_free_port)
+REJECT_WORD=Poison MAILDIR=$T/maildir PYTHONPATH=$CW_SOURCE_ROOT/tests/lib \
+    cw_spawn "$T/smtpd.log" "$SMTPD_PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
+        -c relay_smtpd_reject.Rejecter
 DEAD_PORT=$(cw_free_port)
-# shellcheck disable=SC2154
 echo "http://127.0.0.1:$PORT_dingtalk/robot/send?access_token=t" >"$T/dt.url"
 echo "smsSecret" >"$T/sms.secret"
 RETRY_MAX=2s
@@ -61,6 +71,15 @@ receivers:
     retry_initial: 100ms
     retry_max: $RETRY_MAX
     webhook: {url: "http://127.0.0.1:$PORT_webhook/hook"}
+  - name: mail
+    language: en
+    retry_initial: 100ms
+    retry_max: $RETRY_MAX
+    email:
+      smtp_url: "smtp://127.0.0.1:$SMTP_PORT"
+      require_tls: false
+      from: "alerts@example.com"
+      to: ["ops@example.com"]
   - name: stuck
     retry_initial: 1s
     webhook: {url: "http://127.0.0.1:$DEAD_PORT/never"}
@@ -78,7 +97,11 @@ payload Transient 3
 
 relay_start "$T/relay.yml"
 start=$(cw_now)
-for k in dingtalk sms webhook; do
+for ((i = 0; i < 100 * CW_SLOW; i++)); do # the SMTP server listening
+    (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null && break
+    sleep 0.1
+done
+for k in dingtalk sms webhook mail; do
     for p in Poison Good; do
         code=$(relay_post "$k" "$T/$p.json")
         [[ $code == 200 ]] || cw_fail "$k refused $p: HTTP $code"
@@ -86,11 +109,16 @@ for k in dingtalk sms webhook; do
 done
 # Three attempts retry_initial apart (jittered to <= 125 %) and the next
 # delivery: well within one retry_max period, 2 s.
-for k in dingtalk sms webhook; do
+for k in dingtalk sms webhook mail; do
     relay_wait_metric connwatch_relay_notifications_total "receiver=\"$k\",result=\"delivered\"" 1 20
 done
 took=$(cw_elapsed_ms "$start")
-cw_note "the notification behind a poisoned one delivered on all three receivers after $took ms"
+cw_note "the notification behind a poisoned one delivered on all four receivers after $took ms"
+[[ $(find "$T/maildir/new" -type f | wc -l) == 1 ]] || cw_fail "mail: Good was not stored once"
+relay_wait_metric connwatch_relay_notifications_total 'receiver="mail",result="dead"' 1 5
+[[ $(cw_metric connwatch_relay_notifications_total 'receiver="mail",result="failed"') == 3 ]] ||
+    cw_fail "mail: Poison tried $(cw_metric connwatch_relay_notifications_total 'receiver="mail",result="failed"') times, want 3"
+grep -q Poison "$T/spool/mail/dead/"*.json || cw_fail "mail: the dead letter is not the poisoned notification"
 ((took < 2000 * CW_SLOW)) || cw_fail "delivery behind a poisoned notification took $took ms (retry_max is $RETRY_MAX)"
 for k in dingtalk sms webhook; do
     [[ $(seen "$k" Good) == 1 ]] || cw_fail "$k: Good reached the endpoint $(seen "$k" Good) times"
