@@ -3,7 +3,10 @@
  * aliyun_sms.c - receiver kind "aliyun_sms": Alibaba Cloud SendSms with the
  * RPC signature V1 (HMAC-SHA1, REFERENCE.md §6.1), one SMS per
  * notification, TemplateParam built from the alert with the receiver's
- * placeholders, values cut to the template variable limit on a character.
+ * placeholders, values cut to the template variable limit on a character
+ * (the default alertname value ends with {{more}}: "…另有N条"). Rejections
+ * no retry can fix (HTTP 4xx, isv.INVALID_JSON_PARAM and the like) are
+ * CW_DELIVER_REJECTED.
  * Critical alerts only unless the receiver sets min_severity.
  *
  * Called on the receiver's delivery thread; the state is read-only after
@@ -49,8 +52,10 @@ static const struct cw_opt sms_opts[] = {
 };
 
 static const char *const default_param_keys[] = {"status", "alertname", "instance", "summary"};
-static const char *const default_param_tmpls[] = {"{{status_text}}", "{{alertname}}",
+static const char *const default_param_tmpls[] = {"{{status_text}}", "{{alertname}}{{more}}",
                                                   "{{instance}}", "{{summary}}"};
+
+#define PARAM_HARD_MAX 1000 /* characters of one value when param_max_chars is 0 */
 
 static const char *secret_of(const struct sms_state *s)
 {
@@ -93,21 +98,31 @@ static void sms_release(void *state)
     cw_opts_release(sms_opts, state);
 }
 
-/* add_param() appends "key":"value" with the value rendered and cut. */
+/* add_param() appends "key":"value" with the value rendered and cut to
+ * param_max_chars characters (not bytes), keeping a {{more}} whole at the
+ * end, so "HighCPU …另有99条" survives a long alert name. */
 static int add_param(struct cw_buf *json, const char *key, const char *tmpl,
                      const struct cw_am_msg *m, const struct sms_state *s, enum cw_lang lang)
 {
-    struct cw_buf v;
-    size_t len, chars = 0, i;
+    size_t maxc = s->param_max_chars > 0 ? (size_t)s->param_max_chars : PARAM_HARD_MAX;
+    struct cw_buf v, more;
+    struct cw_tmpl_opts o = {.value_max = 4 * maxc, .more_out = &more};
+    size_t len, chars = 0, mchars = 0, i;
     int rc;
 
     cw_buf_init(&v, 64u << 10);
-    rc = cw_tmpl_render(&v, tmpl, m, NULL, lang);
+    cw_buf_init(&more, 4096);
+    rc = cw_tmpl_render_opts(&v, tmpl, m, NULL, lang, &o);
+    for (i = 0; i < more.len; i++)
+        mchars += ((unsigned char)more.data[i] & 0xC0) != 0x80;
+    if (mchars > maxc) {
+        cw_buf_clear(&more);
+        mchars = 0;
+    }
     len = v.len;
-    /* Cut to param_max_chars characters (not bytes). */
-    for (i = 0; rc == CW_OK && s->param_max_chars > 0 && i < v.len; i++) {
+    for (i = 0; rc == CW_OK && i < v.len; i++) {
         if (((unsigned char)v.data[i] & 0xC0) != 0x80) {
-            if (chars == (size_t)s->param_max_chars) {
+            if (chars == maxc - mchars) {
                 len = i;
                 break;
             }
@@ -123,10 +138,35 @@ static int add_param(struct cw_buf *json, const char *key, const char *tmpl,
     if (rc == CW_OK)
         rc = cw_json_escape(json, cw_buf_str(&v), len);
     if (rc == CW_OK)
+        rc = cw_json_escape(json, cw_buf_str(&more), more.len);
+    if (rc == CW_OK)
         rc = cw_buf_adds(json, "\"");
     cw_buf_reset(&v);
+    cw_buf_reset(&more);
     return rc;
 }
+
+static bool code_is(const char *code, const char *const *list)
+{
+    size_t i;
+
+    for (i = 0; code != NULL && list[i] != NULL; i++) {
+        if (strcmp(code, list[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Codes that mean "this request can never succeed" (REFERENCE.md §6.1), and
+ * 4xx codes that a new request (new nonce, new timestamp) can pass. */
+static const char *const permanent_codes[] = {
+    "isv.INVALID_JSON_PARAM", "isv.TEMPLATE_MISSING_PARAMETERS", "isv.PARAM_LENGTH_LIMIT",
+    "isv.INVALID_PARAMETERS", "isv.TEMPLATE_PARAMS_ILLEGAL",     NULL,
+};
+static const char *const transient_codes[] = {
+    "InvalidTimeStamp.Expired", "SignatureNonceUsed", "Throttling",
+    "Throttling.User",          "isp.SYSTEM_ERROR",   NULL,
+};
 
 static enum cw_deliver_result sms_deliver(void *state, const struct cw_deliver_ctx *ctx,
                                           struct cw_am_msg *const *msgs, size_t n, size_t *used,
@@ -171,6 +211,7 @@ static enum cw_deliver_result sms_deliver(void *state, const struct cw_deliver_c
     if (rc != CW_OK) {
         snprintf(info->detail, sizeof(info->detail), "cannot build the request: %s",
                  cw_strerror(rc));
+        res = CW_DELIVER_REJECTED;
         goto out;
     }
     snprintf(nonce, sizeof(nonce),
@@ -219,6 +260,9 @@ static enum cw_deliver_result sms_deliver(void *state, const struct cw_deliver_c
             if (code != NULL && strcmp(code, "isv.BUSINESS_LIMIT_CONTROL") == 0) {
                 res = CW_DELIVER_THROTTLED;
                 info->retry_after = CW_MIN(1);
+            } else if (code_is(code, permanent_codes) ||
+                       (cw_http_is_permanent(resp.status) && !code_is(code, transient_codes))) {
+                res = CW_DELIVER_REJECTED;
             }
         }
         json_decref(root);

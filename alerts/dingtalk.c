@@ -7,8 +7,10 @@
  * (130101 = throttled: back off), and bodies kept under the 20,000-byte
  * limit: several queued notifications are merged into one message when the
  * rate limit would otherwise make them wait, a notification too large alone
- * is summarised (whole alerts dropped from the end with a count, never a
- * cut UTF-8 character).
+ * is summarised (rendered alert by alert against the budget, long values
+ * cut on a character, the rest counted as "… and N more alerts"), so any
+ * accepted notification makes a message. HTTP 4xx and errcode 460101
+ * (too long) are rejections no retry can fix (CW_DELIVER_REJECTED).
  *
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
@@ -19,7 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BODY_LIMIT (1u << 20)
+#define BODY_LIMIT      (1u << 20)
+#define VALUE_MAX       512  /* bytes of one placeholder value in an alert block */
+#define TITLE_VALUE_MAX 200  /* ... in the heading and the title */
+#define TITLE_MAX       500  /* bytes of the title */
+#define LINK_MAX        1000 /* a longer externalURL is not linked */
+#define DINGTALK_LIMIT  20000
 
 struct dingtalk_state {
     struct cw_secret url_file;
@@ -118,21 +125,16 @@ static bool critical_firing(const struct cw_am_msg *m)
     return false;
 }
 
-/* add_piece() appends 'piece' to 'text' if its escaped size fits in *budget. */
-static bool add_piece(struct cw_buf *text, const struct cw_buf *piece, size_t *budget, int *rc)
+static size_t json_cost(const char *s, size_t len)
 {
-    size_t e = escaped_len(cw_buf_str(piece), piece->len);
-
-    if (e > *budget)
-        return false;
-    *rc = cw_buf_add(text, cw_buf_str(piece), piece->len);
-    *budget -= e;
-    return *rc == CW_OK;
+    return escaped_len(s, len);
 }
 
-/* render_msg() appends one notification: a heading and every alert that
- * fits. Returns whether the whole notification fitted; 'partial_ok' lets the
- * first one be summarised instead. */
+/* render_msg() appends one notification when it fits in *budget (bytes once
+ * JSON-escaped): a heading, the alerts that fit (cw_tmpl_digest: one block at
+ * a time, values capped, the rest counted), a link to Alertmanager. Only
+ * 'partial_ok' (the first notification of a message) may be summarised;
+ * a later one must fit whole or is left for the next message. */
 static int render_msg(struct cw_buf *text, const struct cw_am_msg *m,
                       const struct cw_deliver_ctx *ctx, size_t *budget, bool partial_ok,
                       bool *fitted)
@@ -141,84 +143,57 @@ static int render_msg(struct cw_buf *text, const struct cw_am_msg *m,
         ctx->title_tmpl != NULL ? ctx->title_tmpl : cw_tmpl_default_title(ctx->lang);
     const char *alert =
         ctx->alert_tmpl != NULL ? ctx->alert_tmpl : cw_tmpl_default_alert(ctx->lang);
-    struct cw_buf piece, all;
-    size_t start_len = text->len, start_budget = *budget;
-    size_t i;
-    int rc = CW_OK;
+    struct cw_tmpl_opts topts = {.value_max = TITLE_VALUE_MAX};
+    struct cw_buf head, alerts, foot;
+    struct cw_digest d;
+    size_t hc, fc, shown = 0;
+    int rc;
 
     *fitted = false;
-    cw_buf_init(&piece, BODY_LIMIT);
-    cw_buf_init(&all, BODY_LIMIT);
-    /* The whole notification first. */
-    rc = cw_buf_adds(&all, text->len > 0 ? "\n---\n\n#### " : "#### ");
+    cw_buf_init(&head, 64u << 10);
+    cw_buf_init(&alerts, (size_t)*budget + 4096);
+    cw_buf_init(&foot, 4096);
+    rc = cw_buf_adds(&head, text->len > 0 ? "\n---\n\n#### " : "#### ");
     if (rc == CW_OK)
-        rc = cw_tmpl_render(&all, title, m, NULL, ctx->lang);
+        rc = cw_tmpl_render_opts(&head, title, m, NULL, ctx->lang, &topts);
+    if (rc == CW_OK && head.len > TITLE_MAX)
+        head.len = cw_utf8_cut(head.data, head.len, TITLE_MAX);
     if (rc == CW_OK)
-        rc = cw_buf_adds(&all, "\n\n");
-    for (i = 0; i < m->nalerts && rc == CW_OK; i++) {
-        rc = cw_tmpl_render(&all, alert, m, &m->alerts[i], ctx->lang);
-        if (rc == CW_OK)
-            rc = cw_buf_adds(&all, "\n");
-    }
-    if (rc == CW_OK && m->external_url[0] != '\0')
-        rc = cw_buf_addf(&all, "[Alertmanager](%s)\n", m->external_url);
+        rc = cw_buf_adds(&head, "\n\n");
+    /* A link longer than any real URL is left out rather than cut. */
+    if (rc == CW_OK && m->external_url[0] != '\0' && strlen(m->external_url) <= LINK_MAX)
+        rc = cw_buf_addf(&foot, "[Alertmanager](%s)\n", m->external_url);
     if (rc != CW_OK)
         goto out;
-    if (add_piece(text, &all, budget, &rc)) {
+    hc = json_cost(cw_buf_str(&head), head.len);
+    fc = json_cost(cw_buf_str(&foot), foot.len);
+    if (hc + fc >= *budget)
+        goto out;
+    d = (struct cw_digest){.budget = *budget - hc - fc,
+                           .value_max = VALUE_MAX,
+                           .cost = json_cost,
+                           .sep = "\n",
+                           .piece_limit = 64u << 10};
+    rc = cw_tmpl_digest(&alerts, alert, m, ctx->lang, &d, &shown);
+    if (rc == CW_ETOOBIG) {
+        rc = CW_OK; /* not even the count fits what is left: not in this message */
+        goto out;
+    }
+    if (rc != CW_OK || (!partial_ok && shown < m->nalerts))
+        goto out;
+    rc = cw_buf_add(text, cw_buf_str(&head), head.len);
+    if (rc == CW_OK)
+        rc = cw_buf_add(text, cw_buf_str(&alerts), alerts.len);
+    if (rc == CW_OK)
+        rc = cw_buf_add(text, cw_buf_str(&foot), foot.len);
+    if (rc == CW_OK) {
+        *budget -= hc + fc + json_cost(cw_buf_str(&alerts), alerts.len);
         *fitted = true;
-        goto out;
     }
-    if (rc != CW_OK || !partial_ok)
-        goto out;
-
-    /* Too large alone: heading, as many whole alerts as fit, and a count of
-     * the rest. 200 bytes stay reserved for that last line. */
-    if (*budget < 400)
-        goto out;
-    *budget -= 200;
-    cw_buf_clear(&piece);
-    rc = cw_buf_adds(&piece, text->len > 0 ? "\n---\n\n#### " : "#### ");
-    if (rc == CW_OK)
-        rc = cw_tmpl_render(&piece, title, m, NULL, ctx->lang);
-    if (rc == CW_OK)
-        rc = cw_buf_adds(&piece, "\n\n");
-    if (rc != CW_OK || !add_piece(text, &piece, budget, &rc))
-        goto out;
-    for (i = 0; i < m->nalerts && rc == CW_OK; i++) {
-        cw_buf_clear(&piece);
-        rc = cw_tmpl_render(&piece, alert, m, &m->alerts[i], ctx->lang);
-        if (rc == CW_OK)
-            rc = cw_buf_adds(&piece, "\n");
-        if (rc != CW_OK)
-            break;
-        if (!add_piece(text, &piece, budget, &rc)) {
-            if (i == 0 && rc == CW_OK) {
-                /* One alert larger than the budget: cut it on a character. */
-                size_t cut = cw_utf8_cut(piece.data, piece.len, *budget / 6);
-
-                rc = cw_buf_add(text, piece.data, cut);
-                if (rc == CW_OK)
-                    rc = cw_buf_adds(text, "…\n");
-                i++;
-            }
-            break;
-        }
-    }
-    if (rc == CW_OK && i < m->nalerts)
-        rc = cw_buf_addf(text,
-                         ctx->lang == CW_LANG_ZH ? "\n…另有 %zu 条告警未显示，详见 Alertmanager\n"
-                                                 : "\n… and %zu more alerts, see Alertmanager\n",
-                         m->nalerts - i);
-    *fitted = rc == CW_OK;
 out:
-    if (!*fitted) {
-        text->len = start_len;
-        if (text->data != NULL)
-            text->data[start_len] = '\0';
-        *budget = start_budget;
-    }
-    cw_buf_reset(&piece);
-    cw_buf_reset(&all);
+    cw_buf_reset(&head);
+    cw_buf_reset(&alerts);
+    cw_buf_reset(&foot);
     return rc;
 }
 
@@ -237,18 +212,34 @@ static enum cw_deliver_result dingtalk_deliver(void *state, const struct cw_deli
 
     *used = 0;
     cw_buf_init(&text, BODY_LIMIT);
-    cw_buf_init(&title, 4096);
+    cw_buf_init(&title, 64u << 10);
     cw_buf_init(&body, BODY_LIMIT);
     cw_buf_init(&url, 8192);
     memset(&resp, 0, sizeof(resp));
 
-    /* Fixed overhead: JSON frame (300), the title (cut to 500 bytes, escaped
-     * at most twice as long), mentions in the text and in atMobiles. */
+    /* The title of a message with one notification; a merged message has a
+     * short fixed one. */
     {
-        size_t overhead = 300 + 1000, k2;
+        struct cw_tmpl_opts topts = {.value_max = TITLE_VALUE_MAX};
 
+        rc = cw_tmpl_render_opts(
+            &title, ctx->title_tmpl != NULL ? ctx->title_tmpl : cw_tmpl_default_title(ctx->lang),
+            msgs[0], NULL, ctx->lang, &topts);
+        if (rc == CW_OK && title.len > TITLE_MAX)
+            title.len = cw_utf8_cut(title.data, title.len, TITLE_MAX);
+        if (title.data != NULL)
+            title.data[title.len] = '\0';
+    }
+    /* Fixed overhead: JSON frame (300), the title once escaped (at least
+     * 100 for a merged message's), mentions in the text and in atMobiles. */
+    {
+        size_t overhead = 300, tc = escaped_len(cw_buf_str(&title), title.len), k2;
+
+        overhead += tc > 100 ? tc : 100;
         for (k2 = 0; k2 < s->at_mobiles_on_critical.n; k2++)
-            overhead += 2 * (strlen(s->at_mobiles_on_critical.items[k2]) + 8);
+            overhead += 2 * (escaped_len(s->at_mobiles_on_critical.items[k2],
+                                         strlen(s->at_mobiles_on_critical.items[k2])) +
+                             8);
         budget = (size_t)s->max_bytes > overhead + 1000 ? (size_t)s->max_bytes - overhead : 1000;
     }
     for (i = 0; i < n && rc == CW_OK; i++) {
@@ -261,19 +252,15 @@ static enum cw_deliver_result dingtalk_deliver(void *state, const struct cw_deli
     if (rc != CW_OK || *used == 0) {
         snprintf(info->detail, sizeof(info->detail), "cannot build the message: %s",
                  rc != CW_OK ? cw_strerror(rc) : "too large");
+        *used = 1;
+        res = CW_DELIVER_REJECTED;
         goto out;
     }
-    if (*used == 1)
-        rc = cw_tmpl_render(
-            &title, ctx->title_tmpl != NULL ? ctx->title_tmpl : cw_tmpl_default_title(ctx->lang),
-            msgs[0], NULL, ctx->lang);
-    else
+    if (*used > 1) {
+        cw_buf_clear(&title);
         rc = cw_buf_addf(&title, ctx->lang == CW_LANG_ZH ? "%zu 条告警通知" : "%zu notifications",
                          *used);
-    if (rc == CW_OK && title.len > 500)
-        title.len = cw_utf8_cut(title.data, title.len, 500);
-    if (title.data != NULL)
-        title.data[title.len] = '\0';
+    }
     if (critical && s->at_mobiles_on_critical.n > 0) {
         rc = cw_buf_adds(&text, "\n");
         for (k = 0; k < s->at_mobiles_on_critical.n && rc == CW_OK; k++)
@@ -300,8 +287,14 @@ static enum cw_deliver_result dingtalk_deliver(void *state, const struct cw_deli
     }
     if (rc == CW_OK)
         rc = cw_buf_adds(&body, "],\"isAtAll\":false}}");
-    if (rc == CW_OK && body.len > 20000)
+    if (rc == CW_OK && body.len > DINGTALK_LIMIT)
         rc = CW_ETOOBIG;
+    if (rc != CW_OK) {
+        snprintf(info->detail, sizeof(info->detail), "cannot build the message: %s",
+                 cw_strerror(rc));
+        res = CW_DELIVER_REJECTED;
+        goto out;
+    }
 
     if (rc == CW_OK)
         rc = cw_buf_adds(&url, url_of(s));
@@ -322,6 +315,8 @@ static enum cw_deliver_result dingtalk_deliver(void *state, const struct cw_deli
         goto out;
     if (resp.status != 200) {
         snprintf(info->detail, sizeof(info->detail), "HTTP status %ld", resp.status);
+        if (cw_http_is_permanent(resp.status))
+            res = CW_DELIVER_REJECTED;
         goto out;
     }
     {
@@ -341,12 +336,14 @@ static enum cw_deliver_result dingtalk_deliver(void *state, const struct cw_deli
             if (code == 130101) {
                 res = CW_DELIVER_THROTTLED;
                 info->retry_after = s->throttle_backoff;
+            } else if (code == 460101) {
+                res = CW_DELIVER_REJECTED; /* too long: the same text fails again */
             }
         }
         json_decref(root);
     }
 out:
-    if (res != CW_DELIVER_OK && res != CW_DELIVER_THROTTLED)
+    if (res != CW_DELIVER_OK && res != CW_DELIVER_THROTTLED && res != CW_DELIVER_REJECTED)
         res = CW_DELIVER_RETRY;
     if (url.data != NULL)
         memset(url.data, 0, url.len); /* holds the access token */

@@ -3,7 +3,11 @@
  * email.c - receiver kind "email": one message per notification over SMTP
  * or SMTPS with libcurl (REFERENCE.md §7): RFC 5322 headers, the subject as
  * an RFC 2047 encoded word, multipart/alternative with a plain-text and an
- * HTML part (both base64, so no line is ever too long).
+ * HTML part (both base64, so no line is ever too long), the whole message
+ * under max_bytes: alerts rendered one at a time against that budget, long
+ * values cut on a character, the rest counted as "… and N more alerts".
+ * A 5xx SMTP reply (the server refuses this message for good) and a message
+ * that cannot be built are rejections (CW_DELIVER_REJECTED).
  *
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
@@ -17,7 +21,11 @@
 #include <string.h>
 #include <time.h>
 
-#define MAIL_LIMIT (4u << 20)
+#define MAIL_LIMIT        (20u << 20) /* above the largest max_bytes */
+#define MAIL_OVERHEAD     8192        /* headers, MIME frame, HTML wrapper */
+#define VALUE_MAX         2048        /* bytes of one placeholder value in the text */
+#define SUBJECT_VALUE_MAX 200
+#define LINK_MAX          2000 /* a longer externalURL is left out */
 
 struct email_state {
     char *smtp_url;
@@ -27,6 +35,7 @@ struct email_state {
     struct cw_secret password_file;
     struct cw_secret password;
     bool require_tls;
+    int64_t max_bytes;
 };
 
 static const struct cw_opt email_opts[] = {
@@ -37,6 +46,7 @@ static const struct cw_opt email_opts[] = {
     CW_OPT("password_file", CW_OPT_T_SECRET_FILE, struct email_state, password_file, NULL, 0, 0, 0),
     CW_OPT("password", CW_OPT_T_SECRET, struct email_state, password, NULL, 0, 0, 0),
     CW_OPT("require_tls", CW_OPT_T_BOOL, struct email_state, require_tls, "true", 0, 0, 0),
+    CW_OPT("max_bytes", CW_OPT_T_INT, struct email_state, max_bytes, "1048576", 65536, 16 << 20, 0),
     CW_OPT_END,
 };
 
@@ -117,9 +127,23 @@ static size_t on_read(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* mail_cost(): what text costs in the message, once as plain text and once
+ * HTML-escaped (both parts carry it). */
+static size_t mail_cost(const char *s, size_t len)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++)
+        n += s[i] == '<' || s[i] == '>' ? 4 : s[i] == '&' ? 5 : s[i] == '"' ? 6 : 1;
+    return n + len;
+}
+
 static int build_message(const struct email_state *s, const struct cw_deliver_ctx *ctx,
                          const struct cw_am_msg *m, struct cw_buf *mail)
 {
+    struct cw_tmpl_opts topts = {.value_max = SUBJECT_VALUE_MAX};
+    struct cw_digest d;
+    size_t shown, budget, link = 0;
     const char *alert =
         ctx->alert_tmpl != NULL ? ctx->alert_tmpl : cw_tmpl_default_alert(ctx->lang);
     struct cw_buf subject, text, html;
@@ -130,20 +154,31 @@ static int build_message(const struct email_state *s, const struct cw_deliver_ct
     size_t i;
     int rc;
 
-    cw_buf_init(&subject, 4096);
+    (void)shown;
+    cw_buf_init(&subject, 64u << 10);
     cw_buf_init(&text, MAIL_LIMIT);
     cw_buf_init(&html, MAIL_LIMIT);
-    rc = cw_tmpl_render(
+    rc = cw_tmpl_render_opts(
         &subject, ctx->title_tmpl != NULL ? ctx->title_tmpl : cw_tmpl_default_title(ctx->lang), m,
-        NULL, ctx->lang);
+        NULL, ctx->lang, &topts);
     if (rc == CW_OK && subject.len > 400)
         subject.len = cw_utf8_cut(subject.data, subject.len, 400);
-    for (i = 0; i < m->nalerts && rc == CW_OK; i++) {
-        rc = cw_tmpl_render(&text, alert, m, &m->alerts[i], ctx->lang);
-        if (rc == CW_OK)
-            rc = cw_buf_adds(&text, "\n");
-    }
-    if (rc == CW_OK && m->external_url[0] != '\0')
+    /* Both parts are base64 (4 bytes per 3, a CRLF per 57): the alerts get
+     * what max_bytes leaves after the headers, the subject and the link. */
+    if (m->external_url[0] != '\0' && strlen(m->external_url) <= LINK_MAX)
+        link = strlen(m->external_url);
+    budget = ((size_t)s->max_bytes - MAIL_OVERHEAD) / 78 * 57;
+    budget = budget > mail_cost(cw_buf_str(&subject), subject.len) + 2 * link + 64
+                 ? budget - mail_cost(cw_buf_str(&subject), subject.len) - 2 * link - 64
+                 : 0;
+    d = (struct cw_digest){.budget = budget,
+                           .value_max = VALUE_MAX,
+                           .cost = mail_cost,
+                           .sep = "\n",
+                           .piece_limit = 1u << 20};
+    if (rc == CW_OK)
+        rc = cw_tmpl_digest(&text, alert, m, ctx->lang, &d, &shown);
+    if (rc == CW_OK && link > 0)
         rc = cw_buf_addf(&text, "Alertmanager: %s\n", m->external_url);
     if (rc == CW_OK)
         rc = cw_buf_adds(&html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>"
@@ -241,6 +276,7 @@ static enum cw_deliver_result email_deliver(void *state, const struct cw_deliver
     bare_address(s->from, envelope, sizeof(envelope));
     if (build_message(s, ctx, msgs[0], &mail) != CW_OK) {
         snprintf(info->detail, sizeof(info->detail), "cannot build the message");
+        res = CW_DELIVER_REJECTED;
         goto out;
     }
     for (i = 0; i < s->to.n; i++) {
@@ -288,8 +324,15 @@ static enum cw_deliver_result email_deliver(void *state, const struct cw_deliver
     }
     c = curl_easy_perform(h);
     if (c != CURLE_OK) {
+        long code = 0;
+
         snprintf(info->detail, sizeof(info->detail), "%s",
                  errbuf[0] != '\0' ? errbuf : curl_easy_strerror(c));
+        /* 5xx is SMTP's permanent refusal (552 too big, 554 rejected); 4xx
+         * and transport errors are worth retrying. */
+        if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code >= 500 &&
+            code < 600 && c != CURLE_LOGIN_DENIED)
+            res = CW_DELIVER_REJECTED;
         goto out;
     }
     res = CW_DELIVER_OK;

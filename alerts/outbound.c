@@ -112,3 +112,8 @@ out:
     curl_easy_cleanup(h);
     return rc;
 }
+
+bool cw_http_is_permanent(long status)
+{
+    return status >= 400 && status < 500 && status != 408 && status != 429;
+}

@@ -52,10 +52,12 @@ enum result {
     R_FALLBACK,     /* copied to the fallback receiver */
     R_FILTERED,     /* not sent: below min_severity, or resolved with send_resolved off */
     R_DROPPED,      /* spool entry unreadable, moved aside */
+    R_DEAD,         /* rejected dead_letter_after times: moved to the dead-letter directory */
     R_COUNT
 };
 static const char *const result_names[R_COUNT] = {
-    "received", "duplicate", "rejected", "delivered", "failed", "fallback", "filtered", "dropped",
+    "received", "duplicate", "rejected", "delivered", "failed",
+    "fallback", "filtered",  "dropped",  "dead",
 };
 
 static const double delivery_buckets[NBUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -63,7 +65,7 @@ static const double delivery_buckets[NBUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 static const struct cw_desc desc_notifications = {
     .name = "connwatch_relay_notifications_total",
     .help = "Notifications by receiver and result (received, duplicate, rejected, delivered, "
-            "failed attempts, fallback, filtered, dropped).",
+            "failed attempts, fallback, filtered, dropped, dead).",
     .type = CW_COUNTER,
     .labels = {"receiver", "result"},
     .nlabels = 2,
@@ -132,6 +134,7 @@ struct recv_common {
     cw_duration timeout;
     bool send_resolved;
     char *min_severity;
+    int64_t dead_letter_after;
 };
 
 static const char *const lang_choices[] = {"zh", "en", NULL};
@@ -152,6 +155,8 @@ static const struct cw_opt recv_opts[] = {
            0),
     CW_OPT("send_resolved", CW_OPT_T_BOOL, struct recv_common, send_resolved, "true", 0, 0, 0),
     CW_OPT("min_severity", CW_OPT_T_STRING, struct recv_common, min_severity, NULL, 0, 0, 0),
+    CW_OPT("dead_letter_after", CW_OPT_T_INT, struct recv_common, dead_letter_after, "3", 1, 100,
+           0),
     CW_OPT_END,
 };
 
@@ -498,6 +503,9 @@ struct worker {
     size_t nsent, head;
     cw_duration backoff;
     unsigned seed;
+    uint64_t rejected_seq; /* head entry the receiver rejected, 0 = none */
+    int64_t rejections;    /* of rejected_seq, in a row */
+    bool solo;             /* a merged message was rejected: send the head alone */
 };
 
 /* rate_wait() returns 0 when a request may go now (and how many tokens are
@@ -575,6 +583,52 @@ static void hand_to_fallback(struct receiver *r)
     }
 }
 
+/* jittered() returns 75..125 % of 'step'. */
+static cw_duration jittered(struct worker *w, cw_duration step)
+{
+    return step / 4 * 3 +
+           (cw_duration)((double)(step / 2) * ((double)rand_r(&w->seed) / (double)RAND_MAX));
+}
+
+/* rejected() handles an answer no retry of the same message can change (a
+ * 4xx, a message that cannot be built). The receiver itself is fine, so
+ * the backoff and the failing time are left alone. A merged message is
+ * retried alone first, so that the rejection is the head entry's own; the
+ * head then gets dead_letter_after attempts in all, retry_initial apart,
+ * and goes to the dead-letter directory, logged once, and the queue moves
+ * on. Returns the delay before the next attempt. */
+static cw_duration rejected(struct worker *w, const struct cw_spool_item *items, size_t used,
+                            const struct cw_deliver_info *info)
+{
+    struct receiver *r = w->r;
+    struct slot *s = r->slot;
+    char name[96], n[24];
+
+    if (used > 1) {
+        w->solo = true;
+        return jittered(w, r->c.retry_initial);
+    }
+    if (w->rejected_seq != items[0].seq) {
+        w->rejected_seq = items[0].seq;
+        w->rejections = 0;
+    }
+    w->rejections++;
+    if (w->rejections < r->c.dead_letter_after) {
+        cw_log(CW_LOG_DEBUG, "relay", "notification rejected, will retry", "receiver", r->c.name,
+               "err", info->detail, (char *)NULL);
+        return jittered(w, r->c.retry_initial);
+    }
+    snprintf(n, sizeof(n), "%lld", (long long)w->rejections);
+    if (cw_spool_bury(s->spool, items[0].seq, name, sizeof(name)) != CW_OK)
+        return jittered(w, r->c.retry_max); /* logged; stays queued */
+    count(s, R_DEAD, 1);
+    w->rejected_seq = 0;
+    w->solo = false;
+    cw_log(CW_LOG_WARN, "relay", "notification moved to the dead-letter directory", "receiver",
+           r->c.name, "id", name, "attempts", n, "err", info->detail, (char *)NULL);
+    return 0;
+}
+
 /* deliver_once() makes one attempt; returns the delay before the next one. */
 static cw_duration deliver_once(struct worker *w)
 {
@@ -595,7 +649,7 @@ static cw_duration deliver_once(struct worker *w)
     if (wait > 0)
         return wait;
     qlen = cw_spool_length(s->spool);
-    if (r->caps.merge && r->caps.rate_limit > 0 && tokens != SIZE_MAX && qlen > 1) {
+    if (r->caps.merge && r->caps.rate_limit > 0 && tokens != SIZE_MAX && qlen > 1 && !w->solo) {
         /* Spread the queue over the requests left in the window: merge
          * rather than make notifications wait for the next window. */
         max = (qlen + tokens - 1) / tokens;
@@ -662,6 +716,8 @@ static cw_duration deliver_once(struct worker *w)
         }
         count(s, R_DELIVERED, used);
         w->backoff = 0;
+        w->rejected_seq = 0;
+        w->solo = false;
         if (since != 0) {
             char d[32];
 
@@ -678,12 +734,14 @@ static cw_duration deliver_once(struct worker *w)
         goto out;
     }
     count(s, R_FAILED, 1);
+    if (res == CW_DELIVER_REJECTED) {
+        delay = rejected(w, items, used, &info);
+        goto out;
+    }
     w->backoff = w->backoff == 0 ? r->c.retry_initial : w->backoff * 2;
     if (w->backoff > r->c.retry_max)
         w->backoff = r->c.retry_max;
-    /* jitter: 75..125 % of the step */
-    delay = w->backoff / 4 * 3 +
-            (cw_duration)((double)(w->backoff / 2) * ((double)rand_r(&w->seed) / (double)RAND_MAX));
+    delay = jittered(w, w->backoff);
     if (res == CW_DELIVER_THROTTLED && delay < info.retry_after)
         delay = info.retry_after;
     {
@@ -749,6 +807,24 @@ static int config_attach(struct app *app, struct relay_config *cfg, char *why, s
             return CW_EIO;
     }
     return CW_OK;
+}
+
+/* config_rescan() queues the entry files put back by hand into the spool
+ * directories (a replayed dead letter). Called while no delivery thread
+ * runs, so that no request is aborted half-way by the reload and sent twice. */
+static void config_rescan(struct relay_config *cfg)
+{
+    size_t i, added;
+    char n[24];
+
+    for (i = 0; i < cfg->nrecv; i++) {
+        added = cw_spool_rescan(cfg->recv[i].slot->spool);
+        if (added == 0)
+            continue;
+        snprintf(n, sizeof(n), "%zu", added);
+        cw_log(CW_LOG_INFO, "spool", "queued entries found in the spool directory", "receiver",
+               cfg->recv[i].c.name, "entries", n, (char *)NULL);
+    }
 }
 
 /* config_start() starts the delivery threads of an attached configuration. */
@@ -832,6 +908,7 @@ static int reload(struct app *app, struct cw_buf *why)
      * aborted); the spool keeps everything, the new threads resume it.
      * Handlers see either configuration whole, each with its spools. */
     config_stop(app->cfg);
+    config_rescan(fresh);
     pthread_rwlock_wrlock(&app->cfg_lock);
     old = app->cfg;
     app->cfg = fresh;

@@ -24,7 +24,9 @@
 #include <unistd.h>
 
 #define RECENT_MAX     4096
+#define FULL_LOGGED    256 /* keys refused while full, logged once each */
 #define SPOOL_MAX_FILE (16u << 20)
+#define DEAD_DIR       "dead"
 
 struct entry {
     uint64_t seq;
@@ -50,11 +52,31 @@ struct cw_spool {
     size_t nrecent, recent_head;
     cw_duration window;
     bool kicked;
+    char full_keys[FULL_LOGGED][33]; /* refused while full and already logged */
+    size_t nfull, full_head;
 };
 
 static void entry_name(char *buf, size_t len, uint64_t seq, const char *key)
 {
     snprintf(buf, len, "%020" PRIu64 "-%s.json", seq, key);
+}
+
+/* parse_name() reads "<20 digits>-<32 key>.json". */
+static bool parse_name(const char *nm, uint64_t *seq, char *key)
+{
+    size_t i;
+
+    if (strlen(nm) != 20 + 1 + 32 + 5 || nm[20] != '-' || strcmp(nm + 53, ".json") != 0)
+        return false;
+    *seq = 0;
+    for (i = 0; i < 20; i++) {
+        if (nm[i] < '0' || nm[i] > '9')
+            return false;
+        *seq = *seq * 10 + (uint64_t)(nm[i] - '0');
+    }
+    memcpy(key, nm + 21, 32);
+    key[32] = '\0';
+    return true;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -135,7 +157,6 @@ struct cw_spool *cw_spool_open(const char *dir, cw_duration dedupe_window, size_
         const char *nm = de->d_name;
         char key[33];
         uint64_t seq = 0;
-        size_t i;
 
         if (strncmp(nm, ".tmp-", 5) == 0) {
             /* a put that crashed before its rename: never acknowledged */
@@ -144,17 +165,8 @@ struct cw_spool *cw_spool_open(const char *dir, cw_duration dedupe_window, size_
                        (char *)NULL);
             continue;
         }
-        if (strlen(nm) != 20 + 1 + 32 + 5 || nm[20] != '-' || strcmp(nm + 53, ".json") != 0)
+        if (!parse_name(nm, &seq, key))
             continue;
-        for (i = 0; i < 20; i++) {
-            if (nm[i] < '0' || nm[i] > '9')
-                break;
-            seq = seq * 10 + (uint64_t)(nm[i] - '0');
-        }
-        if (i != 20)
-            continue;
-        memcpy(key, nm + 21, 32);
-        key[32] = '\0';
         if (push_entry(sp, seq, key) != CW_OK) {
             closedir(d);
             snprintf(why, whylen, "out of memory");
@@ -219,6 +231,26 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+/* note_full() logs a refusal for a full queue once per key: Alertmanager
+ * retries the same notification until it is taken. */
+static void note_full(struct cw_spool *sp, const char *key)
+{
+    char max[24];
+    size_t i;
+
+    for (i = 0; i < sp->nfull; i++) {
+        if (strcmp(sp->full_keys[i], key) == 0)
+            return;
+    }
+    snprintf(sp->full_keys[sp->full_head], sizeof(sp->full_keys[0]), "%s", key);
+    sp->full_head = (sp->full_head + 1) % FULL_LOGGED;
+    if (sp->nfull < FULL_LOGGED)
+        sp->nfull++;
+    snprintf(max, sizeof(max), "%zu", sp->max);
+    cw_log(CW_LOG_WARN, "spool", "queue full, notification refused", "dir", sp->dir, "key", key,
+           "max_queue", max, (char *)NULL);
+}
+
 int cw_spool_put(struct cw_spool *sp, const char *body, size_t len, const char *key,
                  enum cw_spool_outcome *outcome)
 {
@@ -235,8 +267,10 @@ int cw_spool_put(struct cw_spool *sp, const char *body, size_t len, const char *
     if (sp->n >= sp->max) {
         *outcome = CW_SPOOL_FULL;
         rc = CW_OK;
+        note_full(sp, key);
         goto out;
     }
+    sp->nfull = 0; /* room again: a later full queue logs afresh */
     seq = sp->next_seq;
     snprintf(tmp, sizeof(tmp), ".tmp-%020" PRIu64, seq);
     entry_name(name, sizeof(name), seq, key);
@@ -470,4 +504,74 @@ void cw_spool_mark_fallback(struct cw_spool *sp, uint64_t seq)
     if (i >= 0)
         sp->e[i].fell_back = true;
     pthread_mutex_unlock(&sp->lock);
+}
+
+int cw_spool_bury(struct cw_spool *sp, uint64_t seq, char *name, size_t namelen)
+{
+    char errbuf[128], dead[96];
+    ssize_t i;
+    int dfd = -1, rc = CW_EIO;
+
+    pthread_mutex_lock(&sp->lock);
+    i = find(sp, seq);
+    if (i < 0) {
+        rc = CW_EINVAL;
+        goto out;
+    }
+    entry_name(name, namelen, seq, sp->e[i].key);
+    snprintf(dead, sizeof(dead), DEAD_DIR "/%s", name);
+    if ((mkdirat(sp->dirfd, DEAD_DIR, 0700) != 0 && errno != EEXIST) ||
+        (dfd = openat(sp->dirfd, DEAD_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        renameat(sp->dirfd, name, sp->dirfd, dead) != 0 || fsync(dfd) != 0 ||
+        fsync(sp->dirfd) != 0) {
+        cw_log(CW_LOG_ERROR, "spool", "cannot move an entry to the dead-letter directory", "dir",
+               sp->dir, "file", name, "err", cw_strerror_r(errno, errbuf, sizeof(errbuf)),
+               (char *)NULL);
+        goto out;
+    }
+    remove_at(sp, (size_t)i);
+    rc = CW_OK;
+out:
+    if (dfd >= 0)
+        close(dfd);
+    pthread_mutex_unlock(&sp->lock);
+    return rc;
+}
+
+size_t cw_spool_rescan(struct cw_spool *sp)
+{
+    struct dirent *de;
+    size_t added = 0;
+    DIR *d;
+    int fd;
+
+    pthread_mutex_lock(&sp->lock);
+    fd = dup(sp->dirfd);
+    d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        goto out;
+    }
+    rewinddir(d); /* a dup shares the offset that cw_spool_open() left at the end */
+    while ((de = readdir(d)) != NULL) {
+        char key[33];
+        uint64_t seq;
+
+        if (!parse_name(de->d_name, &seq, key) || find(sp, seq) >= 0)
+            continue;
+        if (push_entry(sp, seq, key) != CW_OK)
+            break; /* the rest waits for the next rescan */
+        if (seq >= sp->next_seq)
+            sp->next_seq = seq + 1;
+        added++;
+    }
+    closedir(d);
+    if (added > 0) {
+        qsort(sp->e, sp->n, sizeof(*sp->e), cmp_entry);
+        pthread_cond_broadcast(&sp->cond);
+    }
+out:
+    pthread_mutex_unlock(&sp->lock);
+    return added;
 }

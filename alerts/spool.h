@@ -6,7 +6,8 @@
  * "<20-digit sequence>-<dedupe key>.json", written to a temporary name,
  * fsync'ed, renamed and the directory fsync'ed before cw_spool_put()
  * returns, so the 2xx that follows is never a lie. Entries leave in
- * sequence order, only through cw_spool_remove() after a confirmed delivery.
+ * sequence order, only through cw_spool_remove() after a confirmed delivery
+ * or cw_spool_bury() into "dead/" when the receiver can never take it.
  * Opening a directory resumes what a previous process left.
  *
  * Threads: HTTP handlers put, the receiver's delivery thread waits, peeks
@@ -46,7 +47,9 @@ void cw_spool_close(struct cw_spool *sp);
 
 /* cw_spool_put() stores one notification durably, unless its key is queued
  * or was delivered within the dedupe window (CW_SPOOL_DUPLICATE) or the
- * queue is full (CW_SPOOL_FULL). Returns CW_OK or CW_EIO (logged). */
+ * queue is full (CW_SPOOL_FULL; logged once per key while the queue stays
+ * full, however often Alertmanager retries it). Returns CW_OK or CW_EIO
+ * (logged). */
 CW_MUST_CHECK int cw_spool_put(struct cw_spool *sp, const char *body, size_t len, const char *key,
                                enum cw_spool_outcome *outcome);
 
@@ -71,6 +74,19 @@ CW_MUST_CHECK int cw_spool_remove(struct cw_spool *sp, uint64_t seq);
 
 /* cw_spool_quarantine() moves entry 'seq' aside as "*.bad" (unparsable). */
 void cw_spool_quarantine(struct cw_spool *sp, uint64_t seq);
+
+/* cw_spool_bury() moves entry 'seq' into the dead-letter directory
+ * "<dir>/dead/" under its own file name (written to 'name', >= 80 bytes),
+ * fsyncs both directories and drops it from the queue. Its key is not
+ * remembered: the same notification sent again is queued again. Returns
+ * CW_OK, or CW_EIO (logged) when the file could not be moved: the entry then
+ * stays queued. */
+CW_MUST_CHECK int cw_spool_bury(struct cw_spool *sp, uint64_t seq, char *name, size_t namelen);
+
+/* cw_spool_rescan() queues entry files of the directory that the spool does
+ * not know yet (an operator moved a dead letter back), in sequence order.
+ * Returns how many it added. */
+size_t cw_spool_rescan(struct cw_spool *sp);
 
 /* cw_spool_mark_fallback() records that entry 'seq' went to the fallback. */
 void cw_spool_mark_fallback(struct cw_spool *sp, uint64_t seq);

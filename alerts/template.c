@@ -5,6 +5,11 @@
  *
  * Deliberately small: no conditionals, no loops. A message is a title
  * (rendered once per notification) and an alert block (rendered per alert).
+ * Every channel has a size limit, so rendering is bounded: placeholder
+ * values can be cut to a cap (on a character, with "…"), and
+ * cw_tmpl_digest() renders alert blocks one at a time against a budget,
+ * summarising the rest as "… and N more alerts (F firing, R resolved)",
+ * never rendering the whole notification first.
  * One rule stands in for conditionals: a line whose placeholders all render
  * empty is left out ("- service: " for an alert without a service label).
  * Pure functions; any thread.
@@ -15,10 +20,9 @@
 #include <string.h>
 
 static const char *const names[] = {
-    "status",  "status_text",   "alertname",    "severity",    "service",
-    "layer",   "instance",      "summary",      "description", "starts_at",
-    "ends_at", "generator_url", "external_url", "receiver",    "count",
-    "firing",  "resolved",      "group_key",    NULL,
+    "status",  "status_text", "alertname", "severity",  "service",       "layer",        "instance",
+    "summary", "description", "starts_at", "ends_at",   "generator_url", "external_url", "receiver",
+    "count",   "firing",      "resolved",  "group_key", "more",          NULL,
 };
 
 const char *cw_tmpl_default_title(enum cw_lang lang)
@@ -83,17 +87,18 @@ static const char *status_text(const char *status, enum cw_lang lang)
     return firing ? "FIRING" : "RESOLVED";
 }
 
-/* time_text() appends an RFC 3339 time as "2025-01-01 08:00:00 UTC". */
-static int time_text(struct cw_buf *out, const char *t)
+/* time_text() writes an RFC 3339 time as "2025-01-01 08:00:00 UTC" into
+ * buf; anything else is returned as it came (the zero time as ""). */
+static const char *time_text(const char *t, char *buf, size_t len)
 {
-    size_t len = strlen(t);
+    size_t n = strlen(t);
 
-    if (len < 19 || t[10] != 'T' || strncmp(t, "0001-", 5) == 0)
-        return len < 19 && strncmp(t, "0001-", 5) != 0 ? cw_buf_adds(out, t) : CW_OK;
-    if (cw_buf_add(out, t, 10) != CW_OK || cw_buf_addc(out, ' ') != CW_OK ||
-        cw_buf_add(out, t + 11, 8) != CW_OK)
-        return CW_ENOMEM;
-    return t[len - 1] == 'Z' ? cw_buf_adds(out, " UTC") : cw_buf_adds(out, t + 19);
+    if (strncmp(t, "0001-", 5) == 0)
+        return "";
+    if (n < 19 || t[10] != 'T' || n > 40)
+        return t;
+    snprintf(buf, len, "%.10s %.8s%s", t, t + 11, t[n - 1] == 'Z' ? " UTC" : t + 19);
+    return buf;
 }
 
 /* first_nonempty(): the alert's label, else the common label. */
@@ -121,11 +126,50 @@ static const char *pick_annotation(const struct cw_am_msg *m, const struct cw_am
     return x != NULL ? cw_am_annotation(x, name) : "";
 }
 
-static int render_one(struct cw_buf *out, const char *name, size_t nlen, const struct cw_am_msg *m,
-                      const struct cw_am_alert *a, enum cw_lang lang)
+int cw_tmpl_add_value(struct cw_buf *out, const char *s, size_t len, size_t max)
 {
-    char tmp[128];
+    size_t cut;
+    int rc;
+
+    if (max == 0 || len <= max)
+        return cw_buf_add(out, s, len);
+    /* Room for the ellipsis (3 bytes in UTF-8) inside the cap. */
+    cut = cw_utf8_cut(s, len, max > 3 ? max - 3 : 0);
+    rc = cw_buf_add(out, s, cut);
+    return rc == CW_OK ? cw_buf_adds(out, "…") : rc;
+}
+
+size_t cw_am_firing(const struct cw_am_msg *m, size_t from)
+{
     size_t i, n = 0;
+
+    for (i = from; i < m->nalerts; i++)
+        n += strcmp(m->alerts[i].status, "firing") == 0;
+    return n;
+}
+
+int cw_tmpl_more(struct cw_buf *out, const struct cw_am_msg *m, size_t from, enum cw_lang lang)
+{
+    size_t left = from < m->nalerts ? m->nalerts - from : 0;
+    size_t firing = cw_am_firing(m, from);
+
+    if (left == 0)
+        return CW_OK;
+    if (lang == CW_LANG_ZH)
+        return cw_buf_addf(out,
+                           "…另有 %zu 条告警未显示（%zu 条告警，%zu 条已恢复），详见 Alertmanager",
+                           left, firing, left - firing);
+    return cw_buf_addf(out, "… and %zu more alerts (%zu firing, %zu resolved), see Alertmanager",
+                       left, firing, left - firing);
+}
+
+static int render_one(struct cw_buf *out, const char *name, size_t nlen, const struct cw_am_msg *m,
+                      const struct cw_am_alert *a, enum cw_lang lang, const struct cw_tmpl_opts *o)
+{
+    const struct cw_am_alert *x = a != NULL ? a : (m->nalerts > 0 ? &m->alerts[0] : NULL);
+    size_t max = o != NULL ? o->value_max : 0;
+    const char *v = NULL;
+    char tmp[128], num[64];
 
 #define IS(s) (nlen == strlen(s) && memcmp(name, s, nlen) == 0)
     if (nlen > 6 && memcmp(name, "label:", 6) == 0) {
@@ -133,60 +177,65 @@ static int render_one(struct cw_buf *out, const char *name, size_t nlen, const s
             return CW_OK;
         memcpy(tmp, name + 6, nlen - 6);
         tmp[nlen - 6] = '\0';
-        return cw_buf_adds(out, pick(m, a, tmp));
-    }
-    if (nlen > 11 && memcmp(name, "annotation:", 11) == 0) {
+        v = pick(m, a, tmp);
+    } else if (nlen > 11 && memcmp(name, "annotation:", 11) == 0) {
         if (nlen - 11 >= sizeof(tmp))
             return CW_OK;
         memcpy(tmp, name + 11, nlen - 11);
         tmp[nlen - 11] = '\0';
-        return cw_buf_adds(out, pick_annotation(m, a, tmp));
-    }
-    if (IS("status"))
-        return cw_buf_adds(out, a != NULL ? a->status : m->status);
-    if (IS("status_text"))
-        return cw_buf_adds(out, status_text(a != NULL ? a->status : m->status, lang));
-    if (IS("alertname") || IS("severity") || IS("service") || IS("layer") || IS("instance")) {
+        v = pick_annotation(m, a, tmp);
+    } else if (IS("status")) {
+        v = a != NULL ? a->status : m->status;
+    } else if (IS("status_text")) {
+        v = status_text(a != NULL ? a->status : m->status, lang);
+    } else if (IS("alertname") || IS("severity") || IS("service") || IS("layer") ||
+               IS("instance")) {
         memcpy(tmp, name, nlen);
         tmp[nlen] = '\0';
-        return cw_buf_adds(out, pick(m, a, tmp));
-    }
-    if (IS("summary") || IS("description")) {
+        v = pick(m, a, tmp);
+    } else if (IS("summary") || IS("description")) {
         memcpy(tmp, name, nlen);
         tmp[nlen] = '\0';
-        return cw_buf_adds(out, pick_annotation(m, a, tmp));
-    }
-    if (IS("starts_at") || IS("ends_at")) {
-        const struct cw_am_alert *x = a != NULL ? a : (m->nalerts > 0 ? &m->alerts[0] : NULL);
-
+        v = pick_annotation(m, a, tmp);
+    } else if (IS("starts_at") || IS("ends_at")) {
         if (x == NULL)
             return CW_OK;
-        return time_text(out, IS("starts_at") ? x->starts_at : x->ends_at);
-    }
-    if (IS("generator_url")) {
-        const struct cw_am_alert *x = a != NULL ? a : (m->nalerts > 0 ? &m->alerts[0] : NULL);
+        v = time_text(IS("starts_at") ? x->starts_at : x->ends_at, num, sizeof(num));
+    } else if (IS("generator_url")) {
+        v = x != NULL ? x->generator_url : "";
+    } else if (IS("external_url")) {
+        v = m->external_url;
+    } else if (IS("receiver")) {
+        v = m->receiver;
+    } else if (IS("group_key")) {
+        v = m->group_key;
+    } else if (IS("count")) {
+        snprintf(num, sizeof(num), "%zu", m->nalerts);
+        v = num;
+    } else if (IS("firing") || IS("resolved")) {
+        size_t n = cw_am_firing(m, 0);
 
-        return x != NULL ? cw_buf_adds(out, x->generator_url) : CW_OK;
-    }
-    if (IS("external_url"))
-        return cw_buf_adds(out, m->external_url);
-    if (IS("receiver"))
-        return cw_buf_adds(out, m->receiver);
-    if (IS("group_key"))
-        return cw_buf_adds(out, m->group_key);
-    if (IS("count"))
-        return cw_buf_addf(out, "%zu", m->nalerts);
-    if (IS("firing") || IS("resolved")) {
-        for (i = 0; i < m->nalerts; i++)
-            n += strcmp(m->alerts[i].status, "firing") == 0;
-        return cw_buf_addf(out, "%zu", IS("firing") ? n : m->nalerts - n);
+        snprintf(num, sizeof(num), "%zu", IS("firing") ? n : m->nalerts - n);
+        v = num;
+    } else if (IS("more")) {
+        /* Group level only: the alerts a one-alert text leaves out. */
+        if (a != NULL || m->nalerts < 2)
+            return CW_OK;
+        if (o != NULL && o->more_out != NULL)
+            return lang == CW_LANG_ZH ? cw_buf_addf(o->more_out, "…另有%zu条", m->nalerts - 1)
+                                      : cw_buf_addf(o->more_out, " … and %zu more", m->nalerts - 1);
+        return lang == CW_LANG_ZH ? cw_buf_addf(out, "…另有%zu条", m->nalerts - 1)
+                                  : cw_buf_addf(out, " … and %zu more", m->nalerts - 1);
     }
 #undef IS
-    return CW_OK;
+    if (v == NULL)
+        return CW_OK;
+    return cw_tmpl_add_value(out, v, strlen(v), max);
 }
 
-int cw_tmpl_render(struct cw_buf *out, const char *tmpl, const struct cw_am_msg *m,
-                   const struct cw_am_alert *a, enum cw_lang lang)
+int cw_tmpl_render_opts(struct cw_buf *out, const char *tmpl, const struct cw_am_msg *m,
+                        const struct cw_am_alert *a, enum cw_lang lang,
+                        const struct cw_tmpl_opts *o)
 {
     const char *p = tmpl;
     size_t line_start = out->len;
@@ -226,7 +275,7 @@ int cw_tmpl_render(struct cw_buf *out, const char *tmpl, const struct cw_am_msg 
         while (end > name && end[-1] == ' ')
             end--;
         before = out->len;
-        rc = render_one(out, name, (size_t)(end - name), m, a, lang);
+        rc = render_one(out, name, (size_t)(end - name), m, a, lang, o);
         nph++;
         nfull += out->len > before;
         p = close + 2;
@@ -236,6 +285,66 @@ int cw_tmpl_render(struct cw_buf *out, const char *tmpl, const struct cw_am_msg 
         if (out->data != NULL)
             out->data[out->len] = '\0';
     }
+    return rc;
+}
+
+int cw_tmpl_render(struct cw_buf *out, const char *tmpl, const struct cw_am_msg *m,
+                   const struct cw_am_alert *a, enum cw_lang lang)
+{
+    return cw_tmpl_render_opts(out, tmpl, m, a, lang, NULL);
+}
+
+static size_t cost_of(const struct cw_digest *d, const char *s, size_t len)
+{
+    return d->cost != NULL ? d->cost(s, len) : len;
+}
+
+int cw_tmpl_digest(struct cw_buf *out, const char *tmpl, const struct cw_am_msg *m,
+                   enum cw_lang lang, const struct cw_digest *d, size_t *shown)
+{
+    struct cw_tmpl_opts o = {.value_max = d->value_max};
+    struct cw_buf piece, more;
+    size_t avail = d->budget, reserve, i, c;
+    int rc;
+
+    *shown = 0;
+    /* The last line, written for every alert left out: an upper bound of
+     * what it costs whenever it is needed. */
+    cw_buf_init(&more, 4096);
+    cw_buf_init(&piece, d->piece_limit != 0 ? d->piece_limit : 1u << 20);
+    rc = cw_tmpl_more(&more, m, 0, lang);
+    if (rc == CW_OK && d->sep != NULL)
+        rc = cw_buf_adds(&more, d->sep);
+    reserve = cost_of(d, cw_buf_str(&more), more.len);
+    for (i = 0; i < m->nalerts && rc == CW_OK; i++) {
+        cw_buf_clear(&piece);
+        rc = cw_tmpl_render_opts(&piece, tmpl, m, &m->alerts[i], lang, &o);
+        if (rc == CW_OK && d->sep != NULL)
+            rc = cw_buf_adds(&piece, d->sep);
+        if (rc == CW_ETOOBIG) {
+            rc = CW_OK; /* a block larger than any budget: summarised with the rest */
+            break;
+        }
+        if (rc != CW_OK)
+            break;
+        c = cost_of(d, cw_buf_str(&piece), piece.len);
+        if (c > avail || (i + 1 < m->nalerts && avail - c < reserve))
+            break;
+        rc = cw_buf_add(out, cw_buf_str(&piece), piece.len);
+        avail -= c;
+    }
+    *shown = i;
+    if (rc == CW_OK && i < m->nalerts) {
+        if (reserve > avail) {
+            rc = CW_ETOOBIG; /* not even the count fits: the caller's budget is too small */
+        } else {
+            rc = cw_tmpl_more(out, m, i, lang);
+            if (rc == CW_OK && d->sep != NULL)
+                rc = cw_buf_adds(out, d->sep);
+        }
+    }
+    cw_buf_reset(&piece);
+    cw_buf_reset(&more);
     return rc;
 }
 

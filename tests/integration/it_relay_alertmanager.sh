@@ -23,8 +23,7 @@ set -euo pipefail
 . "$CW_SOURCE_ROOT/tests/lib/relay.sh"
 
 cw_require curl python3 prometheus-alertmanager
-SMTPD_PY=/usr/bin/python3
-"$SMTPD_PY" -c 'import aiosmtpd' 2>/dev/null || cw_skip "python3-aiosmtpd is not installed"
+smtpd_require
 cw_tmpdir
 T=$CW_TMP
 
@@ -35,10 +34,7 @@ recorder_start "$T/sms" sms
 SMS_PORT=$REC_PORT
 recorder_start "$T/hook" webhook
 HOOK_PORT=$REC_PORT
-SMTP_PORT=$(cw_free_port)
-mkdir -p "$T/maildir/tmp" "$T/maildir/new" "$T/maildir/cur"
-cw_spawn "$T/smtpd.log" "$SMTPD_PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
-    -c aiosmtpd.handlers.Mailbox "$T/maildir"
+smtpd_start "$T/maildir"
 
 DT_TOKEN=tok-$RANDOM$RANDOM
 DT_SECRET=SECdt$RANDOM$RANDOM$RANDOM

@@ -6,6 +6,8 @@
 #
 #   relay_start CONFIG [FLAGS...]   start connwatch-relay on 127.0.0.1:0; sets CW_PID, CW_LOG, CW_ADDR
 #   recorder_start DIR KIND [PORT]  start tests/lib/relay_recorder.py; sets REC_PORT, REC_PID
+#   smtpd_require                   skip the test (77) when python3-aiosmtpd is missing
+#   smtpd_start MAILDIR             start aiosmtpd delivering into MAILDIR; sets SMTP_PORT
 #   relay_post RECEIVER FILE        POST a payload; prints the HTTP status
 #   relay_wait_metric NAME MATCH VALUE [SECONDS]   until a series of the relay equals VALUE
 # Processes are recorded for common.sh's cleanup and ended by PID only.
@@ -64,6 +66,22 @@ recorder_start()
     done
     [[ -s $dir/port ]] || cw_fail "recorder $kind did not start"
     REC_PORT=$(cat "$dir/port")
+}
+
+SMTPD_PY=/usr/bin/python3
+
+smtpd_require()
+{
+    "$SMTPD_PY" -c 'import aiosmtpd' 2>/dev/null || cw_skip "python3-aiosmtpd is not installed"
+}
+
+smtpd_start()
+{
+    local dir=$1
+    SMTP_PORT=$(cw_free_port)
+    mkdir -p "$dir/tmp" "$dir/new" "$dir/cur"
+    cw_spawn "$dir.smtpd.log" "$SMTPD_PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
+        -c aiosmtpd.handlers.Mailbox "$dir"
 }
 
 relay_post()

@@ -14,6 +14,8 @@ DIR/mode, read at each request:
   130101  DingTalk's rate-limit answer (HTTP 200, errcode 130101)
   310000  DingTalk's signature failure (HTTP 200, errcode 310000)
   slow    sleeps 30 s before answering (timeouts)
+  reject WORD  HTTP 400 (a rejection no retry can fix) to requests whose body
+          or decoded query contains WORD, success to the others
 """
 import argparse
 import json
@@ -47,9 +49,14 @@ def main():
             u = urllib.parse.urlsplit(self.path)
             try:
                 with open(mode_path) as f:
-                    mode = (f.read().split() or ["ok"])[0]
+                    words = f.read().split() or ["ok"]
             except OSError:
-                mode = "ok"
+                words = ["ok"]
+            mode = words[0]
+            if mode == "reject":
+                word = words[1] if len(words) > 1 else ""
+                hit = word in body or word in urllib.parse.unquote(u.query)
+                mode = "400" if hit else "ok"
             if mode == "slow":
                 time.sleep(30)
             rec = {"t": time.time(), "method": self.command, "path": u.path, "query": u.query,
@@ -61,6 +68,8 @@ def main():
             status, out = 200, b""
             if mode == "500":
                 status, out = 500, b"internal error"
+            elif mode == "400":
+                status, out = 400, b'{"errcode":400,"Code":"isv.INVALID_PARAMETERS"}'
             elif args.kind == "dingtalk":
                 if mode == "130101":
                     out = b'{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}'

@@ -3,7 +3,9 @@
  * test_relay_webhook.c - Check suite "relay_webhook": the Alertmanager
  * payload parser (a payload as Alertmanager 0.25 sends it, and one reason
  * per kind of malformed input), the dedupe key (order of alerts does not
- * matter; status, group and fingerprints do), templates and UTF-8 cutting.
+ * matter; status, group and fingerprints do), templates and UTF-8 cutting,
+ * bounded rendering (10,000 alerts and a 20 KB label within a budget, the
+ * rest counted, values cut on a character, {{more}}).
  * Single-threaded.
  */
 #include "alerts/relay.h"
@@ -179,6 +181,123 @@ START_TEST(test_utf8_cut)
 }
 END_TEST
 
+/* big_msg() parses a notification of 'n' alerts (every third resolved)
+ * whose common label "instance" is 'vlen' bytes of "连" (3 bytes each) and
+ * ASCII, so that cutting must find character boundaries. */
+static void big_msg(struct cw_am_msg *m, size_t n, size_t vlen)
+{
+    struct cw_buf b;
+    char why[256];
+    size_t i;
+
+    cw_buf_init(&b, 64u << 20);
+    ck_assert_int_eq(cw_buf_adds(&b, "{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"r\","
+                                     "\"groupKey\":\"g\",\"commonLabels\":{\"instance\":\""),
+                     CW_OK);
+    for (i = 0; i + 4 <= vlen; i += 4)
+        ck_assert_int_eq(cw_buf_adds(&b, "x连"), CW_OK);
+    ck_assert_int_eq(cw_buf_adds(&b, "\"},\"alerts\":["), CW_OK);
+    for (i = 0; i < n; i++)
+        ck_assert_int_eq(cw_buf_addf(&b,
+                                     "%s{\"status\":\"%s\",\"labels\":{\"alertname\":\"A%zu\"}}",
+                                     i > 0 ? "," : "", i % 3 == 2 ? "resolved" : "firing", i),
+                         CW_OK);
+    ck_assert_int_eq(cw_buf_adds(&b, "]}"), CW_OK);
+    ck_assert_int_eq(cw_am_parse(b.data, b.len, m, why, sizeof(why)), CW_OK);
+    cw_buf_reset(&b);
+}
+
+static bool valid_utf8(const char *s, size_t len)
+{
+    size_t i = 0, k;
+
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t need = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : 3;
+
+        if (i + need >= len + (need == 0))
+            return false;
+        for (k = 1; k <= need; k++) {
+            if (((unsigned char)s[i + k] & 0xC0) != 0x80)
+                return false;
+        }
+        i += need + 1;
+    }
+    return true;
+}
+
+START_TEST(test_template_digest_fits_budget_and_counts_the_rest)
+{
+    const char *tmpl = "**{{alertname}}** {{status_text}} {{instance}}\n";
+    struct cw_digest d = {.budget = 18000, .value_max = 512, .sep = "\n"};
+    struct cw_am_msg m;
+    struct cw_buf out;
+    size_t shown, n, f, r, i, firing = 0;
+    const char *more, *p, *nl;
+
+    big_msg(&m, 10000, 20000);
+    cw_buf_init(&out, 1u << 20);
+    ck_assert_int_eq(cw_tmpl_digest(&out, tmpl, &m, CW_LANG_EN, &d, &shown), CW_OK);
+    ck_assert_uint_le(out.len, d.budget);
+    ck_assert(valid_utf8(out.data, out.len));
+    ck_assert_uint_gt(shown, 0);
+    ck_assert_uint_lt(shown, 10000);
+    more = strstr(out.data, "… and ");
+    ck_assert_ptr_nonnull(more);
+    ck_assert_int_eq(sscanf(more, "… and %zu more alerts (%zu firing, %zu resolved)", &n, &f, &r),
+                     3);
+    for (i = 0; i < shown; i++)
+        firing += i % 3 != 2;
+    ck_assert_uint_eq(n, 10000 - shown);
+    ck_assert_uint_eq(firing + f, cw_am_firing(&m, 0));
+    ck_assert_uint_eq(f + r, n);
+    /* values cut on a character to 512 bytes, "…" included: no line is longer */
+    for (p = out.data; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+        ck_assert_uint_le((size_t)(nl - p), 512 + strlen("**A9999** RESOLVED "));
+    ck_assert_ptr_nonnull(strstr(out.data, "…\n"));
+    /* zh, and a budget too small even for the count */
+    cw_buf_clear(&out);
+    ck_assert_int_eq(cw_tmpl_digest(&out, tmpl, &m, CW_LANG_ZH, &d, &shown), CW_OK);
+    ck_assert_ptr_nonnull(strstr(out.data, "条告警未显示（"));
+    cw_buf_clear(&out);
+    d.budget = 20;
+    ck_assert_int_eq(cw_tmpl_digest(&out, tmpl, &m, CW_LANG_EN, &d, &shown), CW_ETOOBIG);
+    cw_buf_reset(&out);
+    cw_am_free(&m);
+}
+END_TEST
+
+START_TEST(test_template_value_cap_and_more)
+{
+    struct cw_buf out, more;
+    struct cw_tmpl_opts o = {.value_max = 10};
+    struct cw_am_msg m;
+
+    big_msg(&m, 3, 400);
+    cw_buf_init(&out, 4096);
+    cw_buf_init(&more, 4096);
+    /* 10 bytes: "x连" (4) + "x" (1) + "…" (3) = 8; the next "连" would pass 7 */
+    ck_assert_int_eq(cw_tmpl_render_opts(&out, "{{instance}}|{{more}}", &m, NULL, CW_LANG_EN, &o),
+                     CW_OK);
+    ck_assert_str_eq(cw_buf_str(&out), "x连x…| … and 2 more");
+    cw_buf_clear(&out);
+    o.more_out = &more;
+    ck_assert_int_eq(cw_tmpl_render_opts(&out, "{{alertname}}{{more}}", &m, NULL, CW_LANG_ZH, &o),
+                     CW_OK);
+    ck_assert_str_eq(cw_buf_str(&out), "A0");
+    ck_assert_str_eq(cw_buf_str(&more), "…另有2条");
+    /* per alert, {{more}} is empty */
+    cw_buf_clear(&out);
+    ck_assert_int_eq(cw_tmpl_render_opts(&out, "{{more}}", &m, &m.alerts[0], CW_LANG_EN, NULL),
+                     CW_OK);
+    ck_assert_uint_eq(out.len, 0);
+    ck_assert(cw_tmpl_check("{{alertname}}{{more}}", &(const char *){NULL}));
+    cw_buf_reset(&out);
+    cw_buf_reset(&more);
+    cw_am_free(&m);
+}
+END_TEST
+
 static Suite *webhook_suite(void)
 {
     Suite *s = suite_create("relay_webhook");
@@ -189,6 +308,8 @@ static Suite *webhook_suite(void)
     tcase_add_test(tc, test_dedupe_key);
     tcase_add_test(tc, test_template_render);
     tcase_add_test(tc, test_utf8_cut);
+    tcase_add_test(tc, test_template_digest_fits_budget_and_counts_the_rest);
+    tcase_add_test(tc, test_template_value_cap_and_more);
     suite_add_tcase(s, tc);
     return s;
 }
