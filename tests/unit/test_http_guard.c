@@ -391,12 +391,19 @@ static void *flood_main(void *arg)
 {
     struct flood *f = arg;
 
+    double next = now_s();
+
+    /* 50 attempts a second from each of four addresses: the issue's 200/s.
+     * (Unpaced, the flood would run out of ephemeral ports.) */
     while (now_s() < f->until) {
         int st = request_status(f->src, AUTH_WRONG);
 
         f->sent++;
         f->throttled += st == 429;
         f->unauthorized += st == 401;
+        next += 1.0 / 50;
+        if (next > now_s())
+            (void)poll(NULL, 0, (int)((next - now_s()) * 1000));
     }
     return NULL;
 }
@@ -457,7 +464,7 @@ START_TEST(test_wrong_password_flood_leaves_cached_scrapes_fast)
     unlink(path);
     qsort(lat, 40, sizeof(lat[0]), cmp_double);
     fprintf(stderr,
-            "# %u wrong logins in 3 s (%u bcrypt-checked, %u throttled); cached scrapes "
+            "# %u wrong logins in 3 s at 200/s (%u bcrypt-checked, %u throttled); cached scrapes "
             "p50 %.2f ms, max %.2f ms\n",
             sent, verified, throttled, lat[20] * 1e3, lat[39] * 1e3);
     /* Each address gets its burst and then one check a second: with four
