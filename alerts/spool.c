@@ -54,6 +54,7 @@ struct cw_spool {
     bool kicked;
     char full_keys[FULL_LOGGED][33]; /* refused while full and already logged */
     size_t nfull, full_head;
+    struct cw_log_limit full_log; /* distinct refusals while full */
 };
 
 static void entry_name(char *buf, size_t len, uint64_t seq, const char *key)
@@ -231,8 +232,10 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-/* note_full() logs a refusal for a full queue once per key: Alertmanager
- * retries the same notification until it is taken. */
+/* note_full() logs a refusal for a full queue once per key (Alertmanager
+ * retries the same notification until it is taken), and distinct keys
+ * through a rate limit: a flood while the queue is full writes one line per
+ * interval, the next saying how many were left out. */
 static void note_full(struct cw_spool *sp, const char *key)
 {
     char max[24];
@@ -247,8 +250,8 @@ static void note_full(struct cw_spool *sp, const char *key)
     if (sp->nfull < FULL_LOGGED)
         sp->nfull++;
     snprintf(max, sizeof(max), "%zu", sp->max);
-    cw_log(CW_LOG_WARN, "spool", "queue full, notification refused", "dir", sp->dir, "key", key,
-           "max_queue", max, (char *)NULL);
+    cw_log_limited(&sp->full_log, CW_LOG_WARN, "spool", "queue full, notification refused", "dir",
+                   sp->dir, "key", key, "max_queue", max, (char *)NULL);
 }
 
 int cw_spool_put(struct cw_spool *sp, const char *body, size_t len, const char *key,
