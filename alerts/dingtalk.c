@@ -125,11 +125,6 @@ static bool critical_firing(const struct cw_am_msg *m)
     return false;
 }
 
-static size_t json_cost(const char *s, size_t len)
-{
-    return escaped_len(s, len);
-}
-
 /* render_msg() appends one notification when it fits in *budget (bytes once
  * JSON-escaped): a heading, the alerts that fit (cw_tmpl_digest: one block at
  * a time, values capped, the rest counted), a link to Alertmanager. Only
@@ -165,13 +160,13 @@ static int render_msg(struct cw_buf *text, const struct cw_am_msg *m,
         rc = cw_buf_addf(&foot, "[Alertmanager](%s)\n", m->external_url);
     if (rc != CW_OK)
         goto out;
-    hc = json_cost(cw_buf_str(&head), head.len);
-    fc = json_cost(cw_buf_str(&foot), foot.len);
+    hc = escaped_len(cw_buf_str(&head), head.len);
+    fc = escaped_len(cw_buf_str(&foot), foot.len);
     if (hc + fc >= *budget)
         goto out;
     d = (struct cw_digest){.budget = *budget - hc - fc,
                            .value_max = VALUE_MAX,
-                           .cost = json_cost,
+                           .cost = escaped_len,
                            .sep = "\n",
                            .piece_limit = 64u << 10};
     rc = cw_tmpl_digest(&alerts, alert, m, ctx->lang, &d, &shown);
@@ -187,7 +182,7 @@ static int render_msg(struct cw_buf *text, const struct cw_am_msg *m,
     if (rc == CW_OK)
         rc = cw_buf_add(text, cw_buf_str(&foot), foot.len);
     if (rc == CW_OK) {
-        *budget -= hc + fc + json_cost(cw_buf_str(&alerts), alerts.len);
+        *budget -= hc + fc + escaped_len(cw_buf_str(&alerts), alerts.len);
         *fitted = true;
     }
 out:

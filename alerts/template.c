@@ -222,10 +222,9 @@ static int render_one(struct cw_buf *out, const char *name, size_t nlen, const s
         if (a != NULL || m->nalerts < 2)
             return CW_OK;
         if (o != NULL && o->more_out != NULL)
-            return lang == CW_LANG_ZH ? cw_buf_addf(o->more_out, "…另有%zu条", m->nalerts - 1)
-                                      : cw_buf_addf(o->more_out, " … and %zu more", m->nalerts - 1);
-        return lang == CW_LANG_ZH ? cw_buf_addf(out, "…另有%zu条", m->nalerts - 1)
-                                  : cw_buf_addf(out, " … and %zu more", m->nalerts - 1);
+            out = o->more_out;
+        return cw_buf_addf(out, lang == CW_LANG_ZH ? "…另有%zu条" : " … and %zu more",
+                           m->nalerts - 1);
     }
 #undef IS
     if (v == NULL)

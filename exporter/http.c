@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metric.h"
+#include "strindex.h"
 #include "webcfg.h"
 
 #include <arpa/inet.h>
@@ -338,11 +339,9 @@ static bool http_auth_throttle(struct cw_http_server *s, struct MHD_Connection *
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     unsigned char addr[16] = {0};
     struct http_auth_slot *slot;
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
     cw_mono now = cw_now();
     bool ok = true;
     int family;
-    size_t i;
 
     if (ci == NULL || ci->client_addr == NULL)
         return true;
@@ -353,9 +352,7 @@ static bool http_auth_throttle(struct cw_http_server *s, struct MHD_Connection *
         memcpy(addr, &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr, 16);
     else
         return true;
-    for (i = 0; i < sizeof(addr); i++)
-        h = (h ^ addr[i]) * 1099511628211ull;
-    slot = &s->throttle[h % HTTP_AUTH_THROTTLE_SLOTS];
+    slot = &s->throttle[cw_hash_bytes(addr, sizeof(addr)) % HTTP_AUTH_THROTTLE_SLOTS];
     pthread_mutex_lock(&s->throttle_lock);
     if (slot->family != family || memcmp(slot->addr, addr, sizeof(addr)) != 0) {
         /* A new address (or one that shares the slot): a full allowance. */

@@ -26,15 +26,22 @@ void cw_strindex_reset(struct cw_strindex *ix)
     cw_strindex_init(ix);
 }
 
-uint64_t cw_strindex_hash(const char *key)
+uint64_t cw_hash_bytes(const void *data, size_t len)
 {
+    const unsigned char *p = data;
     uint64_t h = 1469598103934665603ull;
+    size_t i;
 
-    for (; *key != '\0'; key++) {
-        h ^= (unsigned char)*key;
+    for (i = 0; i < len; i++) {
+        h ^= p[i];
         h *= 1099511628211ull;
     }
     return h;
+}
+
+uint64_t cw_strindex_hash(const char *key)
+{
+    return cw_hash_bytes(key, strlen(key));
 }
 
 /* strindex_slot() returns the slot holding 'key', or the free slot where it

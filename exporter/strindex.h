@@ -38,6 +38,9 @@ void cw_strindex_reset(struct cw_strindex *ix);
  * across runs, so it also serves as a spread for check phases. */
 uint64_t cw_strindex_hash(const char *key);
 
+/* cw_hash_bytes() is the same hash over 'len' bytes (binary keys). */
+uint64_t cw_hash_bytes(const void *data, size_t len);
+
 /* cw_strindex_find() returns the value indexed under 'key', or NULL. */
 void *cw_strindex_find(struct cw_strindex *ix, const char *key);
 
