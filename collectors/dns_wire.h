@@ -9,7 +9,7 @@
 #ifndef CW_COLLECTORS_DNS_WIRE_H
 #define CW_COLLECTORS_DNS_WIRE_H
 
-#include "exporter/err.h"
+#include "exporter/core/err.h"
 
 #include <stdbool.h>
 #include <stddef.h>

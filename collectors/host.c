@@ -15,7 +15,7 @@
 #include "collectors/host_proc.h"
 #include "collectors/host_sockdiag.h"
 #include "exporter/check.h"
-#include "exporter/log.h"
+#include "exporter/core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
 #ifndef CW_HOST_PROC_H
 #define CW_HOST_PROC_H
 
-#include "exporter/err.h"
+#include "exporter/core/err.h"
 
 #include <stdbool.h>
 #include <stddef.h>

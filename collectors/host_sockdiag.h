@@ -14,7 +14,7 @@
 #define CW_HOST_SOCKDIAG_H
 
 #include "collectors/host_proc.h"
-#include "exporter/clock.h"
+#include "exporter/core/clock.h"
 
 #include <stddef.h>
 

@@ -37,7 +37,7 @@
 #include "collectors/http_util.h"
 #include "collectors/tlsinspect.h"
 #include "exporter/check.h"
-#include "exporter/log.h"
+#include "exporter/core/log.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -8,7 +8,7 @@
 #ifndef CW_HTTP_UTIL_H
 #define CW_HTTP_UTIL_H
 
-#include "exporter/err.h"
+#include "exporter/core/err.h"
 
 #include <curl/curl.h>
 #include <stddef.h>

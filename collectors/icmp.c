@@ -29,7 +29,7 @@
  */
 #include "collectors/icmp_stats.h"
 #include "exporter/check.h"
-#include "exporter/log.h"
+#include "exporter/core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -15,7 +15,7 @@
 #ifndef CW_ICMP_STATS_H
 #define CW_ICMP_STATS_H
 
-#include "exporter/err.h"
+#include "exporter/core/err.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -26,7 +26,7 @@
  */
 #include "collectors/mysql_status.h"
 #include "exporter/check.h"
-#include "exporter/log.h"
+#include "exporter/core/log.h"
 
 #include <errmsg.h>
 #include <errno.h>

@@ -14,8 +14,8 @@
 #ifndef CW_MYSQL_STATUS_H
 #define CW_MYSQL_STATUS_H
 
-#include "exporter/clock.h"
-#include "exporter/err.h"
+#include "exporter/core/clock.h"
+#include "exporter/core/err.h"
 
 #include <stdbool.h>
 #include <stddef.h>

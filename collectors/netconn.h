@@ -14,8 +14,8 @@
 #ifndef CW_COLLECTORS_NETCONN_H
 #define CW_COLLECTORS_NETCONN_H
 
-#include "exporter/clock.h"
-#include "exporter/err.h"
+#include "exporter/core/clock.h"
+#include "exporter/core/err.h"
 
 #include <netdb.h>
 #include <stdbool.h>

@@ -26,7 +26,7 @@
  */
 #include "collectors/redis_info.h"
 #include "exporter/check.h"
-#include "exporter/log.h"
+#include "exporter/core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

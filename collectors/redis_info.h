@@ -14,7 +14,7 @@
 #ifndef CW_REDIS_INFO_H
 #define CW_REDIS_INFO_H
 
-#include "exporter/err.h"
+#include "exporter/core/err.h"
 
 #include <stdbool.h>
 #include <stddef.h>

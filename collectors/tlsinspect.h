@@ -21,7 +21,7 @@
 #define CW_TLSINSPECT_H
 
 #include "exporter/check.h"
-#include "exporter/err.h"
+#include "exporter/core/err.h"
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>

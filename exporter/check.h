@@ -22,10 +22,10 @@
 #ifndef CW_CHECK_H
 #define CW_CHECK_H
 
-#include "clock.h"
-#include "config.h"
-#include "err.h"
-#include "metric.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/metric.h"
 
 #include <stdbool.h>
 

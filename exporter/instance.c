@@ -12,7 +12,7 @@
  * Lock order: sched lock, then instance lock; nothing else is taken inside.
  */
 #include "check.h"
-#include "log.h"
+#include "core/log.h"
 #include "settings.h"
 
 #include <stdarg.h>

@@ -6,13 +6,13 @@
  * then reads them from a signalfd, so handlers never run asynchronously.
  * Reloads (SIGHUP, POST /-/reload) are serialised by app.reload_lock.
  */
-#include "buf.h"
-#include "cli.h"
-#include "http.h"
-#include "log.h"
-#include "procself.h"
+#include "core/buf.h"
+#include "core/cli.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/procself.h"
+#include "core/render.h"
 #include "registry.h"
-#include "render.h"
 #include "scheduler.h"
 #include "settings.h"
 #include "version.h"

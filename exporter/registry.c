@@ -13,8 +13,8 @@
  */
 #include "registry.h"
 
-#include "clock.h"
-#include "procself.h"
+#include "core/clock.h"
+#include "core/procself.h"
 #include "scheduler.h"
 #include "version.h"
 

@@ -11,8 +11,8 @@
 #ifndef CW_REGISTRY_H
 #define CW_REGISTRY_H
 
-#include "buf.h"
-#include "render.h"
+#include "core/buf.h"
+#include "core/render.h"
 #include "settings.h"
 
 #include <stdbool.h>

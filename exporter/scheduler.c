@@ -10,7 +10,7 @@
  */
 #include "scheduler.h"
 
-#include "log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <pthread.h>

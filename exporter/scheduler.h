@@ -14,7 +14,7 @@
 #ifndef CW_SCHEDULER_H
 #define CW_SCHEDULER_H
 
-#include "err.h"
+#include "core/err.h"
 #include "settings.h"
 
 #include <stdbool.h>

@@ -6,9 +6,9 @@
  */
 #include "settings.h"
 
-#include "buf.h"
-#include "log.h"
-#include "strindex.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/strindex.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

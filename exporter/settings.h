@@ -18,9 +18,9 @@
 #define CW_SETTINGS_H
 
 #include "check.h"
-#include "clock.h"
-#include "config.h"
-#include "metric.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/metric.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

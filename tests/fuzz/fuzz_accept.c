@@ -6,7 +6,7 @@
  * Built with -fsanitize=fuzzer it is a fuzzer; tests/fuzz/replay_main.c
  * replays its corpus as a test in suite "fuzz-replay". Single-threaded.
  */
-#include "exporter/render.h"
+#include "exporter/core/render.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * never crash, leak or loop. Secret and path options only touch files the
  * input names, which is fine for a fuzzer run in a scratch directory.
  */
-#include "exporter/config.h"
+#include "exporter/core/config.h"
 #include "exporter/settings.h"
 
 #include <stdint.h>

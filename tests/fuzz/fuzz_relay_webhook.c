@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_relay_webhook.c - libFuzzer target for connwatch-relay's webhook
- * payload parser (alerts/webhook.c) and what runs on every accepted
+ * payload parser (alerts/relay/payload.c) and what runs on every accepted
  * payload: the dedupe key and the default templates of both languages.
  *
  * tests/fuzz/replay_main.c replays tests/fuzz/corpus/relay_webhook/ as a
  * plain test. Single-threaded; owns nothing between inputs.
  */
-#include "alerts/relay.h"
+#include "alerts/relay/relay.h"
 
 #include <stdint.h>
 #include <stdlib.h>

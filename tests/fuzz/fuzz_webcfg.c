@@ -9,10 +9,10 @@
  * tests/fuzz/replay_main.c replays the corpus as a plain test without
  * clang. Single-threaded.
  */
-#include "exporter/buf.h"
-#include "exporter/config.h"
-#include "exporter/err.h"
-#include "exporter/webcfg.h"
+#include "exporter/core/buf.h"
+#include "exporter/core/config.h"
+#include "exporter/core/err.h"
+#include "exporter/core/webcfg.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
 #   relay_wait_metric NAME MATCH VALUE [SECONDS]   until a series of the relay equals VALUE
 # Processes are recorded for common.sh's cleanup and ended by PID only.
 
-RELAY_BIN=$CW_BUILD_ROOT/alerts/connwatch-relay
+RELAY_BIN=$CW_BUILD_ROOT/alerts/relay/connwatch-relay
 
 relay_start()
 {

@@ -8,10 +8,10 @@
  * nothing allocated: ASan and valgrind runs of this test check the leaks.
  * Libraries' own allocations (libyaml, zlib) are not wrapped.
  */
-#include "exporter/buf.h"
 #include "exporter/check.h"
-#include "exporter/metric.h"
-#include "exporter/render.h"
+#include "exporter/core/buf.h"
+#include "exporter/core/metric.h"
+#include "exporter/core/render.h"
 #include "exporter/settings.h"
 
 #include <check.h>

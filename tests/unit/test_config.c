@@ -8,12 +8,12 @@
  * the option types a future collector uses (address, URL, secret file,
  * enum) are exercised through the same loader.
  */
-#include "exporter/buf.h"
 #include "exporter/check.h"
-#include "exporter/clock.h"
-#include "exporter/config.h"
+#include "exporter/core/buf.h"
+#include "exporter/core/clock.h"
+#include "exporter/core/config.h"
+#include "exporter/core/strindex.h"
 #include "exporter/settings.h"
-#include "exporter/strindex.h"
 
 #include <check.h>
 #include <fcntl.h>

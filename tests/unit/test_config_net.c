@@ -5,9 +5,9 @@
  * exact "file:line:col: path: message" text users see; and the values a
  * good configuration leaves in the state.
  */
-#include "exporter/buf.h"
 #include "exporter/check.h"
-#include "exporter/config.h"
+#include "exporter/core/buf.h"
+#include "exporter/core/config.h"
 #include "exporter/settings.h"
 
 #include <check.h>

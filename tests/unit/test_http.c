@@ -8,11 +8,11 @@
  * with the OpenSSL API, bcrypt hashes with libxcrypt at the lowest cost) and
  * removes it. Check's fork mode keeps the servers of different tests apart.
  */
-#include "exporter/buf.h"
-#include "exporter/config.h"
-#include "exporter/http.h"
-#include "exporter/log.h"
-#include "exporter/webcfg.h"
+#include "exporter/core/buf.h"
+#include "exporter/core/config.h"
+#include "exporter/core/http.h"
+#include "exporter/core/log.h"
+#include "exporter/core/webcfg.h"
 
 #include <check.h>
 #include <crypt.h>

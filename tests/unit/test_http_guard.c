@@ -7,9 +7,9 @@
  * the --web.* flags that set all of it. Clients are raw sockets; waits are
  * poll()s for the server's close, bounded by the deadline under test.
  */
-#include "exporter/cli.h"
-#include "exporter/http.h"
-#include "exporter/metric.h"
+#include "exporter/core/cli.h"
+#include "exporter/core/http.h"
+#include "exporter/core/metric.h"
 
 #include <arpa/inet.h>
 #include <check.h>

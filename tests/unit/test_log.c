@@ -3,7 +3,7 @@
  * test_log.c - the logger: fixed keys first, logfmt quoting and escaping,
  * JSON lines, level filtering. Output goes to a pipe read by the test.
  */
-#include "exporter/log.h"
+#include "exporter/core/log.h"
 
 #include <check.h>
 #include <regex.h>

@@ -4,7 +4,7 @@
  * escaping, histogram counts, sticky errors, reference counting) and
  * cw_label_escape(). Single-threaded.
  */
-#include "exporter/metric.h"
+#include "exporter/core/metric.h"
 
 #include <check.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
  * letter moves to dead/ and comes back at its place through a rescan.
  * Single-threaded.
  */
-#include "alerts/spool.h"
+#include "alerts/relay/spool.h"
 
 #include <check.h>
 #include <dirent.h>

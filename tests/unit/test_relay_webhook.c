@@ -8,7 +8,7 @@
  * rest counted, values cut on a character, {{more}}).
  * Single-threaded.
  */
-#include "alerts/relay.h"
+#include "alerts/relay/relay.h"
 
 #include <check.h>
 #include <stdlib.h>

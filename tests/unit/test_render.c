@@ -8,8 +8,8 @@
  * CW_UPDATE_GOLDEN=1 in the environment the golden tests rewrite the files
  * instead of comparing. Single-threaded.
  */
-#include "exporter/metric.h"
-#include "exporter/render.h"
+#include "exporter/core/metric.h"
+#include "exporter/core/render.h"
 
 #include <check.h>
 #include <errno.h>

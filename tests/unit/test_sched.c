@@ -8,10 +8,10 @@
  * runs, "nap" sleeps for its "sleep" option (to play a slow or hanging
  * target). Tolerances are generous: these tests check behaviour, not speed.
  */
-#include "exporter/buf.h"
 #include "exporter/check.h"
+#include "exporter/core/buf.h"
+#include "exporter/core/render.h"
 #include "exporter/registry.h"
-#include "exporter/render.h"
 #include "exporter/scheduler.h"
 #include "exporter/settings.h"
 

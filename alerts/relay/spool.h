@@ -16,8 +16,8 @@
 #ifndef CW_SPOOL_H
 #define CW_SPOOL_H
 
-#include "exporter/clock.h"
-#include "exporter/err.h"
+#include "exporter/core/clock.h"
+#include "exporter/core/err.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

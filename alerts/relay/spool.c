@@ -7,9 +7,9 @@
  * keys for dedupe. HTTP handler threads put; the receiver's delivery thread
  * waits, peeks and removes. One mutex and one condition variable.
  */
-#include "alerts/spool.h"
+#include "alerts/relay/spool.h"
 
-#include "exporter/log.h"
+#include "exporter/core/log.h"
 
 #include <dirent.h>
 #include <errno.h>

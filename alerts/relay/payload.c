@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * webhook.c - the Alertmanager webhook payload (version "4"): parse and
+ * payload.c - the Alertmanager webhook payload (version "4"): parse and
  * validate with jansson, accessors, and the dedupe key.
  *
  * Pure functions; any thread. A parsed message owns its jansson tree; the
  * strings and objects in struct cw_am_alert borrow from it.
  */
-#include "alerts/relay.h"
+#include "alerts/relay/relay.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>

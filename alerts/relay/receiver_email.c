@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * email.c - receiver kind "email": one message per notification over SMTP
+ * receiver_email.c - receiver kind "email": one message per notification over SMTP
  * or SMTPS with libcurl (REFERENCE.md §7): RFC 5322 headers, the subject as
  * an RFC 2047 encoded word, multipart/alternative with a plain-text and an
  * HTML part (both base64, so no line is ever too long), the whole message
@@ -12,7 +12,7 @@
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
  */
-#include "alerts/relay.h"
+#include "alerts/relay/relay.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>

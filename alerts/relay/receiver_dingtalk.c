@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * dingtalk.c - receiver kind "dingtalk": a DingTalk custom robot (自定义机器人).
+ * receiver_dingtalk.c - receiver kind "dingtalk": a DingTalk custom robot (自定义机器人).
  *
  * Markdown messages, @mobiles for firing critical alerts, signed URLs
  * (REFERENCE.md §5.3), the errcode in the HTTP 200 answer read and obeyed
@@ -15,7 +15,7 @@
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
  */
-#include "alerts/relay.h"
+#include "alerts/relay/relay.h"
 
 #include <stdio.h>
 #include <stdlib.h>

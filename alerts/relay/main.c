@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * relay.c - the connwatch-relay program: flags, configuration, the webhook
+ * main.c - the connwatch-relay program: flags, configuration, the webhook
  * endpoint, one delivery thread per receiver (retries, backoff with jitter,
  * rate limit, fallback), its metrics, signals and reloads.
  *
@@ -11,14 +11,13 @@
  * reloads are serialised by app.reload_lock. Spools and counters live in
  * slots keyed by receiver name that outlive reloads.
  */
-#include "alerts/relay.h"
-
-#include "alerts/spool.h"
-#include "exporter/cli.h"
-#include "exporter/http.h"
-#include "exporter/log.h"
-#include "exporter/metric.h"
-#include "exporter/render.h"
+#include "alerts/relay/relay.h"
+#include "alerts/relay/spool.h"
+#include "exporter/core/cli.h"
+#include "exporter/core/http.h"
+#include "exporter/core/log.h"
+#include "exporter/core/metric.h"
+#include "exporter/core/render.h"
 #include "version.h"
 
 #include <curl/curl.h>

@@ -14,7 +14,7 @@
  * empty is left out ("- service: " for an alert without a service label).
  * Pure functions; any thread.
  */
-#include "alerts/relay.h"
+#include "alerts/relay/relay.h"
 
 #include <stdio.h>
 #include <string.h>

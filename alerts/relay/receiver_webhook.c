@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * generic_webhook.c - receiver kind "webhook": POST the Alertmanager payload
+ * receiver_webhook.c - receiver kind "webhook": POST the Alertmanager payload
  * as it came (JSON) to a URL; any 2xx is a delivery, a 4xx other than 408
  * and 429 a rejection (CW_DELIVER_REJECTED), anything else is retried. The
  * escape hatch for systems the relay does not speak.
@@ -13,7 +13,7 @@
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
  */
-#include "alerts/relay.h"
+#include "alerts/relay/relay.h"
 
 #include <stdio.h>
 #include <stdlib.h>

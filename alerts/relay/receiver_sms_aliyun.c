@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * aliyun_sms.c - receiver kind "aliyun_sms": Alibaba Cloud SendSms with the
+ * receiver_sms_aliyun.c - receiver kind "aliyun_sms": Alibaba Cloud SendSms with the
  * RPC signature V1 (HMAC-SHA1, REFERENCE.md §6.1), one SMS per
  * notification, TemplateParam built from the alert with the receiver's
  * placeholders, values cut to the template variable limit on a character
@@ -12,7 +12,7 @@
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
  */
-#include "alerts/relay.h"
+#include "alerts/relay/relay.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>

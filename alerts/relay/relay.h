@@ -1,29 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * relay.h - the receiver interface of connwatch-relay and the pieces its
- * files share: parsed notifications (webhook.c), message templates
+ * files share: parsed notifications (payload.c), message templates
  * (template.c), signing helpers (sign.c), outbound HTTP (outbound.c).
  *
  * A receiver kind is one file ending with a `const struct cw_receiver_kind`
  * (name, configure, deliver, release), listed in cw_receiver_kinds[]
- * (relay.c). configure() runs on the thread that loads the configuration;
+ * (main.c). configure() runs on the thread that loads the configuration;
  * deliver() runs on the receiver's own delivery thread only, one call at a
  * time, so a kind's state needs no lock of its own.
  */
 #ifndef CW_RELAY_H
 #define CW_RELAY_H
 
-#include "exporter/buf.h"
-#include "exporter/clock.h"
-#include "exporter/config.h"
-#include "exporter/err.h"
+#include "exporter/core/buf.h"
+#include "exporter/core/clock.h"
+#include "exporter/core/config.h"
+#include "exporter/core/err.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-/* ---- webhook.c: the Alertmanager payload (version 4) --------------------- */
+/* ---- payload.c: the Alertmanager payload (version 4) --------------------- */
 
 struct cw_am_alert {
     const char *status;      /* "firing" or "resolved" */
