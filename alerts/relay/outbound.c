@@ -7,7 +7,7 @@
  * Called on a receiver's delivery thread; a fresh easy handle per request
  * (a few requests a minute per receiver do not need connection reuse).
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/outbound.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

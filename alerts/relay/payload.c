@@ -6,9 +6,10 @@
  * Pure functions; any thread. A parsed message owns its jansson tree; the
  * strings and objects in struct cw_am_alert borrow from it.
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/payload.h"
 
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,15 @@ const char *cw_am_label(const struct cw_am_alert *a, const char *name)
 const char *cw_am_annotation(const struct cw_am_alert *a, const char *name)
 {
     return obj_str(a->annotations, name);
+}
+
+size_t cw_am_firing(const struct cw_am_msg *m, size_t from)
+{
+    size_t i, n = 0;
+
+    for (i = from; i < m->nalerts; i++)
+        n += strcmp(m->alerts[i].status, "firing") == 0;
+    return n;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -12,7 +12,8 @@
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/receiver.h"
+#include "alerts/relay/template.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>

@@ -12,7 +12,10 @@
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/outbound.h"
+#include "alerts/relay/receiver.h"
+#include "alerts/relay/sign.h"
+#include "alerts/relay/template.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>

@@ -13,7 +13,9 @@
  * Called on the receiver's delivery thread; the state is read-only after
  * configure().
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/outbound.h"
+#include "alerts/relay/receiver.h"
+#include "alerts/relay/template.h"
 
 #include <stdio.h>
 #include <stdlib.h>

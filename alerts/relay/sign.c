@@ -7,7 +7,7 @@
  *
  * Pure functions; any thread.
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/sign.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

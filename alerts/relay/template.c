@@ -14,7 +14,7 @@
  * empty is left out ("- service: " for an alert without a service label).
  * Pure functions; any thread.
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/template.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -137,15 +137,6 @@ int cw_tmpl_add_value(struct cw_buf *out, const char *s, size_t len, size_t max)
     cut = cw_utf8_cut(s, len, max > 3 ? max - 3 : 0);
     rc = cw_buf_add(out, s, cut);
     return rc == CW_OK ? cw_buf_adds(out, "…") : rc;
-}
-
-size_t cw_am_firing(const struct cw_am_msg *m, size_t from)
-{
-    size_t i, n = 0;
-
-    for (i = from; i < m->nalerts; i++)
-        n += strcmp(m->alerts[i].status, "firing") == 0;
-    return n;
 }
 
 int cw_tmpl_more(struct cw_buf *out, const struct cw_am_msg *m, size_t from, enum cw_lang lang)

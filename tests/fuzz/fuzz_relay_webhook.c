@@ -7,7 +7,8 @@
  * tests/fuzz/replay_main.c replays tests/fuzz/corpus/relay_webhook/ as a
  * plain test. Single-threaded; owns nothing between inputs.
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/payload.h"
+#include "alerts/relay/template.h"
 
 #include <stdint.h>
 #include <stdlib.h>

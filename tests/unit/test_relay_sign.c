@@ -6,7 +6,7 @@
  * signature against a value computed with python3's hmac/base64, and JSON
  * string escaping. Single-threaded.
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/sign.h"
 
 #include <check.h>
 #include <stdlib.h>

@@ -8,7 +8,8 @@
  * rest counted, values cut on a character, {{more}}).
  * Single-threaded.
  */
-#include "alerts/relay/relay.h"
+#include "alerts/relay/payload.h"
+#include "alerts/relay/template.h"
 
 #include <check.h>
 #include <stdlib.h>

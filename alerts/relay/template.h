@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * template.h - message templates of connwatch-relay (template.c):
+ * {{placeholder}} substitution, bounded rendering, the default zh/en texts,
+ * UTF-8-safe cutting. Pure functions; any thread.
+ */
+#ifndef CW_RELAY_TEMPLATE_H
+#define CW_RELAY_TEMPLATE_H
+
+#include "alerts/relay/payload.h"
+#include "exporter/core/buf.h"
+#include "exporter/core/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum cw_lang { CW_LANG_ZH = 0, CW_LANG_EN };
+
+/* Placeholders: {{status}} {{alertname}} {{severity}} {{service}} {{layer}}
+ * {{instance}} {{summary}} {{description}} {{starts_at}} {{ends_at}}
+ * {{generator_url}} {{external_url}} {{receiver}} {{count}} {{firing}}
+ * {{resolved}} {{group_key}} {{more}} (group level: " … and N more" when the
+ * notification has more than one alert) {{label:NAME}} {{annotation:NAME}}. Unknown ones
+ * render empty; a line whose placeholders all render empty is left out.
+ * 'a' may be NULL (group-level templates). */
+CW_MUST_CHECK int cw_tmpl_render(struct cw_buf *out, const char *tmpl, const struct cw_am_msg *m,
+                                 const struct cw_am_alert *a, enum cw_lang lang);
+
+/* Bounded rendering (every channel has a size limit). */
+struct cw_tmpl_opts {
+    size_t value_max;        /* bytes of one placeholder's value, cut on a character with
+                              * "…" (within the cap); 0 = no cut */
+    struct cw_buf *more_out; /* borrowed from the caller for the call, or NULL: {{more}}
+                              * renders in place; else appended here, so a caller cutting
+                              * the text can keep it whole */
+};
+
+/* cw_tmpl_render_opts() is cw_tmpl_render() with value caps ('o' may be NULL). */
+CW_MUST_CHECK int cw_tmpl_render_opts(struct cw_buf *out, const char *tmpl,
+                                      const struct cw_am_msg *m, const struct cw_am_alert *a,
+                                      enum cw_lang lang, const struct cw_tmpl_opts *o);
+
+/* cw_tmpl_add_value() appends s[0..len), cut to at most 'max' bytes (0 = no
+ * limit) on a UTF-8 boundary with "…" when longer. */
+CW_MUST_CHECK int cw_tmpl_add_value(struct cw_buf *out, const char *s, size_t len, size_t max);
+
+/* cw_tmpl_more() appends the summary of m->alerts[from..), "… and N more
+ * alerts (F firing, R resolved), see Alertmanager" (zh: "…另有 N 条告警未显示
+ * （F 条告警，R 条已恢复），详见 Alertmanager"); nothing when none is left. */
+CW_MUST_CHECK int cw_tmpl_more(struct cw_buf *out, const struct cw_am_msg *m, size_t from,
+                               enum cw_lang lang);
+
+struct cw_digest {
+    size_t budget;    /* what the blocks and the summary line may cost in all */
+    size_t value_max; /* cap of each placeholder's value (cw_tmpl_opts) */
+    size_t (*cost)(const char *s, size_t len); /* cost of bytes once encoded; NULL = bytes */
+    const char *sep;    /* borrowed (usually a literal), or NULL: appended after each block
+                         * and after the summary line */
+    size_t piece_limit; /* limit of one rendered block; 0 = 1 MiB */
+};
+
+/* cw_tmpl_digest() appends one 'tmpl' block per alert of 'm', in order, while
+ * they fit in d->budget, keeping room for the cw_tmpl_more() line, which it
+ * appends when alerts are left out. It renders one block at a time and stops
+ * at the budget, so its cost is bounded whatever the notification's size.
+ * *shown receives how many alerts were written. Returns CW_OK, CW_ETOOBIG when
+ * the budget cannot even hold the summary line, or CW_ENOMEM. */
+CW_MUST_CHECK int cw_tmpl_digest(struct cw_buf *out, const char *tmpl, const struct cw_am_msg *m,
+                                 enum cw_lang lang, const struct cw_digest *d, size_t *shown);
+
+/* cw_tmpl_check() tells whether every {{ has a matching }} and a known name;
+ * when not, *why receives a static reason. */
+bool cw_tmpl_check(const char *tmpl, const char **why);
+
+/* cw_tmpl_default_title()/cw_tmpl_default_alert(): the built-in texts
+ * (markdown; read fine as plain text), static strings. */
+const char *cw_tmpl_default_title(enum cw_lang lang);
+const char *cw_tmpl_default_alert(enum cw_lang lang);
+
+/* cw_utf8_cut() returns the largest length <= max that does not split a
+ * UTF-8 sequence of s[0..len). */
+size_t cw_utf8_cut(const char *s, size_t len, size_t max);
+
+/* cw_severity_rank(): critical 3, warning 2, info 1, anything else 0. */
+int cw_severity_rank(const char *sev);
+
+#endif
