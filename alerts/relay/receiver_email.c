@@ -29,10 +29,10 @@
 #define LINK_MAX          2000 /* a longer externalURL is left out */
 
 struct email_state {
-    char *smtp_url;
-    char *from;
+    char *smtp_url; /* owned (cw_opts, email_release()) */
+    char *from;     /* owned */
     struct cw_strlist to;
-    char *username;
+    char *username; /* owned, or NULL */
     struct cw_secret password_file;
     struct cw_secret password;
     bool require_tls;
@@ -112,7 +112,7 @@ static void bare_address(const char *in, char *out, size_t len)
 }
 
 struct reader {
-    const char *data;
+    const char *data; /* borrowed from the message being sent, for the transfer */
     size_t len, off;
 };
 

@@ -23,14 +23,14 @@
 #include <time.h>
 
 struct sms_state {
-    char *access_key_id;
+    char *access_key_id; /* owned (cw_opts, sms_release()) */
     struct cw_secret secret_file;
     struct cw_secret secret;
-    char *sign_name;
-    char *template_code;
+    char *sign_name;     /* owned */
+    char *template_code; /* owned */
     struct cw_strlist phone_numbers;
-    char *endpoint;
-    char *region_id;
+    char *endpoint;  /* owned */
+    char *region_id; /* owned */
     struct cw_strmap template_param;
     int64_t param_max_chars;
 };

@@ -24,7 +24,7 @@
 #define VALUE_MAX 1024 /* bytes of a label or annotation value once a payload must shrink */
 
 struct webhook_state {
-    char *url;
+    char *url; /* owned (cw_opts, webhook_release()), or NULL with url_file */
     struct cw_secret url_file;
     int64_t max_bytes;
 };
