@@ -193,7 +193,7 @@ static int receiver_load(struct cw_relay_receiver *r, const struct cw_node *node
 {
     const struct cw_node *kn;
     const char *why = NULL, *ms;
-    int rc = CW_OK, krc;
+    int rc = CW_OK;
 
     if (node->type != CW_NODE_MAP) {
         cw_diagf(diag, node, "a receiver is a mapping (name: ..., <kind>: {...})");
@@ -224,7 +224,8 @@ static int receiver_load(struct cw_relay_receiver *r, const struct cw_node *node
         rc = CW_ECONFIG;
     }
     if (kn != NULL) {
-        krc = receiver_configure(r, kn, diag);
+        int krc = receiver_configure(r, kn, diag);
+
         if (krc == CW_ENOMEM)
             return krc;
         if (krc != CW_OK)

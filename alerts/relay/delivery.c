@@ -413,7 +413,6 @@ static cw_duration failed(struct worker *w, enum cw_deliver_result res,
     struct cw_slot *s = r->run.slot;
     long long zero = 0;
     cw_duration delay;
-    char d[32];
 
     w->backoff = w->backoff == 0 ? r->c.retry_initial : w->backoff * 2;
     if (w->backoff > r->c.retry_max)
@@ -421,13 +420,16 @@ static cw_duration failed(struct worker *w, enum cw_deliver_result res,
     delay = jittered(w, w->backoff);
     if (res == CW_DELIVER_THROTTLED && delay < info->retry_after)
         delay = info->retry_after;
-    if (atomic_compare_exchange_strong(&s->failing_since, &zero, (long long)now))
+    if (atomic_compare_exchange_strong(&s->failing_since, &zero, (long long)now)) {
+        char d[32];
+
         cw_log(CW_LOG_WARN, "relay", "delivery failing, will retry", "receiver", r->c.name, "kind",
                r->kind->name, "err", info->detail, "retry_in",
                cw_duration_format(delay, d, sizeof(d)), (char *)NULL);
-    else
+    } else {
         cw_log(CW_LOG_DEBUG, "relay", "delivery failed again", "receiver", r->c.name, "err",
                info->detail, (char *)NULL);
+    }
     if (r->fallback != NULL && r->fallback->run.slot != NULL &&
         now - atomic_load(&s->failing_since) >= r->c.fallback_after)
         hand_to_fallback(r);
@@ -511,11 +513,12 @@ int cw_delivery_attach(struct cw_slots *slots, struct cw_relay_config *cfg, char
 
 void cw_delivery_rescan(struct cw_relay_config *cfg)
 {
-    size_t i, added;
-    char n[24];
+    size_t i;
 
     for (i = 0; i < cfg->nrecv; i++) {
-        added = cw_spool_rescan(cfg->recv[i].run.slot->spool);
+        size_t added = cw_spool_rescan(cfg->recv[i].run.slot->spool);
+        char n[24];
+
         if (added == 0)
             continue;
         snprintf(n, sizeof(n), "%zu", added);
