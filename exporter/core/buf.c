@@ -63,6 +63,14 @@ int cw_buf_setlen(struct cw_buf *b, size_t len)
     return CW_OK;
 }
 
+int cw_buf_setlimit(struct cw_buf *b, size_t limit)
+{
+    if (limit < b->len)
+        return CW_EINVAL;
+    b->limit = limit;
+    return CW_OK;
+}
+
 int cw_buf_reserve(struct cw_buf *b, size_t extra)
 {
     size_t need;
@@ -110,7 +118,7 @@ int cw_buf_adds(struct cw_buf *b, const char *s)
 
 int cw_buf_addc(struct cw_buf *b, char c)
 {
-    if (b->len + 1 < b->cap && b->err == CW_OK) {
+    if (b->len + 1 < b->cap && b->len < b->limit && b->err == CW_OK) {
         b->data[b->len++] = c;
         b->data[b->len] = '\0';
         return CW_OK;
@@ -353,13 +361,18 @@ static int buf_read_regular(struct cw_buf *b, int fd, char *why, size_t whylen)
 
 int cw_buf_read_file(struct cw_buf *b, const char *path, char *why, size_t whylen)
 {
+    return cw_buf_read_file_at(b, AT_FDCWD, path, why, whylen);
+}
+
+int cw_buf_read_file_at(struct cw_buf *b, int dirfd, const char *path, char *why, size_t whylen)
+{
     int fd;
     int rc;
 
     if (b->err != CW_OK)
         return buf_refuse_sticky(b, why, whylen);
     /* O_NONBLOCK: opening a FIFO without a writer must not wait for one. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return buf_read_errno(b, why, whylen);
     rc = buf_read_regular(b, fd, why, whylen);

@@ -9,8 +9,8 @@
  * the contents, so a writer may make a run of appends and look once, at the
  * end, at the last return or at cw_buf_error(). cw_buf_clear() and
  * cw_buf_reset() start afresh. Outside buf.c the fields are read, never
- * written: cw_buf_setlen() moves the end. A buffer is owned by one thread at
- * a time.
+ * written: cw_buf_setlen() moves the end, cw_buf_setlimit() the bound. A buffer is owned by one
+ * thread at a time.
  */
 #ifndef CW_BUF_H
 #define CW_BUF_H
@@ -49,6 +49,11 @@ CW_MUST_CHECK int cw_buf_error(const struct cw_buf *b);
  * (past the room or the limit, or a buffer in error that would grow) is
  * refused with CW_EINVAL and changes nothing; cutting never fails. */
 CW_MUST_CHECK int cw_buf_setlen(struct cw_buf *b, size_t len);
+
+/* cw_buf_setlimit() changes the most the buffer may hold, for a buffer made
+ * by someone else (an HTTP response body) whose contents need another bound.
+ * A limit below the current length is refused with CW_EINVAL. */
+CW_MUST_CHECK int cw_buf_setlimit(struct cw_buf *b, size_t limit);
 
 /* cw_buf_add() appends 'len' bytes. Returns CW_OK, CW_ETOOBIG or CW_ENOMEM
  * (or the sticky error of an earlier failure). */
@@ -89,6 +94,11 @@ char *cw_buf_take(struct cw_buf *b, size_t *len);
  * CW_EIO (errno tells why), CW_EPARSE (not a regular file), CW_ETOOBIG or
  * CW_ENOMEM, and the error is sticky. */
 CW_MUST_CHECK int cw_buf_read_file(struct cw_buf *b, const char *path, char *why, size_t whylen);
+
+/* cw_buf_read_file_at() is cw_buf_read_file() with 'path' relative to the
+ * directory open at 'dirfd' (or AT_FDCWD). */
+CW_MUST_CHECK int cw_buf_read_file_at(struct cw_buf *b, int dirfd, const char *path, char *why,
+                                      size_t whylen);
 
 /* cw_buf_read_fd() appends what 'fd' yields until end of file, at most
  * 'max' bytes (and never past b's limit), whatever the kind of descriptor:

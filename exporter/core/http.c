@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metric.h"
+#include "num.h"
 #include "strindex.h"
 #include "webcfg.h"
 
@@ -1053,14 +1054,11 @@ static bool http_length_over(struct MHD_Connection *conn, size_t limit)
 {
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long v;
-    char *end;
+    uint64_t v;
 
     if (cl == NULL)
         return false;
-    errno = 0;
-    v = strtoull(cl, &end, 10);
-    if (end == cl || *end != '\0' || errno != 0)
+    if (cw_parse_u64(cl, strlen(cl), &v) != CW_OK)
         return false; /* libmicrohttpd answers malformed lengths itself */
     return v > limit;
 }
@@ -1386,16 +1384,15 @@ out_close:
 }
 
 /* http_split() parses ":PORT", "HOST:PORT" and "[V6]:PORT" into host and
- * port text; returns NULL or a reason. */
+ * port text and the port's number; returns NULL or a reason. */
 static const char *http_split(const char *spec, char *host, size_t hostlen, char *port,
-                              size_t portlen, bool *bracketed)
+                              size_t portlen, uint16_t *portnum, bool *bracketed)
 {
     const char *colon;
     const char *h = spec;
     size_t hl;
     size_t pl;
-    size_t i;
-    unsigned long v = 0;
+    uint64_t v = 0;
 
     *bracketed = false;
     if (spec[0] == '[') {
@@ -1420,16 +1417,7 @@ static const char *http_split(const char *spec, char *host, size_t hostlen, char
             return "IPv6 addresses must be written in brackets, e.g. [::1]:9100";
     }
     pl = strlen(colon + 1);
-    if (pl == 0 || pl > 5)
-        return "port must be a number from 0 to 65535";
-    for (i = 0; i < pl; i++) {
-        char c = colon[1 + i];
-
-        if (c < '0' || c > '9')
-            return "port must be a number from 0 to 65535";
-        v = v * 10 + (unsigned long)(c - '0');
-    }
-    if (v > 65535)
+    if (pl == 0 || pl > 5 || cw_parse_u64(colon + 1, pl, &v) != CW_OK || v > 65535)
         return "port must be a number from 0 to 65535";
     if (hl >= hostlen || pl >= portlen)
         return "host name too long";
@@ -1437,6 +1425,7 @@ static const char *http_split(const char *spec, char *host, size_t hostlen, char
     host[hl] = '\0';
     memcpy(port, colon + 1, pl);
     port[pl] = '\0';
+    *portnum = (uint16_t)v;
     return NULL;
 }
 
@@ -1448,13 +1437,14 @@ static int http_listen(const char *spec, struct http_listener *l, struct cw_diag
     char errbuf[128];
     char host[256];
     char port[8];
+    uint16_t portnum;
     const char *why;
     bool bracketed;
     int err = 0;
     int rc;
 
     l->fd = -1;
-    why = http_split(spec, host, sizeof(host), port, sizeof(port), &bracketed);
+    why = http_split(spec, host, sizeof(host), port, sizeof(port), &portnum, &bracketed);
     if (why != NULL) {
         cw_diagf(diag, NULL, "listen address \"%s\": %s", spec, why);
         return CW_ECONFIG;
@@ -1468,7 +1458,7 @@ static int http_listen(const char *spec, struct http_listener *l, struct cw_diag
         memset(&any6, 0, sizeof(any6));
         any6.sin6_family = AF_INET6;
         any6.sin6_addr = in6addr_any;
-        any6.sin6_port = htons((uint16_t)strtoul(port, NULL, 10));
+        any6.sin6_port = htons(portnum);
         l->fd = http_bind((const struct sockaddr *)&any6, sizeof(any6), false);
         if (l->fd < 0 &&
             (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL || errno == EPROTONOSUPPORT)) {
@@ -1797,18 +1787,20 @@ void cw_http_limits_init(struct cw_http_limits *l)
 unsigned long cw_http_raise_fd_limit(void)
 {
     struct rlimit rl;
+    rlim_t before;
     char from[32], to[32];
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return 0;
     if (rl.rlim_cur == rl.rlim_max)
         return (unsigned long)rl.rlim_cur;
-    snprintf(from, sizeof(from), "%llu", (unsigned long long)rl.rlim_cur);
+    before = rl.rlim_cur;
+    snprintf(from, sizeof(from), "%llu", (unsigned long long)before);
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         cw_log(CW_LOG_WARN, "http", "cannot raise the descriptor limit", "soft", from,
                (char *)NULL);
-        return strtoul(from, NULL, 10);
+        return (unsigned long)before;
     }
     snprintf(to, sizeof(to), "%llu", (unsigned long long)rl.rlim_cur);
     cw_log(CW_LOG_INFO, "http", "descriptor limit raised", "from", from, "to", to, (char *)NULL);

@@ -6,6 +6,7 @@
  */
 #include "buf.h"
 #include "config.h"
+#include "num.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -153,8 +154,7 @@ int cw_hostport_parse(const char *s, unsigned default_port, struct cw_hostport *
     const char *host = s;
     size_t hostlen;
     const char *portstr = NULL;
-    unsigned long port = default_port;
-    char *end;
+    uint64_t port = default_port;
 
     memset(out, 0, sizeof(*out));
     if (s[0] == '[') {
@@ -184,10 +184,7 @@ int cw_hostport_parse(const char *s, unsigned default_port, struct cw_hostport *
             portstr = colon + 1;
     }
     if (portstr != NULL) {
-        errno = 0;
-        port = strtoul(portstr, &end, 10);
-        if (*portstr == '\0' || *end != '\0' || errno != 0 || port == 0 || port > 65535 ||
-            !isdigit((unsigned char)*portstr)) {
+        if (cw_parse_u64(portstr, strlen(portstr), &port) != CW_OK || port == 0 || port > 65535) {
             *why = "port must be a number from 1 to 65535";
             return CW_EPARSE;
         }
@@ -274,6 +271,7 @@ static int read_secret_file(const struct cw_node *n, const char *path, struct cw
 {
     struct cw_buf b;
     char why[160];
+    size_t len;
 
     cw_buf_init(&b, SECRET_MAX);
     if (cw_buf_read_file(&b, path, why, sizeof(why)) != CW_OK) {
@@ -281,16 +279,17 @@ static int read_secret_file(const struct cw_node *n, const char *path, struct cw
         goto out_fail;
     }
     /* Files written by editors and echo end with a newline that is not part of the secret. */
-    while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
-        b.len--;
-    if (b.len == 0) {
+    len = b.len;
+    while (len > 0 && (b.data[len - 1] == '\n' || b.data[len - 1] == '\r'))
+        len--;
+    if (len == 0) {
         cw_diagf(d, n, "%s is empty", path);
         cw_buf_reset(&b);
         return CW_ECONFIG;
     }
-    b.data[b.len] = '\0';
-    s->len = b.len;
-    s->value = cw_buf_take(&b, NULL);
+    if (cw_buf_setlen(&b, len) != CW_OK) /* a cut: cannot fail */
+        goto out_fail;
+    s->value = cw_buf_take(&b, &s->len);
     return CW_OK;
 
 out_fail:

@@ -176,6 +176,29 @@ START_TEST(test_buf_setlen_cuts_and_takes_in_reserved_bytes)
 }
 END_TEST
 
+/* A new bound holds even where the memory is already larger. */
+START_TEST(test_buf_setlimit_moves_the_bound)
+{
+    struct cw_buf b;
+
+    cw_buf_init(&b, 4);
+    ck_assert_int_eq(cw_buf_adds(&b, "abcd"), CW_OK);
+    ck_assert_int_eq(cw_buf_setlimit(&b, 3), CW_EINVAL);
+    ck_assert_uint_eq(b.limit, 4);
+    ck_assert_int_eq(cw_buf_setlimit(&b, 100), CW_OK);
+    ck_assert_int_eq(cw_buf_adds(&b, "efghijklmnopqrstuvwxyz"), CW_OK);
+    ck_assert_uint_gt(b.cap, 30);
+    ck_assert_int_eq(cw_buf_setlimit(&b, 27), CW_OK);
+    ck_assert_int_eq(cw_buf_addc(&b, '0'), CW_OK);
+    ck_assert_int_eq(cw_buf_addc(&b, '1'), CW_ETOOBIG);
+    ck_assert_str_eq(cw_buf_str(&b), "abcdefghijklmnopqrstuvwxyz0");
+    cw_buf_clear(&b);
+    ck_assert_int_eq(cw_buf_addf(&b, "%028d", 0), CW_ETOOBIG);
+    ck_assert_str_eq(cw_buf_str(&b), "");
+    cw_buf_reset(&b);
+}
+END_TEST
+
 START_TEST(test_buf_read_file_reads_within_the_limit)
 {
     struct cw_buf b;
@@ -397,6 +420,7 @@ static Suite *buf_suite(void)
     tcase_add_test(t, test_buf_error_is_sticky);
     tcase_add_test(t, test_buf_out_of_memory_is_sticky);
     tcase_add_test(t, test_buf_setlen_cuts_and_takes_in_reserved_bytes);
+    tcase_add_test(t, test_buf_setlimit_moves_the_bound);
     tcase_add_test(t, test_buf_read_file_reads_within_the_limit);
     tcase_add_test(t, test_buf_read_file_fails_on_missing_special_and_growing_files);
     tcase_add_test(t, test_buf_read_fd_reads_a_pipe_to_its_end);
