@@ -94,4 +94,8 @@ CW_MUST_CHECK int cw_escape(struct cw_buf *out, const char *s, bool quote);
 /* cw_label_escape() appends 's' escaped as a label value (\\, \", \n). */
 CW_MUST_CHECK int cw_label_escape(struct cw_buf *out, const char *s);
 
+/* cw_label_name_is_valid() tells whether 's' is a Prometheus label name:
+ * [a-zA-Z_][a-zA-Z0-9_]*. */
+bool cw_label_name_is_valid(const char *s);
+
 #endif
