@@ -691,23 +691,11 @@ out:
     return rc;
 }
 
-static int http_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,
-                          struct cw_diag *diag)
+/* http_check_options() checks what the option table cannot: options that go
+ * together, and the body's regular expression (compiled here). */
+static int http_check_options(struct http_state *st, const struct cw_node *node,
+                              struct cw_diag *diag)
 {
-    struct http_state *st = state;
-    pthread_condattr_t ca;
-    size_t i;
-    int rc;
-
-    cw_buf_init(&st->body_buf, HTTP_BODY_LIMIT);
-    rc = cw_opts_apply(http_opts, st, node, cw_check_common_keys, diag);
-    if (rc != CW_OK)
-        return rc;
-    st->sh = info->shared;
-    if (st->sh == NULL) {
-        cw_diagf(diag, node, "the HTTP engine (libcurl) could not be started");
-        return CW_ECONFIG;
-    }
     if ((st->cert_file == NULL) != (st->key_file == NULL)) {
         cw_diagf(diag, node, "cert_file and key_file go together");
         return CW_ECONFIG;
@@ -728,6 +716,15 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
         }
         st->have_re = true;
     }
+    return CW_OK;
+}
+
+/* http_headers_setup() turns the headers option into libcurl's list. */
+static int http_headers_setup(struct http_state *st, const struct cw_node *node,
+                              struct cw_diag *diag)
+{
+    size_t i;
+
     for (i = 0; i < st->headers.n; i++) {
         struct curl_slist *l;
         char *h;
@@ -751,9 +748,15 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
             return CW_ENOMEM;
         st->hdrs = l;
     }
-    rc = http_url_setup(st, node, diag);
-    if (rc != CW_OK)
-        return rc;
+    return CW_OK;
+}
+
+/* http_tls_setup() loads the trust store the check verifies against and
+ * makes room for the TLS facts of checks that can meet TLS. */
+static int http_tls_setup(struct http_state *st, const struct cw_node *node, struct cw_diag *diag)
+{
+    int rc;
+
     if (st->ca_file != NULL) {
         rc = http_ca_get(st->sh, st->ca_file, &st->ca);
         if (rc != CW_OK) {
@@ -773,6 +776,13 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
         if (st->tls == NULL)
             return CW_ENOMEM;
     }
+    return CW_OK;
+}
+
+/* http_cv_init() makes the condition run() waits on, on the monotonic clock. */
+static int http_cv_init(struct http_state *st)
+{
+    pthread_condattr_t ca;
 
     if (pthread_condattr_init(&ca) != 0)
         return CW_ENOMEM;
@@ -783,10 +793,12 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
     }
     pthread_condattr_destroy(&ca);
     st->cv_init = true;
+    return CW_OK;
+}
 
-    st->easy = curl_easy_init();
-    if (st->easy == NULL)
-        return CW_ENOMEM;
+/* http_easy_fixed() sets what every check's handle has in common. */
+static int http_easy_fixed(struct http_state *st, const struct cw_node *node, struct cw_diag *diag)
+{
     SETOPT(CURLOPT_PRIVATE, (void *)st);
     SETOPT(CURLOPT_URL, st->url_eff);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -812,6 +824,13 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
     SETOPT(CURLOPT_CAPATH, (char *)NULL);
     SETOPT(CURLOPT_SSL_CTX_FUNCTION, http_ssl_ctx);
     SETOPT(CURLOPT_SSL_CTX_DATA, (void *)st);
+    return CW_OK;
+}
+
+/* http_easy_options() sets what the check's options ask for. */
+static int http_easy_options(struct http_state *st, const struct cw_node *node,
+                             struct cw_diag *diag)
+{
     if (st->cert_file != NULL) {
         SETOPT(CURLOPT_SSLCERT, st->cert_file);
         SETOPT(CURLOPT_SSLKEY, st->key_file);
@@ -845,6 +864,41 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
     if (st->hdrs != NULL)
         SETOPT(CURLOPT_HTTPHEADER, st->hdrs);
     return CW_OK;
+}
+
+static int http_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,
+                          struct cw_diag *diag)
+{
+    struct http_state *st = state;
+    int rc;
+
+    cw_buf_init(&st->body_buf, HTTP_BODY_LIMIT);
+    rc = cw_opts_apply(http_opts, st, node, cw_check_common_keys, diag);
+    if (rc != CW_OK)
+        return rc;
+    st->sh = info->shared;
+    if (st->sh == NULL) {
+        cw_diagf(diag, node, "the HTTP engine (libcurl) could not be started");
+        return CW_ECONFIG;
+    }
+    rc = http_check_options(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_headers_setup(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_url_setup(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_tls_setup(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_cv_init(st);
+    if (rc != CW_OK)
+        return rc;
+    st->easy = curl_easy_init();
+    if (st->easy == NULL)
+        return CW_ENOMEM;
+    rc = http_easy_fixed(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_easy_options(st, node, diag);
+    return rc;
 }
 
 static const char *http_target(const void *state)
