@@ -136,7 +136,7 @@ static const struct cw_desc desc_tcp_connections = {
  * absence fails the run. */
 static const struct host_counter {
     enum cw_host_tcp_field field;
-    const struct cw_desc *desc;
+    const struct cw_desc *desc; /* borrowed: static */
     bool required;
 } host_tcpext_counters[] = {
     {CW_HOST_TCPEXT_TIMEOUTS, &desc_tcp_timeouts, true},

@@ -70,59 +70,59 @@ struct http_state;
  * and mtime), shared by the checks naming it; loaded once, freed with the
  * last of them. */
 struct http_ca {
-    struct http_ca *next;
-    char *path;
+    struct http_ca *next; /* the shared list sh->cas, which owns the nodes */
+    char *path;           /* owned */
     dev_t dev;
     ino_t ino;
     off_t size;
     struct timespec mtime;
-    X509_STORE *store;
+    X509_STORE *store; /* owned */
     size_t refs;
 };
 
 /* Process-wide: the multi handle and its thread. */
 struct http_shared {
-    CURLM *multi;
+    CURLM *multi; /* owned */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t mu;
     bool stop;                 /* under mu */
-    struct http_state *queued; /* under mu: LIFO of instances to add */
-    struct http_state *active; /* under mu: doubly linked, handles in the multi */
+    struct http_state *queued; /* borrowed, under mu: LIFO of instances to add */
+    struct http_state *active; /* borrowed, under mu: doubly linked, handles in the multi */
     size_t ncancel;            /* under mu: active instances with cancel set */
-    X509_STORE *default_store; /* system trust store, loaded on first use (under mu) */
-    struct http_ca *cas;       /* under mu: ca_file stores in use */
+    X509_STORE *default_store; /* owned: system trust store, loaded on first use (under mu) */
+    struct http_ca *cas;       /* owned, under mu: ca_file stores in use */
 };
 
 struct http_state {
-    /* Options. */
-    char *url;
-    char *method;
-    struct cw_strmap headers;
-    char *body;
-    struct cw_intlist expect_status;
-    char *expect_body;
+    /* Options (owned, freed by cw_opts_release()). */
+    char *url;                       /* owned */
+    char *method;                    /* owned */
+    struct cw_strmap headers;        /* owned */
+    char *body;                      /* owned, or NULL */
+    struct cw_intlist expect_status; /* owned */
+    char *expect_body;               /* owned, or NULL */
     int64_t follow_redirects;
-    char *username;
-    struct cw_secret password;
-    char *ca_file;
-    char *cert_file;
-    char *key_file;
-    char *server_name;
+    char *username;            /* owned, or NULL */
+    struct cw_secret password; /* owned, wiped when freed */
+    char *ca_file;             /* owned, or NULL */
+    char *cert_file;           /* owned, or NULL */
+    char *key_file;            /* owned, or NULL */
+    char *server_name;         /* owned, or NULL */
     bool insecure;
     int ip_family;
-    char *proxy;
+    char *proxy; /* owned, or NULL */
 
     /* Built by configure(). */
-    struct http_shared *sh; /* borrowed */
-    CURL *easy;
-    struct curl_slist *hdrs;
-    char *verify_host; /* name checked against the certificate; url_eff's host */
-    char *url_host;    /* the URL's host, brackets off (where server_name is reached) */
-    char *url_port;    /* the URL's port (the scheme's default when absent) */
-    char *url_eff;     /* URL actually requested (server_name applied) */
-    struct curl_slist *connect_to;
-    struct http_ca *ca; /* the ca_file's shared store, or NULL */
+    struct http_shared *sh;  /* borrowed */
+    CURL *easy;              /* owned */
+    struct curl_slist *hdrs; /* owned: the headers option as libcurl's list */
+    char *verify_host;       /* owned: name checked against the certificate; url_eff's host */
+    char *url_host; /* owned: the URL's host, brackets off (where server_name is reached) */
+    char *url_port; /* owned: the URL's port (the scheme's default when absent) */
+    char *url_eff;  /* owned: URL actually requested (server_name applied) */
+    struct curl_slist *connect_to; /* owned, or NULL without server_name */
+    struct http_ca *ca;            /* reference to the ca_file's shared store, or NULL */
     regex_t body_re;
     bool have_re;
     pthread_cond_t cv;
@@ -132,7 +132,7 @@ struct http_state {
     enum http_phase phase;
     bool cancel;
     CURLcode result;
-    struct http_state *next, *prev; /* queued / active lists */
+    struct http_state *next, *prev; /* borrowed: queued / active lists */
     int64_t start_real;             /* ns, when the handle was added */
 
     /* A /probe run's rule (borrowed, set by run(); NULL for a configured

@@ -25,7 +25,7 @@
 #define TLS_FILE_CERTS 64 /* certificates per file reported */
 
 struct tls_file_state {
-    char *path;
+    char *path; /* owned */
 };
 
 static const struct cw_opt tls_file_opts[] = {

@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One rule as read, before it is checked and moved into the settings. */
 struct probe_opts {
-    char *check;
-    struct cw_strlist targets;
+    char *check;               /* owned */
+    struct cw_strlist targets; /* owned until moved into the rule */
     cw_duration timeout;
-    struct cw_strmap options;
+    struct cw_strmap options; /* owned until moved into the rule */
 };
 
 static const struct cw_opt probe_rule_opts[] = {

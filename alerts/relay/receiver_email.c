@@ -28,10 +28,10 @@
 #define LINK_MAX          2000 /* a longer externalURL is left out */
 
 struct email_state {
-    char *smtp_url;
-    char *from;
-    struct cw_strlist to;
-    char *username;
+    char *smtp_url;       /* owned */
+    char *from;           /* owned */
+    struct cw_strlist to; /* owned */
+    char *username;       /* owned, or NULL */
     struct cw_secret password_file;
     struct cw_secret password;
     bool require_tls;
@@ -111,7 +111,7 @@ static void bare_address(const char *in, char *out, size_t len)
 }
 
 struct reader {
-    const char *data;
+    const char *data; /* borrowed: the message being sent */
     size_t len, off;
 };
 

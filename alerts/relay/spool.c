@@ -43,11 +43,11 @@ struct recent {
 };
 
 struct cw_spool {
-    char *dir;
+    char *dir; /* owned */
     int dirfd;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct entry *e; /* ring would be faster; queues are short */
+    struct entry *e; /* owned array; a ring would be faster, queues are short */
     size_t n, cap, max;
     uint64_t next_seq;
     struct recent recent[RECENT_MAX];

@@ -84,7 +84,7 @@ struct http_cfg {
  * NOTIFY_CONNECTION STARTED to CLOSED (the socket context); its fields are
  * guarded by the server's conn_lock. */
 struct http_conn {
-    struct http_conn *prev, *next; /* the server's list */
+    struct http_conn *prev, *next; /* the server's list (which owns the nodes) */
     int fd;             /* borrowed from MHD: valid until CLOSED, which takes conn_lock */
     bool busy;          /* the request is complete and being answered: exempt */
     bool shut;          /* the guard has shut it down */
@@ -99,7 +99,7 @@ struct http_daemon {
     struct http_cfg *tls;       /* reference to the config whose TLS settings it serves, or NULL */
     struct MHD_Daemon *mhd;     /* owned */
     cw_mono deadline;           /* once retired: stopped by then at the latest */
-    struct http_daemon *next;   /* once retired: the server's retired list */
+    struct http_daemon *next;   /* once retired: the server's retired list (owner) */
 };
 
 struct http_listener {
@@ -189,8 +189,8 @@ struct cw_http_request {
     /* Credentials that need a bcrypt run, done on a thread of its own
      * before the handler (auth_pending); owned, wiped when freed. */
     bool auth_pending;
-    char *auth_user;
-    char *auth_pass;
+    char *auth_user; /* owned */
+    char *auth_pass; /* owned, wiped when freed */
     /* Slow routes: the handler's thread fills these while the connection is
      * suspended; the polling thread queues them after the resume. */
     bool slow_started;
