@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <wchar.h>
 
 void *__real_realloc(void *p, size_t n);
 void *__wrap_realloc(void *p, size_t n);
@@ -143,6 +144,28 @@ START_TEST(test_buf_out_of_memory_is_sticky)
     ck_assert_str_eq(cw_buf_str(&b), "abc");
     /* The first error stays the one reported. */
     ck_assert_int_eq(cw_buf_addf(&b, "%02000d", 1), CW_ENOMEM);
+    cw_buf_reset(&b);
+}
+END_TEST
+
+/* A format the C library cannot render (a wide character the C locale
+ * cannot encode) fails with CW_EINVAL, sticky like any other failure. */
+START_TEST(test_buf_addf_that_cannot_format_fails)
+{
+    static const wchar_t wide[] = {0x100, 0};
+    struct cw_buf b;
+
+    cw_buf_init(&b, 64);
+    ck_assert_int_eq(cw_buf_adds(&b, "ok"), CW_OK);
+    ck_assert_int_eq(cw_buf_addf(&b, "%ls", wide), CW_EINVAL);
+    ck_assert_str_eq(cw_buf_str(&b), "ok");
+    ck_assert_int_eq(cw_buf_adds(&b, "more"), CW_EINVAL);
+    ck_assert_int_eq(cw_buf_error(&b), CW_EINVAL);
+    cw_buf_reset(&b);
+    /* and on a buffer with no memory yet */
+    cw_buf_init(&b, 64);
+    ck_assert_int_eq(cw_buf_addf(&b, "%ls", wide), CW_EINVAL);
+    ck_assert_str_eq(cw_buf_str(&b), "");
     cw_buf_reset(&b);
 }
 END_TEST
@@ -278,6 +301,29 @@ START_TEST(test_buf_read_file_fails_on_missing_special_and_growing_files)
     ck_assert_str_eq(why, "out of memory");
     ck_assert_int_eq(cw_buf_error(&b), CW_ENOMEM);
     cw_buf_reset(&b);
+    scratch_remove(path);
+}
+END_TEST
+
+START_TEST(test_buf_read_file_at_reads_relative_to_a_directory)
+{
+    struct cw_buf b;
+    char path[256], dir[256], why[160];
+    int dfd;
+
+    scratch(path, sizeof(path), 3);
+    snprintf(dir, sizeof(dir), "%s", path);
+    *strrchr(dir, '/') = '\0';
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(dfd, 0);
+    cw_buf_init(&b, 16);
+    ck_assert_int_eq(cw_buf_read_file_at(&b, dfd, "file", why, sizeof(why)), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&b), "xxx");
+    cw_buf_clear(&b);
+    ck_assert_int_eq(cw_buf_read_file_at(&b, dfd, "missing", why, sizeof(why)), CW_EIO);
+    ck_assert_int_eq(errno, ENOENT);
+    cw_buf_reset(&b);
+    close(dfd);
     scratch_remove(path);
 }
 END_TEST
@@ -419,10 +465,12 @@ static Suite *buf_suite(void)
     tcase_add_test(t, test_buf_refuses_to_pass_its_limit);
     tcase_add_test(t, test_buf_error_is_sticky);
     tcase_add_test(t, test_buf_out_of_memory_is_sticky);
+    tcase_add_test(t, test_buf_addf_that_cannot_format_fails);
     tcase_add_test(t, test_buf_setlen_cuts_and_takes_in_reserved_bytes);
     tcase_add_test(t, test_buf_setlimit_moves_the_bound);
     tcase_add_test(t, test_buf_read_file_reads_within_the_limit);
     tcase_add_test(t, test_buf_read_file_fails_on_missing_special_and_growing_files);
+    tcase_add_test(t, test_buf_read_file_at_reads_relative_to_a_directory);
     tcase_add_test(t, test_buf_read_fd_reads_a_pipe_to_its_end);
     tcase_add_test(t, test_buf_read_fd_keeps_a_prefix_past_its_bound);
     tcase_add_test(t, test_buf_read_fd_reports_errno);
