@@ -136,7 +136,7 @@ static const struct cw_desc desc_tcp_connections = {
  * absence fails the run. */
 static const struct host_counter {
     enum cw_host_tcp_field field;
-    const struct cw_desc *desc;
+    const struct cw_desc *desc; /* borrowed: static */
     bool required;
 } host_tcpext_counters[] = {
     {CW_HOST_TCPEXT_TIMEOUTS, &desc_tcp_timeouts, true},
@@ -149,15 +149,13 @@ static const struct host_counter {
 
 /* host_read() reads PROC/'rel' into hs->file: the whole file, or its first
  * 'max' bytes when 'prefix_ok'. Returns CW_OK, CW_EIO with *sys_errno,
- * CW_ETOOBIG or CW_ENOMEM. */
+ * CW_ETOOBIG (/proc files we read whole are a few KiB) or CW_ENOMEM. */
 static int host_read(struct host_state *hs, const char *rel, size_t max, bool prefix_ok,
                      int *sys_errno)
 {
     char path[HOST_PATH_MAX + 64];
-    char chunk[4096];
     int len;
-    int fd;
-    int rc = CW_OK;
+    int rc;
 
     *sys_errno = 0;
     cw_buf_clear(&hs->file);
@@ -166,33 +164,11 @@ static int host_read(struct host_state *hs, const char *rel, size_t max, bool pr
         *sys_errno = ENAMETOOLONG;
         return CW_EIO;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    rc = cw_buf_read_path(&hs->file, path, max, NULL, 0);
+    if (rc == CW_EIO)
         *sys_errno = errno;
-        return CW_EIO;
-    }
-    while (hs->file.len < max) {
-        size_t want = max - hs->file.len < sizeof(chunk) ? max - hs->file.len : sizeof(chunk);
-        ssize_t n = read(fd, chunk, want);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            *sys_errno = errno;
-            rc = CW_EIO;
-            goto out_close_fd;
-        }
-        if (n == 0)
-            goto out_close_fd;
-        rc = cw_buf_add(&hs->file, chunk, (size_t)n);
-        if (rc != CW_OK)
-            goto out_close_fd;
-    }
-    if (!prefix_ok)
-        rc = CW_ETOOBIG; /* /proc files we read whole are a few KiB */
-
-out_close_fd:
-    close(fd);
+    if (rc == CW_ETOOBIG && prefix_ok)
+        rc = CW_OK;
     return rc;
 }
 

@@ -7,10 +7,12 @@
  * pointers: no I/O, no allocation, no reliance on a terminating NUL, and no
  * state outside the caller's structs, so every function is thread-safe. The
  * host check's worker, the unit tests, fuzz_host_proc and bench/sockcount
- * call it. Numbers are parsed by hand (not strtoull) because the input is
- * not NUL-terminated; overflow is an error, never a wrap.
+ * call it. Numbers go through cw_parse_u64() (not strtoull) because the
+ * input is not NUL-terminated; overflow is an error, never a wrap.
  */
 #include "host_proc.h"
+
+#include "exporter/core/num.h"
 
 #include <string.h>
 
@@ -56,22 +58,7 @@ static const char *proc_token_end(const char *p, const char *end)
 /* proc_parse_u64() parses the whole token [p, end) as a decimal number. */
 static int proc_parse_u64(const char *p, const char *end, uint64_t *out)
 {
-    uint64_t v = 0;
-
-    if (p == end)
-        return CW_EPARSE;
-    for (; p < end; p++) {
-        unsigned d;
-
-        if (!proc_is_digit(*p))
-            return CW_EPARSE;
-        d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return CW_EPARSE;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return CW_OK;
+    return cw_parse_u64(p, (size_t)(end - p), out);
 }
 
 /* proc_is_integer() tells whether [p, end) is a decimal integer, optionally

@@ -70,59 +70,59 @@ struct http_state;
  * and mtime), shared by the checks naming it; loaded once, freed with the
  * last of them. */
 struct http_ca {
-    struct http_ca *next;
-    char *path;
+    struct http_ca *next; /* the shared list sh->cas, which owns the nodes */
+    char *path;           /* owned */
     dev_t dev;
     ino_t ino;
     off_t size;
     struct timespec mtime;
-    X509_STORE *store;
+    X509_STORE *store; /* owned */
     size_t refs;
 };
 
 /* Process-wide: the multi handle and its thread. */
 struct http_shared {
-    CURLM *multi;
+    CURLM *multi; /* owned */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t mu;
     bool stop;                 /* under mu */
-    struct http_state *queued; /* under mu: LIFO of instances to add */
-    struct http_state *active; /* under mu: doubly linked, handles in the multi */
+    struct http_state *queued; /* borrowed, under mu: LIFO of instances to add */
+    struct http_state *active; /* borrowed, under mu: doubly linked, handles in the multi */
     size_t ncancel;            /* under mu: active instances with cancel set */
-    X509_STORE *default_store; /* system trust store, loaded on first use (under mu) */
-    struct http_ca *cas;       /* under mu: ca_file stores in use */
+    X509_STORE *default_store; /* owned: system trust store, loaded on first use (under mu) */
+    struct http_ca *cas;       /* owned, under mu: ca_file stores in use */
 };
 
 struct http_state {
-    /* Options. */
-    char *url;
-    char *method;
-    struct cw_strmap headers;
-    char *body;
-    struct cw_intlist expect_status;
-    char *expect_body;
+    /* Options (owned, freed by cw_opts_release()). */
+    char *url;                       /* owned */
+    char *method;                    /* owned */
+    struct cw_strmap headers;        /* owned */
+    char *body;                      /* owned, or NULL */
+    struct cw_intlist expect_status; /* owned */
+    char *expect_body;               /* owned, or NULL */
     int64_t follow_redirects;
-    char *username;
-    struct cw_secret password;
-    char *ca_file;
-    char *cert_file;
-    char *key_file;
-    char *server_name;
+    char *username;            /* owned, or NULL */
+    struct cw_secret password; /* owned, wiped when freed */
+    char *ca_file;             /* owned, or NULL */
+    char *cert_file;           /* owned, or NULL */
+    char *key_file;            /* owned, or NULL */
+    char *server_name;         /* owned, or NULL */
     bool insecure;
     int ip_family;
-    char *proxy;
+    char *proxy; /* owned, or NULL */
 
     /* Built by configure(). */
-    struct http_shared *sh; /* borrowed */
-    CURL *easy;
-    struct curl_slist *hdrs;
-    char *verify_host; /* name checked against the certificate; url_eff's host */
-    char *url_host;    /* the URL's host, brackets off (where server_name is reached) */
-    char *url_port;    /* the URL's port (the scheme's default when absent) */
-    char *url_eff;     /* URL actually requested (server_name applied) */
-    struct curl_slist *connect_to;
-    struct http_ca *ca; /* the ca_file's shared store, or NULL */
+    struct http_shared *sh;  /* borrowed */
+    CURL *easy;              /* owned */
+    struct curl_slist *hdrs; /* owned: the headers option as libcurl's list */
+    char *verify_host;       /* owned: name checked against the certificate; url_eff's host */
+    char *url_host; /* owned: the URL's host, brackets off (where server_name is reached) */
+    char *url_port; /* owned: the URL's port (the scheme's default when absent) */
+    char *url_eff;  /* owned: URL actually requested (server_name applied) */
+    struct curl_slist *connect_to; /* owned, or NULL without server_name */
+    struct http_ca *ca;            /* reference to the ca_file's shared store, or NULL */
     regex_t body_re;
     bool have_re;
     pthread_cond_t cv;
@@ -132,7 +132,7 @@ struct http_state {
     enum http_phase phase;
     bool cancel;
     CURLcode result;
-    struct http_state *next, *prev; /* queued / active lists */
+    struct http_state *next, *prev; /* borrowed: queued / active lists */
     int64_t start_real;             /* ns, when the handle was added */
 
     /* A /probe run's rule (borrowed, set by run(); NULL for a configured
@@ -691,23 +691,11 @@ out:
     return rc;
 }
 
-static int http_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,
-                          struct cw_diag *diag)
+/* http_check_options() checks what the option table cannot: options that go
+ * together, and the body's regular expression (compiled here). */
+static int http_check_options(struct http_state *st, const struct cw_node *node,
+                              struct cw_diag *diag)
 {
-    struct http_state *st = state;
-    pthread_condattr_t ca;
-    size_t i;
-    int rc;
-
-    cw_buf_init(&st->body_buf, HTTP_BODY_LIMIT);
-    rc = cw_opts_apply(http_opts, st, node, cw_check_common_keys, diag);
-    if (rc != CW_OK)
-        return rc;
-    st->sh = info->shared;
-    if (st->sh == NULL) {
-        cw_diagf(diag, node, "the HTTP engine (libcurl) could not be started");
-        return CW_ECONFIG;
-    }
     if ((st->cert_file == NULL) != (st->key_file == NULL)) {
         cw_diagf(diag, node, "cert_file and key_file go together");
         return CW_ECONFIG;
@@ -728,6 +716,15 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
         }
         st->have_re = true;
     }
+    return CW_OK;
+}
+
+/* http_headers_setup() turns the headers option into libcurl's list. */
+static int http_headers_setup(struct http_state *st, const struct cw_node *node,
+                              struct cw_diag *diag)
+{
+    size_t i;
+
     for (i = 0; i < st->headers.n; i++) {
         struct curl_slist *l;
         char *h;
@@ -751,9 +748,15 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
             return CW_ENOMEM;
         st->hdrs = l;
     }
-    rc = http_url_setup(st, node, diag);
-    if (rc != CW_OK)
-        return rc;
+    return CW_OK;
+}
+
+/* http_tls_setup() loads the trust store the check verifies against and
+ * makes room for the TLS facts of checks that can meet TLS. */
+static int http_tls_setup(struct http_state *st, const struct cw_node *node, struct cw_diag *diag)
+{
+    int rc;
+
     if (st->ca_file != NULL) {
         rc = http_ca_get(st->sh, st->ca_file, &st->ca);
         if (rc != CW_OK) {
@@ -773,6 +776,13 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
         if (st->tls == NULL)
             return CW_ENOMEM;
     }
+    return CW_OK;
+}
+
+/* http_cv_init() makes the condition run() waits on, on the monotonic clock. */
+static int http_cv_init(struct http_state *st)
+{
+    pthread_condattr_t ca;
 
     if (pthread_condattr_init(&ca) != 0)
         return CW_ENOMEM;
@@ -783,10 +793,12 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
     }
     pthread_condattr_destroy(&ca);
     st->cv_init = true;
+    return CW_OK;
+}
 
-    st->easy = curl_easy_init();
-    if (st->easy == NULL)
-        return CW_ENOMEM;
+/* http_easy_fixed() sets what every check's handle has in common. */
+static int http_easy_fixed(struct http_state *st, const struct cw_node *node, struct cw_diag *diag)
+{
     SETOPT(CURLOPT_PRIVATE, (void *)st);
     SETOPT(CURLOPT_URL, st->url_eff);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -812,6 +824,13 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
     SETOPT(CURLOPT_CAPATH, (char *)NULL);
     SETOPT(CURLOPT_SSL_CTX_FUNCTION, http_ssl_ctx);
     SETOPT(CURLOPT_SSL_CTX_DATA, (void *)st);
+    return CW_OK;
+}
+
+/* http_easy_options() sets what the check's options ask for. */
+static int http_easy_options(struct http_state *st, const struct cw_node *node,
+                             struct cw_diag *diag)
+{
     if (st->cert_file != NULL) {
         SETOPT(CURLOPT_SSLCERT, st->cert_file);
         SETOPT(CURLOPT_SSLKEY, st->key_file);
@@ -845,6 +864,41 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
     if (st->hdrs != NULL)
         SETOPT(CURLOPT_HTTPHEADER, st->hdrs);
     return CW_OK;
+}
+
+static int http_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,
+                          struct cw_diag *diag)
+{
+    struct http_state *st = state;
+    int rc;
+
+    cw_buf_init(&st->body_buf, HTTP_BODY_LIMIT);
+    rc = cw_opts_apply(http_opts, st, node, cw_check_common_keys, diag);
+    if (rc != CW_OK)
+        return rc;
+    st->sh = info->shared;
+    if (st->sh == NULL) {
+        cw_diagf(diag, node, "the HTTP engine (libcurl) could not be started");
+        return CW_ECONFIG;
+    }
+    rc = http_check_options(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_headers_setup(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_url_setup(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_tls_setup(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_cv_init(st);
+    if (rc != CW_OK)
+        return rc;
+    st->easy = curl_easy_init();
+    if (st->easy == NULL)
+        return CW_ENOMEM;
+    rc = http_easy_fixed(st, node, diag);
+    if (rc == CW_OK)
+        rc = http_easy_options(st, node, diag);
+    return rc;
 }
 
 static const char *http_target(const void *state)

@@ -6,6 +6,8 @@
  */
 #include "collectors/mysql_status.h"
 
+#include "exporter/core/num.h"
+
 #include <errmsg.h>
 #include <errno.h>
 #include <mysqld_error.h>
@@ -77,32 +79,18 @@ static bool name_eq(const char *want, const char *name, size_t len)
     return strlen(want) == len && strncasecmp(want, name, len) == 0;
 }
 
-/* parse_u64() reads [0-9]{1,20} optionally followed by ".digits" (dropped). */
+/* parse_u64() reads [0-9]+ optionally followed by ".digits" (dropped). */
 static int parse_u64(const char *p, size_t len, uint64_t *out)
 {
-    uint64_t v = 0;
-    size_t i = 0;
+    const char *dot = memchr(p, '.', len);
+    size_t i;
 
-    if (len == 0)
-        return CW_EPARSE;
-    for (; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
-        unsigned d = (unsigned)(p[i] - '0');
-
-        if (v > (UINT64_MAX - d) / 10)
+    if (dot == NULL)
+        return cw_parse_u64(p, len, out) == CW_OK ? CW_OK : CW_EPARSE;
+    for (i = (size_t)(dot - p) + 1; i < len; i++)
+        if (p[i] < '0' || p[i] > '9')
             return CW_EPARSE;
-        v = v * 10 + d;
-    }
-    if (i == 0)
-        return CW_EPARSE;
-    if (i < len) {
-        if (p[i] != '.')
-            return CW_EPARSE;
-        for (i++; i < len; i++)
-            if (p[i] < '0' || p[i] > '9')
-                return CW_EPARSE;
-    }
-    *out = v;
-    return CW_OK;
+    return cw_parse_u64(p, (size_t)(dot - p), out) == CW_OK ? CW_OK : CW_EPARSE;
 }
 
 int cw_mysql_status_feed(struct cw_mysql_status *st, const char *name, size_t name_len,
@@ -165,7 +153,7 @@ int cw_mysql_status_parse_tsv(struct cw_mysql_status *st, const char *text, size
 static int os_errno_in(const char *msg)
 {
     size_t len, i;
-    int v = 0;
+    uint64_t v;
 
     if (msg == NULL)
         return 0;
@@ -177,11 +165,10 @@ static int os_errno_in(const char *msg)
     i = len - 1;
     while (i > 0 && msg[i - 1] >= '0' && msg[i - 1] <= '9')
         i--;
-    if (i == 0 || msg[i - 1] != '(' || i == len - 1 || len - 1 - i > 5)
+    if (i == 0 || msg[i - 1] != '(' || i == len - 1 || len - 1 - i > 5 ||
+        cw_parse_u64(msg + i, len - 1 - i, &v) != CW_OK)
         return 0;
-    for (; i < len - 1; i++)
-        v = v * 10 + (msg[i] - '0');
-    return v;
+    return (int)v;
 }
 
 /* tls_reason() refines a TLS failure from the verification error that

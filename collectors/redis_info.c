@@ -6,6 +6,8 @@
  */
 #include "collectors/redis_info.h"
 
+#include "exporter/core/num.h"
+
 #include <string.h>
 
 static const char *const redis_field_names[CW_REDIS_NFIELDS] = {
@@ -31,30 +33,9 @@ const char *cw_redis_field_name(enum cw_redis_field f)
     return redis_field_names[f];
 }
 
-/* redis_u64() parses exactly 'len' bytes of unsigned decimal. */
-static bool redis_u64(const char *s, size_t len, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    if (len == 0 || len > 20)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned d;
-
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
 bool cw_redis_parse_u64(const char *s, size_t len, uint64_t *out)
 {
-    return redis_u64(s, len, out);
+    return len <= 20 && cw_parse_u64(s, len, out) == CW_OK;
 }
 
 static bool redis_eq(const char *s, size_t len, const char *lit)
@@ -93,7 +74,7 @@ static void redis_parse_db(struct cw_redis_info *out, const char *key, size_t kl
     bool have_keys = false, have_expires = false;
     const char *p = val, *end = val + vlen;
 
-    if (!redis_u64(key + 2, klen - 2, &idx) || idx > 0xffffffu)
+    if (!cw_redis_parse_u64(key + 2, klen - 2, &idx) || idx > 0xffffffu)
         return;
     db.index = (unsigned)idx;
     while (p < end) {
@@ -107,9 +88,9 @@ static void redis_parse_db(struct cw_redis_info *out, const char *key, size_t kl
             size_t len = (size_t)(fend - v);
 
             if (redis_eq(p, nlen, "keys"))
-                have_keys = redis_u64(v, len, &db.keys);
+                have_keys = cw_redis_parse_u64(v, len, &db.keys);
             else if (redis_eq(p, nlen, "expires"))
-                have_expires = redis_u64(v, len, &db.expires);
+                have_expires = cw_redis_parse_u64(v, len, &db.expires);
         }
         p = fend + (comma != NULL ? 1 : 0);
     }
@@ -182,7 +163,7 @@ int cw_redis_parse_info(const char *text, size_t len, struct cw_redis_info *out)
                 continue;
             if (f == CW_REDIS_CLUSTER_STATE_OK) {
                 v = redis_eq(val, vlen, "ok") ? 1 : 0;
-            } else if (!redis_u64(val, vlen, &v)) {
+            } else if (!cw_redis_parse_u64(val, vlen, &v)) {
                 out->present &= ~(1u << f); /* a later bad value voids an earlier one */
                 break;
             }
@@ -267,7 +248,7 @@ static bool redis_parse_addr(const char *a, size_t len, struct cw_redis_node *n)
     if (colon == NULL)
         return false;
     hlen = (size_t)(colon - a);
-    if (!redis_u64(colon + 1, (size_t)(end - colon - 1), &port) || port > 65535)
+    if (!cw_redis_parse_u64(colon + 1, (size_t)(end - colon - 1), &port) || port > 65535)
         return false;
     if (hlen >= sizeof(n->host) || memchr(a, '\0', hlen) != NULL)
         return false;
@@ -288,9 +269,9 @@ static unsigned redis_slot_count(const char *t, size_t len)
         return 0;
     dash = memchr(t, '-', len);
     if (dash == NULL)
-        return redis_u64(t, len, &a) && a < 16384 ? 1 : 0;
-    if (!redis_u64(t, (size_t)(dash - t), &a) ||
-        !redis_u64(dash + 1, len - (size_t)(dash - t) - 1, &b) || a > b || b >= 16384)
+        return cw_redis_parse_u64(t, len, &a) && a < 16384 ? 1 : 0;
+    if (!cw_redis_parse_u64(t, (size_t)(dash - t), &a) ||
+        !cw_redis_parse_u64(dash + 1, len - (size_t)(dash - t) - 1, &b) || a > b || b >= 16384)
         return 0;
     return (unsigned)(b - a + 1);
 }

@@ -5,7 +5,7 @@
  *
  * Each run expands the pattern, reads each file (at most 4 MiB) and walks its
  * PEM blocks with cw_tls_pem_each(). A file that cannot be read fails the
- * check with reason "internal" (a local I/O problem, errno in the log
+ * check with reason "internal" (a local I/O problem, its cause in the log
  * detail); a file with no certificate or a malformed one fails it with
  * "protocol" (the content is not what a certificate file must hold). Either
  * way the other files are still reported. The state owns only its options;
@@ -13,21 +13,19 @@
  */
 #include "collectors/tlsinspect.h"
 #include "exporter/check.h"
+#include "exporter/core/buf.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define TLS_FILE_LIMIT ((size_t)4 * 1024 * 1024)
 #define TLS_FILE_CERTS 64 /* certificates per file reported */
 
 struct tls_file_state {
-    char *path;
+    char *path; /* owned */
 };
 
 static const struct cw_opt tls_file_opts[] = {
@@ -127,67 +125,22 @@ static void tls_file_release(void *state)
     cw_opts_release(tls_file_opts, state);
 }
 
-/* tls_file_read() reads 'path' whole into a malloc'ed buffer. 0 or an errno. */
-static int tls_file_read(const char *path, char **out, size_t *len)
-{
-    struct stat sb;
-    char *buf;
-    size_t got = 0;
-    int fd, e;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return errno;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        e = S_ISDIR(sb.st_mode) ? EISDIR : errno != 0 ? errno : EINVAL;
-        close(fd);
-        return e;
-    }
-    if ((size_t)sb.st_size > TLS_FILE_LIMIT) {
-        close(fd);
-        return EFBIG;
-    }
-    buf = malloc((size_t)sb.st_size + 1);
-    if (buf == NULL) {
-        close(fd);
-        return ENOMEM;
-    }
-    while (got < (size_t)sb.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            e = errno;
-            free(buf);
-            close(fd);
-            return e;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
-    return 0;
-}
-
 static void tls_file_one(struct cw_run *run, const char *path, struct tls_file_acc *acc)
 {
-    char *buf = NULL, eb[128];
-    size_t len = 0, count = 0, i;
-    int e, rc;
+    struct cw_buf file;
+    char why[160];
+    size_t count = 0, i;
+    int rc;
 
-    e = tls_file_read(path, &buf, &len);
-    if (e != 0) {
-        cw_run_fail(run, CW_REASON_INTERNAL, "read %s: %s", path, cw_strerror_r(e, eb, sizeof(eb)));
+    cw_buf_init(&file, TLS_FILE_LIMIT);
+    if (cw_buf_read_file(&file, path, why, sizeof(why)) != CW_OK) {
+        cw_run_fail(run, CW_REASON_INTERNAL, "read %s: %s", path, why);
+        cw_buf_reset(&file);
         return;
     }
     acc->n = 0;
-    rc = cw_tls_pem_each(buf, len, tls_file_add, acc, &count);
-    free(buf);
+    rc = cw_tls_pem_each(cw_buf_str(&file), file.len, tls_file_add, acc, &count);
+    cw_buf_reset(&file);
     for (i = 0; i < acc->n; i++) {
         const char *lv[2] = {path, acc->certs[i].subject};
 

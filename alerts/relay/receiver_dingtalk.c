@@ -155,7 +155,7 @@ static int render_msg(struct cw_buf *text, const struct cw_am_msg *m,
     if (rc == CW_OK)
         rc = cw_tmpl_render_opts(&head, title, m, NULL, ctx->lang, &topts);
     if (rc == CW_OK && head.len > TITLE_MAX)
-        head.len = cw_utf8_cut(head.data, head.len, TITLE_MAX);
+        rc = cw_buf_setlen(&head, cw_utf8_cut(head.data, head.len, TITLE_MAX));
     if (rc == CW_OK)
         rc = cw_buf_adds(&head, "\n\n");
     /* A link longer than any real URL is left out rather than cut. */
@@ -224,9 +224,7 @@ static enum cw_deliver_result dingtalk_deliver(void *state, const struct cw_deli
             &title, ctx->title_tmpl != NULL ? ctx->title_tmpl : cw_tmpl_default_title(ctx->lang),
             msgs[0], NULL, ctx->lang, &topts);
         if (rc == CW_OK && title.len > TITLE_MAX)
-            title.len = cw_utf8_cut(title.data, title.len, TITLE_MAX);
-        if (title.data != NULL)
-            title.data[title.len] = '\0';
+            rc = cw_buf_setlen(&title, cw_utf8_cut(title.data, title.len, TITLE_MAX));
     }
     /* Fixed overhead: JSON frame (300), the title once escaped (at least
      * 100 for a merged message's), mentions in the text and in atMobiles. */

@@ -29,10 +29,10 @@
 #define LINK_MAX          2000 /* a longer externalURL is left out */
 
 struct email_state {
-    char *smtp_url; /* owned (cw_opts, email_release()) */
-    char *from;     /* owned */
-    struct cw_strlist to;
-    char *username; /* owned, or NULL */
+    char *smtp_url;       /* owned (cw_opts, email_release()) */
+    char *from;           /* owned */
+    struct cw_strlist to; /* owned */
+    char *username;       /* owned, or NULL */
     struct cw_secret password_file;
     struct cw_secret password;
     bool require_tls;
@@ -163,7 +163,7 @@ static int build_message(const struct email_state *s, const struct cw_deliver_ct
         &subject, ctx->title_tmpl != NULL ? ctx->title_tmpl : cw_tmpl_default_title(ctx->lang), m,
         NULL, ctx->lang, &topts);
     if (rc == CW_OK && subject.len > 400)
-        subject.len = cw_utf8_cut(subject.data, subject.len, 400);
+        rc = cw_buf_setlen(&subject, cw_utf8_cut(subject.data, subject.len, 400));
     /* Both parts are base64 (4 bytes per 3, a CRLF per 57): the alerts get
      * what max_bytes leaves after the headers, the subject and the link. */
     if (m->external_url[0] != '\0' && strlen(m->external_url) <= LINK_MAX)
@@ -184,10 +184,8 @@ static int build_message(const struct email_state *s, const struct cw_deliver_ct
     if (rc == CW_OK)
         rc = cw_buf_adds(&html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>"
                                 "<body>\n<h3>");
-    if (rc == CW_OK && subject.data != NULL) {
-        subject.data[subject.len] = '\0';
-        rc = cw_buf_add_html(&html, subject.data);
-    }
+    if (rc == CW_OK)
+        rc = cw_buf_add_html(&html, cw_buf_str(&subject));
     if (rc == CW_OK)
         rc = cw_buf_adds(&html, "</h3>\n<pre style=\"font-family: sans-serif\">");
     if (rc == CW_OK)

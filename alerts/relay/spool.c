@@ -9,7 +9,9 @@
  */
 #include "alerts/relay/spool.h"
 
+#include "exporter/core/buf.h"
 #include "exporter/core/log.h"
+#include "exporter/core/num.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -65,16 +67,10 @@ static void entry_name(char *buf, size_t len, uint64_t seq, const char *key)
 /* parse_name() reads "<20 digits>-<32 key>.json". */
 static bool parse_name(const char *nm, uint64_t *seq, char *key)
 {
-    size_t i;
-
     if (strlen(nm) != 20 + 1 + 32 + 5 || nm[20] != '-' || strcmp(nm + 53, ".json") != 0)
         return false;
-    *seq = 0;
-    for (i = 0; i < 20; i++) {
-        if (nm[i] < '0' || nm[i] > '9')
-            return false;
-        *seq = *seq * 10 + (uint64_t)(nm[i] - '0');
-    }
+    if (cw_parse_u64(nm, 20, seq) != CW_OK)
+        return false;
     memcpy(key, nm + 21, 32);
     key[32] = '\0';
     return true;
@@ -356,38 +352,18 @@ bool cw_spool_wait(struct cw_spool *sp, cw_mono not_before, atomic_bool *stop)
     return ready;
 }
 
+/* read_file() returns the entry 'name' whole (a malloc'ed string the caller
+ * frees), or NULL when it cannot be read, is empty or is over the limit. */
 static char *read_file(int dirfd, const char *name, size_t *len)
 {
-    struct stat st;
-    char *buf = NULL;
-    size_t off = 0;
-    int fd;
+    struct cw_buf b;
+    char *body = NULL;
 
-    fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0 || (size_t)st.st_size > SPOOL_MAX_FILE)
-        goto out;
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL)
-        goto out;
-    while (off < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + off, (size_t)st.st_size - off);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            free(buf);
-            buf = NULL;
-            goto out;
-        }
-        off += (size_t)r;
-    }
-    buf[off] = '\0';
-    *len = off;
-out:
-    close(fd);
-    return buf;
+    cw_buf_init(&b, SPOOL_MAX_FILE);
+    if (cw_buf_read_file_at(&b, dirfd, name, NULL, 0) == CW_OK)
+        body = cw_buf_take(&b, len);
+    cw_buf_reset(&b);
+    return body;
 }
 
 static void remove_at(struct cw_spool *sp, size_t i)

@@ -241,9 +241,7 @@ int cw_tmpl_render_opts(struct cw_buf *out, const char *tmpl, const struct cw_am
         if (nl != NULL && (open == NULL || nl < open)) {
             /* end of a line: drop it when it had placeholders, all empty */
             if (nph > 0 && nfull == 0) {
-                out->len = line_start;
-                if (out->data != NULL)
-                    out->data[out->len] = '\0';
+                rc = cw_buf_setlen(out, line_start);
             } else {
                 rc = cw_buf_add(out, p, (size_t)(nl - p + 1));
             }
@@ -270,11 +268,8 @@ int cw_tmpl_render_opts(struct cw_buf *out, const char *tmpl, const struct cw_am
         nfull += out->len > before;
         p = close + 2;
     }
-    if (rc == CW_OK && nph > 0 && nfull == 0) {
-        out->len = line_start;
-        if (out->data != NULL)
-            out->data[out->len] = '\0';
-    }
+    if (rc == CW_OK && nph > 0 && nfull == 0)
+        rc = cw_buf_setlen(out, line_start);
     return rc;
 }
 

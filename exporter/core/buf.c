@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ void cw_buf_init(struct cw_buf *b, size_t limit)
     b->len = 0;
     b->cap = 0;
     b->limit = limit;
+    b->err = CW_OK;
 }
 
 void cw_buf_reset(struct cw_buf *b)
@@ -27,13 +29,46 @@ void cw_buf_reset(struct cw_buf *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+    b->err = CW_OK;
 }
 
 void cw_buf_clear(struct cw_buf *b)
 {
     b->len = 0;
+    b->err = CW_OK;
     if (b->data != NULL)
         b->data[0] = '\0';
+}
+
+int cw_buf_error(const struct cw_buf *b)
+{
+    return b->err;
+}
+
+/* buf_fail() records the first failure; every later append returns it. */
+static int buf_fail(struct cw_buf *b, int rc)
+{
+    if (b->err == CW_OK)
+        b->err = rc;
+    return b->err;
+}
+
+int cw_buf_setlen(struct cw_buf *b, size_t len)
+{
+    if (len > b->len && (b->err != CW_OK || len >= b->cap || len > b->limit))
+        return CW_EINVAL;
+    b->len = len;
+    if (b->data != NULL)
+        b->data[len] = '\0';
+    return CW_OK;
+}
+
+int cw_buf_setlimit(struct cw_buf *b, size_t limit)
+{
+    if (limit < b->len)
+        return CW_EINVAL;
+    b->limit = limit;
+    return CW_OK;
 }
 
 int cw_buf_reserve(struct cw_buf *b, size_t extra)
@@ -42,8 +77,10 @@ int cw_buf_reserve(struct cw_buf *b, size_t extra)
     size_t cap;
     char *p;
 
+    if (b->err != CW_OK)
+        return b->err;
     if (extra > b->limit || b->len > b->limit - extra)
-        return CW_ETOOBIG;
+        return buf_fail(b, CW_ETOOBIG);
     need = b->len + extra + 1;
     if (need <= b->cap)
         return CW_OK;
@@ -54,7 +91,7 @@ int cw_buf_reserve(struct cw_buf *b, size_t extra)
         cap = b->limit + 1;
     p = realloc(b->data, cap);
     if (p == NULL)
-        return CW_ENOMEM;
+        return buf_fail(b, CW_ENOMEM);
     b->data = p;
     b->cap = cap;
     return CW_OK;
@@ -81,7 +118,7 @@ int cw_buf_adds(struct cw_buf *b, const char *s)
 
 int cw_buf_addc(struct cw_buf *b, char c)
 {
-    if (b->len + 1 < b->cap) {
+    if (b->len + 1 < b->cap && b->len < b->limit && b->err == CW_OK) {
         b->data[b->len++] = c;
         b->data[b->len] = '\0';
         return CW_OK;
@@ -96,16 +133,21 @@ int cw_buf_vaddf(struct cw_buf *b, const char *fmt, va_list ap)
     int n;
     int rc;
 
+    if (b->err != CW_OK)
+        return b->err;
     va_copy(ap2, ap);
     room = b->cap > b->len ? b->cap - b->len : 0;
     n = vsnprintf(room != 0 ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
-    if (n < 0)
-        return CW_EINVAL;
+    if (n < 0) {
+        if (room != 0)
+            b->data[b->len] = '\0';
+        return buf_fail(b, CW_EINVAL);
+    }
     if ((size_t)n < room) {
         if (b->len + (size_t)n > b->limit) {
             b->data[b->len] = '\0';
-            return CW_ETOOBIG;
+            return buf_fail(b, CW_ETOOBIG);
         }
         b->len += (size_t)n;
         return CW_OK;
@@ -170,6 +212,7 @@ char *cw_buf_take(struct cw_buf *b, size_t *len)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+    b->err = CW_OK;
     return p;
 }
 
@@ -193,69 +236,146 @@ static const char *file_type_name(mode_t m)
     return "an unknown kind of file";
 }
 
-static int buf_read_fd(struct cw_buf *b, int fd, char *why, size_t whylen)
+/* buf_why() writes the phrase of a failed read, when the caller wants one. */
+static void buf_why(char *why, size_t whylen, const char *fmt, ...) CW_PRINTF(3, 4);
+
+static void buf_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why == NULL || whylen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+}
+
+/* buf_read_errno() reports a failed system call; errno survives it. */
+static int buf_read_errno(struct cw_buf *b, char *why, size_t whylen)
 {
     char errbuf[128];
-    struct stat st;
+    int e = errno;
 
-    if (fstat(fd, &st) != 0) {
-        snprintf(why, whylen, "%s", cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-        return CW_EIO;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(why, whylen, "not a regular file (%s)", file_type_name(st.st_mode));
-        return CW_EPARSE;
-    }
-    if ((unsigned long long)st.st_size > b->limit - b->len) {
-        snprintf(why, whylen, "the file is %lld bytes, larger than the limit of %zu bytes",
-                 (long long)st.st_size, b->limit - b->len);
-        return CW_ETOOBIG;
-    }
+    buf_why(why, whylen, "%s", cw_strerror_r(e, errbuf, sizeof(errbuf)));
+    errno = e;
+    return buf_fail(b, CW_EIO);
+}
+
+/* buf_close() closes a descriptor read to its end, keeping a failed read's errno. */
+static void buf_close(int fd)
+{
+    int e = errno;
+
+    close(fd);
+    errno = e;
+}
+
+/* buf_read_to_end() appends what 'fd' yields until its end, at most 'room'
+ * more bytes; at the bound one byte more tells an ended descriptor from one
+ * that has more. 'file' words the refusal for cw_buf_read_file(). */
+static int buf_read_to_end(struct cw_buf *b, int fd, size_t room, bool file, char *why,
+                           size_t whylen)
+{
+    size_t end = b->len + room;
+
     for (;;) {
-        size_t chunk = b->limit - b->len < 65536 ? b->limit - b->len : 65536;
+        size_t chunk = end - b->len < 65536 ? end - b->len : 65536;
         char probe;
         ssize_t n;
 
         if (chunk == 0) {
-            /* Full: anything more means the file grew past the limit. */
             n = read(fd, &probe, 1);
         } else if (cw_buf_reserve(b, chunk) != CW_OK) {
-            snprintf(why, whylen, "out of memory");
-            return CW_ENOMEM;
+            buf_why(why, whylen, "out of memory");
+            return b->err;
         } else {
             n = read(fd, b->data + b->len, chunk);
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            snprintf(why, whylen, "%s", cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-            return CW_EIO;
-        }
+        if (n < 0)
+            return buf_read_errno(b, why, whylen);
         if (n == 0)
             return CW_OK;
         if (chunk == 0) {
-            snprintf(why, whylen, "the file grew past the limit of %zu bytes while being read",
-                     b->limit);
-            return CW_ETOOBIG;
+            if (file)
+                buf_why(why, whylen, "the file grew past the limit of %zu bytes while being read",
+                        b->limit);
+            else
+                buf_why(why, whylen, "more than %zu bytes", room);
+            return buf_fail(b, CW_ETOOBIG);
         }
         b->len += (size_t)n;
         b->data[b->len] = '\0';
     }
 }
 
-int cw_buf_read_file(struct cw_buf *b, const char *path, char *why, size_t whylen)
+/* buf_refuse_sticky() answers a read into a buffer already in error. */
+static int buf_refuse_sticky(const struct cw_buf *b, char *why, size_t whylen)
 {
-    char errbuf[128];
+    buf_why(why, whylen, "%s", cw_strerror(b->err));
+    return b->err;
+}
+
+int cw_buf_read_fd(struct cw_buf *b, int fd, size_t max, char *why, size_t whylen)
+{
+    if (b->err != CW_OK)
+        return buf_refuse_sticky(b, why, whylen);
+    return buf_read_to_end(b, fd, max < b->limit - b->len ? max : b->limit - b->len, false, why,
+                           whylen);
+}
+
+int cw_buf_read_path(struct cw_buf *b, const char *path, size_t max, char *why, size_t whylen)
+{
     int fd;
     int rc;
 
-    /* O_NONBLOCK: opening a FIFO without a writer must not wait for one. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        snprintf(why, whylen, "%s", cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-        return CW_EIO;
+    if (b->err != CW_OK)
+        return buf_refuse_sticky(b, why, whylen);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return buf_read_errno(b, why, whylen);
+    rc = cw_buf_read_fd(b, fd, max, why, whylen);
+    buf_close(fd);
+    return rc;
+}
+
+/* buf_read_regular() checks that 'fd' is a regular file that fits, then reads it. */
+static int buf_read_regular(struct cw_buf *b, int fd, char *why, size_t whylen)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return buf_read_errno(b, why, whylen);
+    if (!S_ISREG(st.st_mode)) {
+        buf_why(why, whylen, "not a regular file (%s)", file_type_name(st.st_mode));
+        return buf_fail(b, CW_EPARSE);
     }
-    rc = buf_read_fd(b, fd, why, whylen);
-    close(fd);
+    if ((unsigned long long)st.st_size > b->limit - b->len) {
+        buf_why(why, whylen, "the file is %lld bytes, larger than the limit of %zu bytes",
+                (long long)st.st_size, b->limit - b->len);
+        return buf_fail(b, CW_ETOOBIG);
+    }
+    return buf_read_to_end(b, fd, b->limit - b->len, true, why, whylen);
+}
+
+int cw_buf_read_file(struct cw_buf *b, const char *path, char *why, size_t whylen)
+{
+    return cw_buf_read_file_at(b, AT_FDCWD, path, why, whylen);
+}
+
+int cw_buf_read_file_at(struct cw_buf *b, int dirfd, const char *path, char *why, size_t whylen)
+{
+    int fd;
+    int rc;
+
+    if (b->err != CW_OK)
+        return buf_refuse_sticky(b, why, whylen);
+    /* O_NONBLOCK: opening a FIFO without a writer must not wait for one. */
+    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return buf_read_errno(b, why, whylen);
+    rc = buf_read_regular(b, fd, why, whylen);
+    buf_close(fd);
     return rc;
 }

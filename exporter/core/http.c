@@ -4,7 +4,8 @@
  * libmicrohttpd: listen sockets, one MHD daemon per listener, routing,
  * bounded request bodies, and the exporter-toolkit web config at run time
  * (TLS, client certificates, basic auth with a cache, extra headers, a
- * token-bucket rate limit).
+ * token-bucket rate limit). Who may ask (basic auth, client certificates)
+ * is decided in http_auth.c; the types both files use are in http_int.h.
  *
  * Ownership: the server owns its listen sockets (bound here, handed to MHD
  * with MHD_OPTION_LISTEN_SOCKET), its daemons and a reference to the current
@@ -20,11 +21,11 @@
  * timeout has passed, so no thread ever stops the daemon it runs on.
  * Lock order: reload_lock, then lock or reap_lock (never both).
  */
-#include "http.h"
-
 #include "clock.h"
+#include "http_int.h"
 #include "log.h"
 #include "metric.h"
+#include "num.h"
 #include "strindex.h"
 #include "webcfg.h"
 
@@ -50,186 +51,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- libmicrohttpd compatibility: the only version-dependent code -------- */
-
-/* libmicrohttpd 0.9.71 changed callback results from int to enum MHD_Result. */
-#if MHD_VERSION >= 0x00097002
-#define HTTP_RESULT enum MHD_Result
-#else
-#define HTTP_RESULT int
-#endif
-
-/* ---- constants ----------------------------------------------------------- */
-
-#define HTTP_DEFAULT_THREADS    2u
-#define HTTP_FD_RESERVE_DIVISOR 2 /* default: half the descriptors for connections */
-#define HTTP_PER_IP_DIVISOR     4 /* default per-address share of the connection limit */
-#define HTTP_GUARD_TICK_MS      100
-#define HTTP_RESPONSE_LIMIT     (256u << 20) /* handlers may lower resp->body.limit */
-#define HTTP_AUTH_CACHE_SIZE    64u
-/* Credentials not in the cache cost a bcrypt run (tens of milliseconds at
- * cost 10): those runs happen off the polling threads, at most
- * HTTP_AUTH_RUNNING at a time (more get 429), and each client address may
- * start HTTP_AUTH_BURST of them at once, then one a second (more get 429
- * with Retry-After), so a flood of wrong passwords never delays a scrape
- * whose credentials are cached. */
-#define HTTP_AUTH_RUNNING         2u
-#define HTTP_AUTH_BURST           5.0
-#define HTTP_AUTH_PER_SECOND      1.0
-#define HTTP_AUTH_THROTTLE_SLOTS  1024u
-#define HTTP_REALM_HEADER         "Basic realm=\"connwatch\""
-#define HTTP_DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
-#define HTTP_REAP_TICK_MS         200
-
-/* ---- types --------------------------------------------------------------- */
-
-struct http_auth_entry {
-    bool used;
-    unsigned char digest[32]; /* SHA-256(salt, user, password) of a checked login */
-};
-
-/* One client address's allowance of uncached credential checks. */
-struct http_auth_slot {
-    unsigned char addr[16]; /* IPv4 in the first 4 bytes */
-    int family;             /* 0: unused */
-    double tokens;
-    cw_mono last;
-};
-
-/* One generation of the web config plus the run-time state that belongs to it. */
-struct http_cfg {
-    atomic_int refs;
-    struct cw_webcfg *wc;        /* owned; NULL: no web config (plain HTTP, no auth) */
-    pthread_mutex_t cache_lock;  /* guards cache and cache_next */
-    pthread_mutex_t bcrypt_lock; /* one bcrypt at a time, as exporter-toolkit does */
-    unsigned char salt[32];      /* random; cache digests are useless outside this process */
-    struct http_auth_entry cache[HTTP_AUTH_CACHE_SIZE];
-    size_t cache_next;
-};
-
-/* One client connection, as the guard thread sees it. libmicrohttpd's own
- * timeout only measures inactivity, so a client that trickles one byte a
- * second holds a connection forever; the guard closes a connection whose
- * request is not complete within read_timeout of its first byte, or that
- * has waited idle_timeout without a byte. Lives from MHD's
- * NOTIFY_CONNECTION STARTED to CLOSED (the socket context); its fields are
- * guarded by the server's conn_lock. */
-struct http_conn {
-    struct http_conn *prev, *next; /* the server's list */
-    int fd;             /* borrowed from MHD: valid until CLOSED, which takes conn_lock */
-    bool busy;          /* the request is complete and being answered: exempt */
-    bool shut;          /* the guard has shut it down */
-    cw_mono since;      /* accepted, or the previous response was completed */
-    cw_mono first_byte; /* when a byte of the next request was first seen; 0: none */
-    uint64_t rx_base;   /* bytes received up to 'since' */
-};
-
-/* One MHD daemon serving one listen socket. */
-struct http_daemon {
-    struct cw_http_server *srv; /* borrowed: the owner */
-    struct http_cfg *tls;       /* reference to the config whose TLS settings it serves, or NULL */
-    struct MHD_Daemon *mhd;     /* owned */
-    cw_mono deadline;           /* once retired: stopped by then at the latest */
-    struct http_daemon *next;   /* once retired: the server's retired list */
-};
-
-struct http_listener {
-    int fd;                   /* owned; -1 once quiesced */
-    char *addr;               /* owned: bound address, "127.0.0.1:41234" or "[::]:19367" */
-    struct http_daemon *live; /* owned */
-};
-
-struct cw_http_server {
-    const struct cw_http_route *routes; /* borrowed from the caller until cw_http_stop() */
-    void *ctx;                          /* borrowed: passed to handlers */
-    char *web_config_file;              /* owned, or NULL */
-    unsigned threads;
-    unsigned max_connections; /* over all listeners */
-    unsigned max_per_ip;      /* 0: none */
-    cw_duration read_timeout;
-    cw_duration idle_timeout;
-    unsigned connection_timeout_s; /* libmicrohttpd's inactivity timeout (whole seconds) */
-
-    pthread_mutex_t conn_lock;  /* guards conns and every http_conn's fields */
-    struct http_conn *conns;    /* owned list (by the notify callbacks) */
-    pthread_mutex_t guard_lock; /* guards guard_stop */
-    pthread_cond_t guard_cond;
-    bool guard_stop;
-    bool guard_running;
-    pthread_t guard;
-    unsigned long conns_open;          /* tracked connections; under conn_lock */
-    atomic_ullong closed_read_timeout; /* connections closed for a trickling request */
-    atomic_ullong closed_idle;         /* connections closed for sending nothing */
-    atomic_ullong auth_throttled;      /* logins answered 429 before bcrypt */
-
-    pthread_mutex_t reload_lock; /* serialises reload, quiesce and stop; guards lis[].live */
-    bool quiesced;
-    bool stopping;
-
-    pthread_mutex_t lock; /* guards cfg and the token bucket */
-    struct http_cfg *cfg; /* reference: the current web config */
-    cw_duration rl_interval;
-    int64_t rl_burst;
-    double rl_tokens;
-    cw_mono rl_last;
-
-    struct http_listener *lis; /* owned */
-    size_t nlis;
-
-    pthread_mutex_t slow_lock; /* guards slow_running and auth_running */
-    pthread_cond_t slow_cond;  /* signalled when a slow handler ends */
-    unsigned slow_running;     /* slow handlers and credential checks in flight */
-    unsigned auth_running;     /* credential checks (bcrypt) in flight */
-
-    pthread_mutex_t throttle_lock; /* guards throttle */
-    struct http_auth_slot throttle[HTTP_AUTH_THROTTLE_SLOTS];
-
-    pthread_mutex_t reap_lock; /* guards retired, reap_stop and reaper_running */
-    pthread_cond_t reap_cond;
-    struct http_daemon *retired; /* owned list: quiesced daemons finishing their connections */
-    bool reap_stop;
-    bool reaper_running;
-    pthread_t reaper;
-};
-
-enum http_reject {
-    HTTP_REJECT_NONE = 0,
-    HTTP_REJECT_NOT_FOUND,
-    HTTP_REJECT_METHOD,
-    HTTP_REJECT_TOO_BIG,
-    HTTP_REJECT_RATE,
-    HTTP_REJECT_AUTH,
-    HTTP_REJECT_CERT_MISSING,
-    HTTP_REJECT_CERT_UNTRUSTED,
-    HTTP_REJECT_CERT_SAN,
-    HTTP_REJECT_AUTH_THROTTLED,
-    HTTP_REJECT_NOMEM,
-};
-
-struct cw_http_request {
-    struct http_daemon *dmn;           /* borrowed: the daemon serving the connection */
-    struct MHD_Connection *conn;       /* borrowed from MHD until NOTIFY_COMPLETED */
-    const char *method;                /* borrowed from MHD, same lifetime */
-    const char *path;                  /* borrowed from MHD, same lifetime */
-    const struct cw_http_route *route; /* borrowed: the matched route, or NULL */
-    struct http_cfg *cfg;              /* reference taken at the first call */
-    bool head;
-    enum http_reject reject;
-    struct cw_buf body;   /* owned, limited to route->max_body */
-    struct http_conn *hc; /* borrowed: the connection's tracking, or NULL */
-    /* Credentials that need a bcrypt run, done on a thread of its own
-     * before the handler (auth_pending); owned, wiped when freed. */
-    bool auth_pending;
-    char *auth_user;
-    char *auth_pass;
-    /* Slow routes: the handler's thread fills these while the connection is
-     * suspended; the polling thread queues them after the resume. */
-    bool slow_started;
-    bool slow_done;
-    int slow_rc;
-    struct cw_http_response slow_resp;
-};
 
 /* ---- web config generations ---------------------------------------------- */
 
@@ -288,179 +109,6 @@ static void http_log_cfg(const struct http_cfg *c)
            "GnuTLS priorities cannot express a list of Go cipher suites", (char *)NULL);
 }
 
-/* ---- basic auth ---------------------------------------------------------- */
-
-static int http_auth_digest(const struct http_cfg *c, const char *user, const char *pass,
-                            unsigned char out[32])
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned len = 0;
-    int ok;
-
-    if (md == NULL)
-        return CW_ENOMEM;
-    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(md, c->salt, sizeof(c->salt)) == 1 &&
-         EVP_DigestUpdate(md, user, strlen(user) + 1) == 1 &&
-         EVP_DigestUpdate(md, pass, strlen(pass)) == 1 && EVP_DigestFinal_ex(md, out, &len) == 1 &&
-         len == 32;
-    EVP_MD_CTX_free(md);
-    return ok ? CW_OK : CW_ENOMEM;
-}
-
-static bool http_auth_cached(struct http_cfg *c, const unsigned char digest[32])
-{
-    bool hit = false;
-    size_t i;
-
-    pthread_mutex_lock(&c->cache_lock);
-    for (i = 0; i < HTTP_AUTH_CACHE_SIZE; i++) {
-        if (c->cache[i].used && CRYPTO_memcmp(c->cache[i].digest, digest, 32) == 0)
-            hit = true;
-    }
-    pthread_mutex_unlock(&c->cache_lock);
-    return hit;
-}
-
-static void http_auth_remember(struct http_cfg *c, const unsigned char digest[32])
-{
-    pthread_mutex_lock(&c->cache_lock);
-    c->cache[c->cache_next].used = true;
-    memcpy(c->cache[c->cache_next].digest, digest, 32);
-    c->cache_next = (c->cache_next + 1) % HTTP_AUTH_CACHE_SIZE;
-    pthread_mutex_unlock(&c->cache_lock);
-}
-
-/* http_auth_throttle() takes one uncached credential check from the
- * allowance of the request's client address; false when it has none left. */
-static bool http_auth_throttle(struct cw_http_server *s, struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    unsigned char addr[16] = {0};
-    struct http_auth_slot *slot;
-    cw_mono now = cw_now();
-    bool ok = true;
-    int family;
-
-    if (ci == NULL || ci->client_addr == NULL)
-        return true;
-    family = ci->client_addr->sa_family;
-    if (family == AF_INET)
-        memcpy(addr, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, 4);
-    else if (family == AF_INET6)
-        memcpy(addr, &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr, 16);
-    else
-        return true;
-    slot = &s->throttle[cw_hash_bytes(addr, sizeof(addr)) % HTTP_AUTH_THROTTLE_SLOTS];
-    pthread_mutex_lock(&s->throttle_lock);
-    if (slot->family != family || memcmp(slot->addr, addr, sizeof(addr)) != 0) {
-        /* A new address (or one that shares the slot): a full allowance. */
-        memcpy(slot->addr, addr, sizeof(addr));
-        slot->family = family;
-        slot->tokens = HTTP_AUTH_BURST;
-        slot->last = now;
-    }
-    slot->tokens += cw_seconds(now - slot->last) * HTTP_AUTH_PER_SECOND;
-    if (slot->tokens > HTTP_AUTH_BURST)
-        slot->tokens = HTTP_AUTH_BURST;
-    slot->last = now;
-    if (slot->tokens >= 1.0)
-        slot->tokens -= 1.0;
-    else
-        ok = false;
-    pthread_mutex_unlock(&s->throttle_lock);
-    return ok;
-}
-
-static void http_auth_forget(struct cw_http_request *r)
-{
-    if (r->auth_pass != NULL) {
-        OPENSSL_cleanse(r->auth_pass, strlen(r->auth_pass));
-        free(r->auth_pass);
-    }
-    free(r->auth_user);
-    r->auth_user = NULL;
-    r->auth_pass = NULL;
-}
-
-/* http_authorize() checks the request's basic-auth credentials against the
- * config without running bcrypt: HTTP_REJECT_NONE when there are no users
- * or the credentials are cached, with r->auth_pending set when they need
- * the bcrypt run (http_auth_verify(), on a thread of its own), else the
- * rejection. The password is wiped before returning. */
-static enum http_reject http_authorize(struct cw_http_request *r)
-{
-    struct http_cfg *c = r->cfg;
-    enum http_reject rej = HTTP_REJECT_AUTH;
-    unsigned char digest[32];
-    char *pass = NULL;
-    char *user;
-
-    if (!cw_webcfg_has_users(c->wc))
-        return HTTP_REJECT_NONE;
-    user = MHD_basic_auth_get_username_password(r->conn, &pass);
-    if (user == NULL || pass == NULL)
-        goto out_free;
-    if (http_auth_digest(c, user, pass, digest) != CW_OK) {
-        rej = HTTP_REJECT_NOMEM;
-        goto out_free;
-    }
-    if (http_auth_cached(c, digest)) {
-        rej = HTTP_REJECT_NONE;
-        goto out_free;
-    }
-    if (!http_auth_throttle(r->dmn->srv, r->conn)) {
-        atomic_fetch_add(&r->dmn->srv->auth_throttled, 1);
-        rej = HTTP_REJECT_AUTH_THROTTLED;
-        goto out_free;
-    }
-    r->auth_user = strdup(user);
-    r->auth_pass = strdup(pass);
-    if (r->auth_user == NULL || r->auth_pass == NULL) {
-        http_auth_forget(r);
-        rej = HTTP_REJECT_NOMEM;
-        goto out_free;
-    }
-    r->auth_pending = true;
-    rej = HTTP_REJECT_NONE;
-
-out_free:
-    OPENSSL_cleanse(digest, sizeof(digest));
-    if (pass != NULL) {
-        OPENSSL_cleanse(pass, strlen(pass));
-        MHD_free(pass);
-    }
-    if (user != NULL)
-        MHD_free(user);
-    return rej;
-}
-
-static struct cw_log_limit http_auth_log_limit = CW_LOG_LIMIT_INIT;
-
-/* http_auth_verify() runs bcrypt for the pending credentials (one run at a
- * time, as exporter-toolkit does) and caches them when they are right.
- * Returns the rejection, or HTTP_REJECT_NONE. */
-static enum http_reject http_auth_verify(struct cw_http_request *r)
-{
-    struct http_cfg *c = r->cfg;
-    unsigned char digest[32];
-    bool ok = false;
-    int rc;
-
-    pthread_mutex_lock(&c->bcrypt_lock);
-    rc = cw_webcfg_check_password(c->wc, r->auth_user, r->auth_pass, &ok);
-    pthread_mutex_unlock(&c->bcrypt_lock);
-    if (rc == CW_OK && ok && http_auth_digest(c, r->auth_user, r->auth_pass, digest) == CW_OK)
-        http_auth_remember(c, digest);
-    OPENSSL_cleanse(digest, sizeof(digest));
-    if (rc == CW_OK && !ok)
-        cw_log_limited(&http_auth_log_limit, CW_LOG_WARN, "http", "authentication failed", "user",
-                       r->auth_user, "path", r->path, (char *)NULL);
-    http_auth_forget(r);
-    return rc != CW_OK ? HTTP_REJECT_NOMEM : ok ? HTTP_REJECT_NONE : HTTP_REJECT_AUTH;
-}
-
 /* ---- rate limit ---------------------------------------------------------- */
 
 /* http_rate_configure_locked() adopts the limit of 'wc'; a changed limit
@@ -499,33 +147,6 @@ static bool http_rate_allow(struct cw_http_server *s)
     }
     pthread_mutex_unlock(&s->lock);
     return ok;
-}
-
-/* ---- client certificates ------------------------------------------------- */
-
-static gnutls_session_t http_tls_session(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci;
-
-    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (ci == NULL)
-        return NULL;
-    return (gnutls_session_t)ci->tls_session;
-}
-
-static gnutls_certificate_request_t http_cert_request(enum cw_webcfg_client_auth a)
-{
-    switch (a) {
-    case CW_CLIENT_AUTH_NONE:
-        return GNUTLS_CERT_IGNORE;
-    case CW_CLIENT_AUTH_REQUEST:
-    case CW_CLIENT_AUTH_VERIFY_IF_GIVEN:
-        return GNUTLS_CERT_REQUEST;
-    case CW_CLIENT_AUTH_REQUIRE_ANY:
-    case CW_CLIENT_AUTH_REQUIRE_AND_VERIFY:
-        return GNUTLS_CERT_REQUIRE;
-    }
-    return GNUTLS_CERT_REQUIRE;
 }
 
 /* ---- connection guard ---------------------------------------------------- */
@@ -684,112 +305,14 @@ static void http_notify_connection(void *cls, struct MHD_Connection *conn, void 
                                    enum MHD_ConnectionNotificationCode toe)
 {
     struct http_daemon *d = cls;
-    gnutls_session_t session;
 
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
         http_conn_untrack(d->srv, socket_context);
         return;
     }
     http_conn_track(d->srv, conn, socket_context);
-    if (d->tls == NULL)
-        return;
-    session = http_tls_session(conn);
-    if (session == NULL)
-        return;
-    gnutls_certificate_server_set_request(session, http_cert_request(d->tls->wc->client_auth));
-    /* Verify during the handshake when a verified certificate is required,
-     * as Go does; http_check_client_cert() checks again per request. */
-    if (d->tls->wc->client_auth == CW_CLIENT_AUTH_REQUIRE_AND_VERIFY)
-        gnutls_session_set_verify_cert(session, NULL, 0);
+    http_cert_request_setup(d, conn);
 }
-
-static bool http_san_allowed(const struct cw_strlist *sans, const gnutls_datum_t *der)
-{
-    gnutls_x509_crt_t crt;
-    bool found = false;
-    unsigned seq;
-
-    if (gnutls_x509_crt_init(&crt) < 0)
-        return false;
-    if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0)
-        goto out_deinit;
-    for (seq = 0; seq < 1024 && !found; seq++) {
-        char buf[1024];
-        char text[INET6_ADDRSTRLEN];
-        const char *value = buf;
-        size_t size = sizeof(buf) - 1;
-        unsigned critical = 0;
-        size_t i;
-        int type;
-
-        type = gnutls_x509_crt_get_subject_alt_name(crt, seq, buf, &size, &critical);
-        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-            break;
-        if (type < 0)
-            continue;
-        switch (type) {
-        case GNUTLS_SAN_DNSNAME:
-        case GNUTLS_SAN_RFC822NAME:
-        case GNUTLS_SAN_URI:
-            buf[size] = '\0';
-            if (strlen(buf) != size)
-                continue;
-            break;
-        case GNUTLS_SAN_IPADDRESS:
-            if (size != 4 && size != 16)
-                continue;
-            if (inet_ntop(size == 4 ? AF_INET : AF_INET6, buf, text, sizeof(text)) == NULL)
-                continue;
-            value = text;
-            break;
-        default:
-            continue;
-        }
-        for (i = 0; i < sans->n; i++) {
-            if (strcmp(sans->items[i], value) == 0)
-                found = true;
-        }
-    }
-
-out_deinit:
-    gnutls_x509_crt_deinit(crt);
-    return found;
-}
-
-/* http_check_client_cert() applies the daemon's client_auth_type and
- * client_allowed_sans to the connection's peer certificate. */
-static enum http_reject http_check_client_cert(const struct cw_http_request *r)
-{
-    const struct cw_webcfg *wc = r->dmn->tls != NULL ? r->dmn->tls->wc : NULL;
-    const gnutls_datum_t *peers;
-    gnutls_session_t session;
-    unsigned npeers = 0;
-    unsigned status = 0;
-    bool verify;
-
-    if (wc == NULL || !wc->tls)
-        return HTTP_REJECT_NONE;
-    if (wc->client_auth == CW_CLIENT_AUTH_NONE || wc->client_auth == CW_CLIENT_AUTH_REQUEST)
-        return HTTP_REJECT_NONE;
-    session = http_tls_session(r->conn);
-    if (session == NULL)
-        return HTTP_REJECT_CERT_MISSING;
-    peers = gnutls_certificate_get_peers(session, &npeers);
-    if (peers == NULL || npeers == 0) {
-        if (wc->client_auth == CW_CLIENT_AUTH_VERIFY_IF_GIVEN)
-            return HTTP_REJECT_NONE;
-        return HTTP_REJECT_CERT_MISSING;
-    }
-    verify = wc->client_auth == CW_CLIENT_AUTH_VERIFY_IF_GIVEN ||
-             wc->client_auth == CW_CLIENT_AUTH_REQUIRE_AND_VERIFY;
-    if (verify && (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0))
-        return HTTP_REJECT_CERT_UNTRUSTED;
-    if (wc->client_allowed_sans.n > 0 && !http_san_allowed(&wc->client_allowed_sans, &peers[0]))
-        return HTTP_REJECT_CERT_SAN;
-    return HTTP_REJECT_NONE;
-}
-
-/* ---- routing ------------------------------------------------------------- */
 
 static bool http_path_matches(const struct cw_http_route *rt, const char *path)
 {
@@ -1053,14 +576,11 @@ static bool http_length_over(struct MHD_Connection *conn, size_t limit)
 {
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long v;
-    char *end;
+    uint64_t v;
 
     if (cl == NULL)
         return false;
-    errno = 0;
-    v = strtoull(cl, &end, 10);
-    if (end == cl || *end != '\0' || errno != 0)
+    if (cw_parse_u64(cl, strlen(cl), &v) != CW_OK)
         return false; /* libmicrohttpd answers malformed lengths itself */
     return v > limit;
 }
@@ -1386,16 +906,15 @@ out_close:
 }
 
 /* http_split() parses ":PORT", "HOST:PORT" and "[V6]:PORT" into host and
- * port text; returns NULL or a reason. */
+ * port text and the port's number; returns NULL or a reason. */
 static const char *http_split(const char *spec, char *host, size_t hostlen, char *port,
-                              size_t portlen, bool *bracketed)
+                              size_t portlen, uint16_t *portnum, bool *bracketed)
 {
     const char *colon;
     const char *h = spec;
     size_t hl;
     size_t pl;
-    size_t i;
-    unsigned long v = 0;
+    uint64_t v = 0;
 
     *bracketed = false;
     if (spec[0] == '[') {
@@ -1420,16 +939,7 @@ static const char *http_split(const char *spec, char *host, size_t hostlen, char
             return "IPv6 addresses must be written in brackets, e.g. [::1]:9100";
     }
     pl = strlen(colon + 1);
-    if (pl == 0 || pl > 5)
-        return "port must be a number from 0 to 65535";
-    for (i = 0; i < pl; i++) {
-        char c = colon[1 + i];
-
-        if (c < '0' || c > '9')
-            return "port must be a number from 0 to 65535";
-        v = v * 10 + (unsigned long)(c - '0');
-    }
-    if (v > 65535)
+    if (pl == 0 || pl > 5 || cw_parse_u64(colon + 1, pl, &v) != CW_OK || v > 65535)
         return "port must be a number from 0 to 65535";
     if (hl >= hostlen || pl >= portlen)
         return "host name too long";
@@ -1437,6 +947,7 @@ static const char *http_split(const char *spec, char *host, size_t hostlen, char
     host[hl] = '\0';
     memcpy(port, colon + 1, pl);
     port[pl] = '\0';
+    *portnum = (uint16_t)v;
     return NULL;
 }
 
@@ -1448,13 +959,14 @@ static int http_listen(const char *spec, struct http_listener *l, struct cw_diag
     char errbuf[128];
     char host[256];
     char port[8];
+    uint16_t portnum;
     const char *why;
     bool bracketed;
     int err = 0;
     int rc;
 
     l->fd = -1;
-    why = http_split(spec, host, sizeof(host), port, sizeof(port), &bracketed);
+    why = http_split(spec, host, sizeof(host), port, sizeof(port), &portnum, &bracketed);
     if (why != NULL) {
         cw_diagf(diag, NULL, "listen address \"%s\": %s", spec, why);
         return CW_ECONFIG;
@@ -1468,7 +980,7 @@ static int http_listen(const char *spec, struct http_listener *l, struct cw_diag
         memset(&any6, 0, sizeof(any6));
         any6.sin6_family = AF_INET6;
         any6.sin6_addr = in6addr_any;
-        any6.sin6_port = htons((uint16_t)strtoul(port, NULL, 10));
+        any6.sin6_port = htons(portnum);
         l->fd = http_bind((const struct sockaddr *)&any6, sizeof(any6), false);
         if (l->fd < 0 &&
             (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL || errno == EPROTONOSUPPORT)) {
@@ -1797,18 +1309,20 @@ void cw_http_limits_init(struct cw_http_limits *l)
 unsigned long cw_http_raise_fd_limit(void)
 {
     struct rlimit rl;
+    rlim_t before;
     char from[32], to[32];
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return 0;
     if (rl.rlim_cur == rl.rlim_max)
         return (unsigned long)rl.rlim_cur;
-    snprintf(from, sizeof(from), "%llu", (unsigned long long)rl.rlim_cur);
+    before = rl.rlim_cur;
+    snprintf(from, sizeof(from), "%llu", (unsigned long long)before);
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         cw_log(CW_LOG_WARN, "http", "cannot raise the descriptor limit", "soft", from,
                (char *)NULL);
-        return strtoul(from, NULL, 10);
+        return (unsigned long)before;
     }
     snprintf(to, sizeof(to), "%llu", (unsigned long long)rl.rlim_cur);
     cw_log(CW_LOG_INFO, "http", "descriptor limit raised", "from", from, "to", to, (char *)NULL);

@@ -14,6 +14,7 @@
  */
 #include "metric.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -271,4 +272,15 @@ void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items)
         it->value = s->value;
         it->hist = s->desc->type == CW_HISTOGRAM ? b->hist + s->hist : NULL;
     }
+}
+
+bool cw_label_name_is_valid(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (s++; *s != '\0'; s++) {
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return false;
+    }
+    return true;
 }

@@ -25,6 +25,7 @@ enum cw_metric_type { CW_GAUGE = 0, CW_COUNTER, CW_HISTOGRAM };
 #define CW_DESC_MAX_LABELS 6 /* connwatch_tls_cert_info has 5 */
 
 struct cw_desc {
+    /* Descriptors are static: every pointer here is borrowed for good. */
     const char *name; /* sample name; counters end in _total */
     const char *help; /* one line */
     enum cw_metric_type type;
@@ -48,10 +49,12 @@ struct cw_sample {
 /* The renderer's view of one sample (see render.h). */
 struct cw_render_item {
     const struct cw_desc *desc; /* borrowed */
-    const char *labels;         /* escaped label text without braces; may be NULL when len 0 */
+    const char *labels; /* borrowed from the batch: escaped label text without braces; may be
+                           NULL when len 0 */
     size_t labels_len;
     double value;         /* value, or sum of a histogram */
-    const uint64_t *hist; /* histogram: nbuckets cumulative counts, then count */
+    const uint64_t *hist; /* borrowed from the batch: histogram: nbuckets cumulative counts,
+                             then count */
 };
 
 struct cw_batch {
@@ -93,5 +96,9 @@ CW_MUST_CHECK int cw_escape(struct cw_buf *out, const char *s, bool quote);
 
 /* cw_label_escape() appends 's' escaped as a label value (\\, \", \n). */
 CW_MUST_CHECK int cw_label_escape(struct cw_buf *out, const char *s);
+
+/* cw_label_name_is_valid() tells whether 's' is a Prometheus label name:
+ * [a-zA-Z_][a-zA-Z0-9_]*. */
+bool cw_label_name_is_valid(const char *s);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "buf.h"
 #include "config.h"
+#include "num.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -153,8 +154,7 @@ int cw_hostport_parse(const char *s, unsigned default_port, struct cw_hostport *
     const char *host = s;
     size_t hostlen;
     const char *portstr = NULL;
-    unsigned long port = default_port;
-    char *end;
+    uint64_t port = default_port;
 
     memset(out, 0, sizeof(*out));
     if (s[0] == '[') {
@@ -184,10 +184,7 @@ int cw_hostport_parse(const char *s, unsigned default_port, struct cw_hostport *
             portstr = colon + 1;
     }
     if (portstr != NULL) {
-        errno = 0;
-        port = strtoul(portstr, &end, 10);
-        if (*portstr == '\0' || *end != '\0' || errno != 0 || port == 0 || port > 65535 ||
-            !isdigit((unsigned char)*portstr)) {
+        if (cw_parse_u64(portstr, strlen(portstr), &port) != CW_OK || port == 0 || port > 65535) {
             *why = "port must be a number from 1 to 65535";
             return CW_EPARSE;
         }
@@ -274,6 +271,7 @@ static int read_secret_file(const struct cw_node *n, const char *path, struct cw
 {
     struct cw_buf b;
     char why[160];
+    size_t len;
 
     cw_buf_init(&b, SECRET_MAX);
     if (cw_buf_read_file(&b, path, why, sizeof(why)) != CW_OK) {
@@ -281,16 +279,17 @@ static int read_secret_file(const struct cw_node *n, const char *path, struct cw
         goto out_fail;
     }
     /* Files written by editors and echo end with a newline that is not part of the secret. */
-    while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
-        b.len--;
-    if (b.len == 0) {
+    len = b.len;
+    while (len > 0 && (b.data[len - 1] == '\n' || b.data[len - 1] == '\r'))
+        len--;
+    if (len == 0) {
         cw_diagf(d, n, "%s is empty", path);
         cw_buf_reset(&b);
         return CW_ECONFIG;
     }
-    b.data[b.len] = '\0';
-    s->len = b.len;
-    s->value = cw_buf_take(&b, NULL);
+    if (cw_buf_setlen(&b, len) != CW_OK) /* a cut: cannot fail */
+        goto out_fail;
+    s->value = cw_buf_take(&b, &s->len);
     return CW_OK;
 
 out_fail:
@@ -300,281 +299,331 @@ out_fail:
     return CW_ECONFIG;
 }
 
+/* ---- one converter per option type ------------------------------------
+ * Each converts node 'n' for option 'o' into its field 'f' (already freed),
+ * and returns CW_OK, CW_ECONFIG with the problem in 'd', or CW_ENOMEM. */
+
+/* set_copy() stores a copy of the scalar. */
+static int set_copy(void *f, const struct cw_node *n)
+{
+    *(char **)f = strdup(n->scalar);
+    return *(char **)f != NULL ? CW_OK : CW_ENOMEM;
+}
+
+static int set_string(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    (void)o;
+    if (!want_scalar(n, "a string", d))
+        return CW_ECONFIG;
+    return set_copy(f, n);
+}
+
+static int set_bool(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    (void)o;
+    if (!want_scalar(n, "true or false", d))
+        return CW_ECONFIG;
+    if (strcmp(n->scalar, "true") == 0 || strcmp(n->scalar, "True") == 0 ||
+        strcmp(n->scalar, "TRUE") == 0) {
+        *(bool *)f = true;
+    } else if (strcmp(n->scalar, "false") == 0 || strcmp(n->scalar, "False") == 0 ||
+               strcmp(n->scalar, "FALSE") == 0) {
+        *(bool *)f = false;
+    } else {
+        cw_diagf(d, n, "\"%s\" is not true or false", n->scalar);
+        return CW_ECONFIG;
+    }
+    return CW_OK;
+}
+
+static int set_duration(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    char dbuf[64];
+    cw_duration v;
+
+    if (!want_scalar(n, "a duration", d))
+        return CW_ECONFIG;
+    if (cw_duration_parse(n->scalar, &v) != CW_OK) {
+        cw_diagf(d, n, "\"%s\" is not a duration (use e.g. 15s, 1m30s, 250ms)", n->scalar);
+        return CW_ECONFIG;
+    }
+    if (has_bounds(o) && (double)v < o->min) {
+        cw_diagf(d, n, "%s is below the minimum %s", n->scalar,
+                 cw_duration_format((cw_duration)o->min, dbuf, sizeof(dbuf)));
+        return CW_ECONFIG;
+    }
+    if (has_bounds(o) && (double)v > o->max) {
+        cw_diagf(d, n, "%s is above the maximum %s", n->scalar,
+                 cw_duration_format((cw_duration)o->max, dbuf, sizeof(dbuf)));
+        return CW_ECONFIG;
+    }
+    *(cw_duration *)f = v;
+    return CW_OK;
+}
+
+static int set_int(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    return parse_int(n, o, f, d);
+}
+
+static int set_double(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    char *end;
+    double v;
+
+    if (!want_scalar(n, "a number", d))
+        return CW_ECONFIG;
+    errno = 0;
+    v = strtod(n->scalar, &end);
+    if (*end != '\0' || end == n->scalar || errno != 0 || !isfinite(v)) {
+        cw_diagf(d, n, "\"%s\" is not a number", n->scalar);
+        return CW_ECONFIG;
+    }
+    if (has_bounds(o) && (v < o->min || v > o->max)) {
+        cw_diagf(d, n, "%s is out of range (%g to %g)", n->scalar, o->min, o->max);
+        return CW_ECONFIG;
+    }
+    *(double *)f = v;
+    return CW_OK;
+}
+
+static int set_enum(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    struct cw_buf b;
+    size_t i;
+
+    if (!want_scalar(n, "one of the listed values", d))
+        return CW_ECONFIG;
+    for (i = 0; o->choices[i] != NULL; i++) {
+        if (strcmp(n->scalar, o->choices[i]) == 0) {
+            *(int *)f = (int)i;
+            return CW_OK;
+        }
+    }
+    cw_buf_init(&b, 4096);
+    for (i = 0; o->choices[i] != NULL; i++) {
+        if (cw_buf_addf(&b, "%s%s", i != 0 ? ", " : "", o->choices[i]) != CW_OK)
+            break;
+    }
+    cw_diagf(d, n, "\"%s\" is not one of: %s", n->scalar, cw_buf_str(&b));
+    cw_buf_reset(&b);
+    return CW_ECONFIG;
+}
+
+static int set_string_list(const struct cw_opt *o, void *f, const struct cw_node *n,
+                           struct cw_diag *d)
+{
+    struct cw_strlist *l = f;
+    size_t i;
+
+    (void)o;
+    if (n->type != CW_NODE_SEQ) {
+        cw_diagf(d, n, "must be a list of strings, not a %s", cw_node_type_name(n));
+        return CW_ECONFIG;
+    }
+    l->items = calloc(n->nitems ? n->nitems : 1, sizeof(*l->items));
+    if (l->items == NULL)
+        return CW_ENOMEM;
+    for (i = 0; i < n->nitems; i++) {
+        if (!want_scalar(n->items[i], "a string", d))
+            return CW_ECONFIG;
+        l->items[i] = strdup(n->items[i]->scalar);
+        if (l->items[i] == NULL)
+            return CW_ENOMEM;
+        l->n = i + 1;
+    }
+    return CW_OK;
+}
+
+static int set_int_list(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    struct cw_intlist *l = f;
+    int rc = CW_OK;
+    size_t i;
+
+    if (n->type != CW_NODE_SEQ) {
+        cw_diagf(d, n, "must be a list of integers, not a %s", cw_node_type_name(n));
+        return CW_ECONFIG;
+    }
+    l->items = calloc(n->nitems ? n->nitems : 1, sizeof(*l->items));
+    if (l->items == NULL)
+        return CW_ENOMEM;
+    for (i = 0; i < n->nitems; i++) {
+        if (parse_int(n->items[i], o, &l->items[i], d) != CW_OK)
+            rc = CW_ECONFIG;
+    }
+    l->n = n->nitems;
+    return rc;
+}
+
+static int set_string_map(const struct cw_opt *o, void *f, const struct cw_node *n,
+                          struct cw_diag *d)
+{
+    struct cw_strmap *m = f;
+    size_t i;
+
+    (void)o;
+    if (n->type != CW_NODE_MAP) {
+        cw_diagf(d, n, "must be a mapping of strings, not a %s", cw_node_type_name(n));
+        return CW_ECONFIG;
+    }
+    m->keys = calloc(n->nitems ? n->nitems : 1, sizeof(*m->keys));
+    m->values = calloc(n->nitems ? n->nitems : 1, sizeof(*m->values));
+    if (m->keys == NULL || m->values == NULL)
+        return CW_ENOMEM;
+    for (i = 0; i < n->nitems; i++) {
+        if (n->items[i]->type != CW_NODE_SCALAR) {
+            cw_diagf(d, n->items[i], "must be a string, not a %s", cw_node_type_name(n->items[i]));
+            return CW_ECONFIG;
+        }
+        m->keys[i] = strdup(n->items[i]->key);
+        m->values[i] = strdup(n->items[i]->scalar);
+        m->n = i + 1;
+        if (m->keys[i] == NULL || m->values[i] == NULL)
+            return CW_ENOMEM;
+    }
+    return CW_OK;
+}
+
+static int set_hostport(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    const char *why = NULL;
+    int rc;
+
+    if (!want_scalar(n, "an address (host:port)", d))
+        return CW_ECONFIG;
+    rc = cw_hostport_parse(n->scalar, (unsigned)o->min, f, &why);
+    if (rc == CW_EPARSE) {
+        cw_diagf(d, n, "\"%s\": %s", n->scalar, why);
+        return CW_ECONFIG;
+    }
+    return rc;
+}
+
+static int set_host(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    (void)o;
+    if (!want_scalar(n, "a host name or IP address", d))
+        return CW_ECONFIG;
+    if (!cw_host_is_valid(n->scalar)) {
+        cw_diagf(d, n, "\"%s\" is not a valid IP address or host name", n->scalar);
+        return CW_ECONFIG;
+    }
+    return set_copy(f, n);
+}
+
+static int set_url(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    const char *rest;
+    size_t hostlen;
+
+    (void)o;
+    if (!want_scalar(n, "a URL", d))
+        return CW_ECONFIG;
+    if (strncmp(n->scalar, "http://", 7) == 0) {
+        rest = n->scalar + 7;
+    } else if (strncmp(n->scalar, "https://", 8) == 0) {
+        rest = n->scalar + 8;
+    } else if (strstr(n->scalar, "://") != NULL) {
+        cw_diagf(d, n, "unsupported scheme (use http:// or https://)");
+        return CW_ECONFIG;
+    } else {
+        cw_diagf(d, n, "missing scheme (use http:// or https://)");
+        return CW_ECONFIG;
+    }
+    hostlen = strcspn(rest, "/?#");
+    if (hostlen == 0 || rest[0] == ':') {
+        cw_diagf(d, n, "missing host");
+        return CW_ECONFIG;
+    }
+    if (strpbrk(n->scalar, " \t\r\n") != NULL) {
+        cw_diagf(d, n, "URL contains white space");
+        return CW_ECONFIG;
+    }
+    return set_copy(f, n);
+}
+
+static int set_secret(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    struct cw_secret *s = f;
+    const char *v;
+    size_t len;
+    char name[256];
+
+    if (!want_scalar(n, "${ENVIRONMENT_VARIABLE}", d))
+        return CW_ECONFIG;
+    len = strlen(n->scalar);
+    if (len < 4 || strncmp(n->scalar, "${", 2) != 0 || n->scalar[len - 1] != '}' ||
+        len - 3 >= sizeof(name)) {
+        cw_diagf(d, n, "write secrets as ${ENVIRONMENT_VARIABLE} or in a file (%s_file)", o->name);
+        return CW_ECONFIG;
+    }
+    memcpy(name, n->scalar + 2, len - 3);
+    name[len - 3] = '\0';
+    v = getenv(name);
+    if (v == NULL || v[0] == '\0') {
+        cw_diagf(d, n, "environment variable %s is not set", name);
+        return CW_ECONFIG;
+    }
+    s->value = strdup(v);
+    s->len = strlen(v);
+    return s->value != NULL ? CW_OK : CW_ENOMEM;
+}
+
+/* set_path() serves CW_OPT_T_PATH (a readable file, its resolved path kept)
+ * and CW_OPT_T_SECRET_FILE (the file's contents kept). */
+static int set_path(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    char errbuf[128];
+    char *path;
+    int rc;
+
+    if (!want_scalar(n, "a file path", d))
+        return CW_ECONFIG;
+    path = resolve_path(n, n->scalar);
+    if (path == NULL)
+        return CW_ENOMEM;
+    if (o->type == CW_OPT_T_SECRET_FILE) {
+        rc = read_secret_file(n, path, f, d);
+        free(path);
+        return rc;
+    }
+    if (access(path, R_OK) != 0) {
+        cw_diagf(d, n, "cannot read %s: %s", path, cw_strerror_r(errno, errbuf, sizeof(errbuf)));
+        free(path);
+        return CW_ECONFIG;
+    }
+    *(char **)f = path;
+    return CW_OK;
+}
+
+typedef int opt_setter(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d);
+
+static opt_setter *const opt_setters[] = {
+    [CW_OPT_T_STRING] = set_string,
+    [CW_OPT_T_BOOL] = set_bool,
+    [CW_OPT_T_DURATION] = set_duration,
+    [CW_OPT_T_INT] = set_int,
+    [CW_OPT_T_DOUBLE] = set_double,
+    [CW_OPT_T_ENUM] = set_enum,
+    [CW_OPT_T_STRING_LIST] = set_string_list,
+    [CW_OPT_T_INT_LIST] = set_int_list,
+    [CW_OPT_T_STRING_MAP] = set_string_map,
+    [CW_OPT_T_HOSTPORT] = set_hostport,
+    [CW_OPT_T_HOST] = set_host,
+    [CW_OPT_T_URL] = set_url,
+    [CW_OPT_T_SECRET] = set_secret,
+    [CW_OPT_T_SECRET_FILE] = set_path,
+    [CW_OPT_T_PATH] = set_path,
+};
+
 /* opt_set() converts node 'n' for option 'o' into 'dst'. */
 static int opt_set(const struct cw_opt *o, void *dst, const struct cw_node *n, struct cw_diag *d)
 {
-    void *f = field(dst, o);
-    char dbuf[64];
-    size_t i;
+    opt_setter *set = (size_t)o->type < CW_ARRAY_LEN(opt_setters) ? opt_setters[o->type] : NULL;
 
     opt_free_value(o, dst);
-    switch (o->type) {
-    case CW_OPT_T_STRING:
-        if (!want_scalar(n, "a string", d))
-            return CW_ECONFIG;
-        *(char **)f = strdup(n->scalar);
-        return *(char **)f != NULL ? CW_OK : CW_ENOMEM;
-
-    case CW_OPT_T_BOOL:
-        if (!want_scalar(n, "true or false", d))
-            return CW_ECONFIG;
-        if (strcmp(n->scalar, "true") == 0 || strcmp(n->scalar, "True") == 0 ||
-            strcmp(n->scalar, "TRUE") == 0) {
-            *(bool *)f = true;
-        } else if (strcmp(n->scalar, "false") == 0 || strcmp(n->scalar, "False") == 0 ||
-                   strcmp(n->scalar, "FALSE") == 0) {
-            *(bool *)f = false;
-        } else {
-            cw_diagf(d, n, "\"%s\" is not true or false", n->scalar);
-            return CW_ECONFIG;
-        }
-        return CW_OK;
-
-    case CW_OPT_T_DURATION: {
-        cw_duration v;
-
-        if (!want_scalar(n, "a duration", d))
-            return CW_ECONFIG;
-        if (cw_duration_parse(n->scalar, &v) != CW_OK) {
-            cw_diagf(d, n, "\"%s\" is not a duration (use e.g. 15s, 1m30s, 250ms)", n->scalar);
-            return CW_ECONFIG;
-        }
-        if (has_bounds(o) && (double)v < o->min) {
-            cw_diagf(d, n, "%s is below the minimum %s", n->scalar,
-                     cw_duration_format((cw_duration)o->min, dbuf, sizeof(dbuf)));
-            return CW_ECONFIG;
-        }
-        if (has_bounds(o) && (double)v > o->max) {
-            cw_diagf(d, n, "%s is above the maximum %s", n->scalar,
-                     cw_duration_format((cw_duration)o->max, dbuf, sizeof(dbuf)));
-            return CW_ECONFIG;
-        }
-        *(cw_duration *)f = v;
-        return CW_OK;
-    }
-
-    case CW_OPT_T_INT:
-        return parse_int(n, o, f, d);
-
-    case CW_OPT_T_DOUBLE: {
-        char *end;
-        double v;
-
-        if (!want_scalar(n, "a number", d))
-            return CW_ECONFIG;
-        errno = 0;
-        v = strtod(n->scalar, &end);
-        if (*end != '\0' || end == n->scalar || errno != 0 || !isfinite(v)) {
-            cw_diagf(d, n, "\"%s\" is not a number", n->scalar);
-            return CW_ECONFIG;
-        }
-        if (has_bounds(o) && (v < o->min || v > o->max)) {
-            cw_diagf(d, n, "%s is out of range (%g to %g)", n->scalar, o->min, o->max);
-            return CW_ECONFIG;
-        }
-        *(double *)f = v;
-        return CW_OK;
-    }
-
-    case CW_OPT_T_ENUM: {
-        struct cw_buf b;
-
-        if (!want_scalar(n, "one of the listed values", d))
-            return CW_ECONFIG;
-        for (i = 0; o->choices[i] != NULL; i++) {
-            if (strcmp(n->scalar, o->choices[i]) == 0) {
-                *(int *)f = (int)i;
-                return CW_OK;
-            }
-        }
-        cw_buf_init(&b, 4096);
-        for (i = 0; o->choices[i] != NULL; i++) {
-            if (cw_buf_addf(&b, "%s%s", i != 0 ? ", " : "", o->choices[i]) != CW_OK)
-                break;
-        }
-        cw_diagf(d, n, "\"%s\" is not one of: %s", n->scalar, cw_buf_str(&b));
-        cw_buf_reset(&b);
-        return CW_ECONFIG;
-    }
-
-    case CW_OPT_T_STRING_LIST: {
-        struct cw_strlist *l = f;
-
-        if (n->type != CW_NODE_SEQ) {
-            cw_diagf(d, n, "must be a list of strings, not a %s", cw_node_type_name(n));
-            return CW_ECONFIG;
-        }
-        l->items = calloc(n->nitems ? n->nitems : 1, sizeof(*l->items));
-        if (l->items == NULL)
-            return CW_ENOMEM;
-        for (i = 0; i < n->nitems; i++) {
-            if (!want_scalar(n->items[i], "a string", d))
-                return CW_ECONFIG;
-            l->items[i] = strdup(n->items[i]->scalar);
-            if (l->items[i] == NULL)
-                return CW_ENOMEM;
-            l->n = i + 1;
-        }
-        return CW_OK;
-    }
-
-    case CW_OPT_T_INT_LIST: {
-        struct cw_intlist *l = f;
-        int rc = CW_OK;
-
-        if (n->type != CW_NODE_SEQ) {
-            cw_diagf(d, n, "must be a list of integers, not a %s", cw_node_type_name(n));
-            return CW_ECONFIG;
-        }
-        l->items = calloc(n->nitems ? n->nitems : 1, sizeof(*l->items));
-        if (l->items == NULL)
-            return CW_ENOMEM;
-        for (i = 0; i < n->nitems; i++) {
-            if (parse_int(n->items[i], o, &l->items[i], d) != CW_OK)
-                rc = CW_ECONFIG;
-        }
-        l->n = n->nitems;
-        return rc;
-    }
-
-    case CW_OPT_T_STRING_MAP: {
-        struct cw_strmap *m = f;
-
-        if (n->type != CW_NODE_MAP) {
-            cw_diagf(d, n, "must be a mapping of strings, not a %s", cw_node_type_name(n));
-            return CW_ECONFIG;
-        }
-        m->keys = calloc(n->nitems ? n->nitems : 1, sizeof(*m->keys));
-        m->values = calloc(n->nitems ? n->nitems : 1, sizeof(*m->values));
-        if (m->keys == NULL || m->values == NULL)
-            return CW_ENOMEM;
-        for (i = 0; i < n->nitems; i++) {
-            if (n->items[i]->type != CW_NODE_SCALAR) {
-                cw_diagf(d, n->items[i], "must be a string, not a %s",
-                         cw_node_type_name(n->items[i]));
-                return CW_ECONFIG;
-            }
-            m->keys[i] = strdup(n->items[i]->key);
-            m->values[i] = strdup(n->items[i]->scalar);
-            m->n = i + 1;
-            if (m->keys[i] == NULL || m->values[i] == NULL)
-                return CW_ENOMEM;
-        }
-        return CW_OK;
-    }
-
-    case CW_OPT_T_HOSTPORT: {
-        const char *why = NULL;
-        int rc;
-
-        if (!want_scalar(n, "an address (host:port)", d))
-            return CW_ECONFIG;
-        rc = cw_hostport_parse(n->scalar, (unsigned)o->min, f, &why);
-        if (rc == CW_EPARSE) {
-            cw_diagf(d, n, "\"%s\": %s", n->scalar, why);
-            return CW_ECONFIG;
-        }
-        return rc;
-    }
-
-    case CW_OPT_T_HOST:
-        if (!want_scalar(n, "a host name or IP address", d))
-            return CW_ECONFIG;
-        if (!cw_host_is_valid(n->scalar)) {
-            cw_diagf(d, n, "\"%s\" is not a valid IP address or host name", n->scalar);
-            return CW_ECONFIG;
-        }
-        *(char **)f = strdup(n->scalar);
-        return *(char **)f != NULL ? CW_OK : CW_ENOMEM;
-
-    case CW_OPT_T_URL: {
-        const char *rest;
-        size_t hostlen;
-
-        if (!want_scalar(n, "a URL", d))
-            return CW_ECONFIG;
-        if (strncmp(n->scalar, "http://", 7) == 0) {
-            rest = n->scalar + 7;
-        } else if (strncmp(n->scalar, "https://", 8) == 0) {
-            rest = n->scalar + 8;
-        } else if (strstr(n->scalar, "://") != NULL) {
-            cw_diagf(d, n, "unsupported scheme (use http:// or https://)");
-            return CW_ECONFIG;
-        } else {
-            cw_diagf(d, n, "missing scheme (use http:// or https://)");
-            return CW_ECONFIG;
-        }
-        hostlen = strcspn(rest, "/?#");
-        if (hostlen == 0 || rest[0] == ':') {
-            cw_diagf(d, n, "missing host");
-            return CW_ECONFIG;
-        }
-        if (strpbrk(n->scalar, " \t\r\n") != NULL) {
-            cw_diagf(d, n, "URL contains white space");
-            return CW_ECONFIG;
-        }
-        *(char **)f = strdup(n->scalar);
-        return *(char **)f != NULL ? CW_OK : CW_ENOMEM;
-    }
-
-    case CW_OPT_T_SECRET: {
-        struct cw_secret *s = f;
-        const char *v;
-        size_t len;
-        char name[256];
-
-        if (!want_scalar(n, "${ENVIRONMENT_VARIABLE}", d))
-            return CW_ECONFIG;
-        len = strlen(n->scalar);
-        if (len < 4 || strncmp(n->scalar, "${", 2) != 0 || n->scalar[len - 1] != '}' ||
-            len - 3 >= sizeof(name)) {
-            cw_diagf(d, n, "write secrets as ${ENVIRONMENT_VARIABLE} or in a file (%s_file)",
-                     o->name);
-            return CW_ECONFIG;
-        }
-        memcpy(name, n->scalar + 2, len - 3);
-        name[len - 3] = '\0';
-        v = getenv(name);
-        if (v == NULL || v[0] == '\0') {
-            cw_diagf(d, n, "environment variable %s is not set", name);
-            return CW_ECONFIG;
-        }
-        s->value = strdup(v);
-        s->len = strlen(v);
-        return s->value != NULL ? CW_OK : CW_ENOMEM;
-    }
-
-    case CW_OPT_T_SECRET_FILE:
-    case CW_OPT_T_PATH: {
-        char *path;
-        int rc = CW_OK;
-
-        if (!want_scalar(n, "a file path", d))
-            return CW_ECONFIG;
-        path = resolve_path(n, n->scalar);
-        if (path == NULL)
-            return CW_ENOMEM;
-        if (o->type == CW_OPT_T_SECRET_FILE) {
-            rc = read_secret_file(n, path, f, d);
-            free(path);
-            return rc;
-        }
-        if (access(path, R_OK) != 0) {
-            char errbuf[128];
-
-            cw_diagf(d, n, "cannot read %s: %s", path,
-                     cw_strerror_r(errno, errbuf, sizeof(errbuf)));
-            free(path);
-            return CW_ECONFIG;
-        }
-        *(char **)f = path;
-        return CW_OK;
-    }
-
-    case CW_OPT_T_END:
-        break;
-    }
-    return CW_EINVAL;
+    return set != NULL ? set(o, field(dst, o), n, d) : CW_EINVAL;
 }
 
 static bool in_list(const char *const *list, const char *s)

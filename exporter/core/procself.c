@@ -6,6 +6,9 @@
  */
 #include "procself.h"
 
+#include "buf.h"
+#include "num.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,40 +62,36 @@ static int self_stat_fd = -1;
 static int self_fd_dir = -1;
 static pthread_mutex_t self_fd_dir_lock = PTHREAD_MUTEX_INITIALIZER; /* its file offset */
 
-static ssize_t read_small(const char *path, char *buf, size_t len)
-{
-    ssize_t n, total = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* PROC_STAT_MAX bounds /proc/stat (a line per CPU comes before btime);
+ * SELF_STAT_MAX /proc/self/stat, whose fields we want come first. */
+#define PROC_STAT_MAX (1u << 20)
+#define SELF_STAT_MAX 4095u
 
-    if (fd < 0)
-        return -1;
-    while ((size_t)total < len - 1) {
-        n = read(fd, buf + total, len - 1 - (size_t)total);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        total += n;
-    }
-    close(fd);
-    buf[total] = '\0';
-    return total;
+/* read_proc() reads the /proc file 'path' into 'b', at most 'max' bytes: a
+ * longer file is kept as its first bytes. */
+static int read_proc(struct cw_buf *b, const char *path, size_t max)
+{
+    int rc = cw_buf_read_path(b, path, max, NULL, 0);
+
+    return rc == CW_ETOOBIG ? CW_OK : rc;
 }
 
-/* read_self_stat() reads /proc/self/stat through the kept descriptor. */
-static ssize_t read_self_stat(char *buf, size_t len)
+/* read_self_stat() reads /proc/self/stat into 'b' through the kept
+ * descriptor, with one pread() from offset 0. */
+static int read_self_stat(struct cw_buf *b)
 {
     ssize_t n;
 
     if (self_stat_fd < 0)
-        return read_small("/proc/self/stat", buf, len);
+        return read_proc(b, "/proc/self/stat", SELF_STAT_MAX);
+    if (cw_buf_reserve(b, SELF_STAT_MAX) != CW_OK)
+        return cw_buf_error(b);
     do {
-        n = pread(self_stat_fd, buf, len - 1, 0);
+        n = pread(self_stat_fd, b->data + b->len, SELF_STAT_MAX, 0);
     } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    return n;
+    if (n <= 0)
+        return CW_EIO;
+    return cw_buf_setlen(b, b->len + (size_t)n);
 }
 
 int cw_procself_parse_stat(const char *text, unsigned long long *utime, unsigned long long *stime,
@@ -117,9 +116,10 @@ int cw_procself_parse_stat(const char *text, unsigned long long *utime, unsigned
         field++;
         errno = 0;
         if (field == 14 || field == 15 || field == 22 || field == 23) {
-            unsigned long long v = strtoull(p, &end, 10);
+            uint64_t v;
 
-            if (end == p || errno != 0)
+            end = (char *)p + strcspn(p, " \n");
+            if (cw_parse_u64(p, (size_t)(end - p), &v) != CW_OK)
                 return CW_EPARSE;
             if (field == 14)
                 *utime = v;
@@ -145,24 +145,29 @@ int cw_procself_parse_stat(const char *text, unsigned long long *utime, unsigned
 
 void cw_procself_init(void)
 {
-    char buf[4096];
+    struct cw_buf b;
     unsigned long long ut, st, start = 0, vs;
     long long rss;
     const char *bt;
+    uint64_t btime;
     long hz = sysconf(_SC_CLK_TCK);
 
     self_stat_fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     self_fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (read_self_stat(buf, sizeof(buf)) <= 0 ||
-        cw_procself_parse_stat(buf, &ut, &st, &start, &vs, &rss) != CW_OK || hz <= 0)
-        return;
-    if (read_small("/proc/stat", buf, sizeof(buf)) <= 0)
-        return;
-    bt = strstr(buf, "\nbtime ");
-    if (bt == NULL)
-        return;
-    atomic_store(&start_time_seconds,
-                 (double)strtoull(bt + 7, NULL, 10) + (double)start / (double)hz);
+    cw_buf_init(&b, PROC_STAT_MAX);
+    if (read_self_stat(&b) != CW_OK ||
+        cw_procself_parse_stat(cw_buf_str(&b), &ut, &st, &start, &vs, &rss) != CW_OK || hz <= 0)
+        goto out;
+    cw_buf_clear(&b);
+    if (read_proc(&b, "/proc/stat", PROC_STAT_MAX) != CW_OK)
+        goto out;
+    bt = strstr(cw_buf_str(&b), "\nbtime ");
+    if (bt == NULL || cw_parse_u64(bt + 7, strcspn(bt + 7, "\n"), &btime) != CW_OK)
+        goto out;
+    atomic_store(&start_time_seconds, (double)btime + (double)start / (double)hz);
+
+out:
+    cw_buf_reset(&b);
 }
 
 /* count_fds() counts the open descriptors. Linux 6.2 and later report the
@@ -204,7 +209,7 @@ static long count_fds(void)
 
 void cw_procself_emit(struct cw_batch *b)
 {
-    char buf[4096];
+    struct cw_buf text;
     unsigned long long ut, st, start, vs;
     long long rss;
     long hz = sysconf(_SC_CLK_TCK);
@@ -213,12 +218,14 @@ void cw_procself_emit(struct cw_batch *b)
     long fds;
     double started = atomic_load(&start_time_seconds);
 
-    if (read_self_stat(buf, sizeof(buf)) > 0 &&
-        cw_procself_parse_stat(buf, &ut, &st, &start, &vs, &rss) == CW_OK && hz > 0) {
+    cw_buf_init(&text, SELF_STAT_MAX);
+    if (read_self_stat(&text) == CW_OK &&
+        cw_procself_parse_stat(cw_buf_str(&text), &ut, &st, &start, &vs, &rss) == CW_OK && hz > 0) {
         cw_batch_add(b, &desc_cpu, NULL, (double)(ut + st) / (double)hz, NULL, NULL);
         cw_batch_add(b, &desc_rss, NULL, (double)rss * (double)page, NULL, NULL);
         cw_batch_add(b, &desc_vsize, NULL, (double)vs, NULL, NULL);
     }
+    cw_buf_reset(&text);
     fds = count_fds();
     if (fds >= 0)
         cw_batch_add(b, &desc_open_fds, NULL, (double)fds, NULL, NULL);

@@ -563,22 +563,6 @@ START_TEST(test_duration_formats_shortest)
 }
 END_TEST
 
-START_TEST(test_buf_refuses_to_pass_its_limit)
-{
-    struct cw_buf b;
-
-    cw_buf_init(&b, 8);
-    ck_assert_int_eq(cw_buf_adds(&b, "1234"), CW_OK);
-    ck_assert_int_eq(cw_buf_adds(&b, "56789"), CW_ETOOBIG);
-    ck_assert_str_eq(cw_buf_str(&b), "1234");
-    ck_assert_int_eq(cw_buf_addf(&b, "%d", 56789), CW_ETOOBIG);
-    ck_assert_str_eq(cw_buf_str(&b), "1234");
-    ck_assert_int_eq(cw_buf_addf(&b, "%d", 5678), CW_OK);
-    ck_assert_str_eq(cw_buf_str(&b), "12345678");
-    cw_buf_reset(&b);
-}
-END_TEST
-
 START_TEST(test_hostport_parses_forms)
 {
     struct cw_hostport hp;
@@ -1200,7 +1184,6 @@ static Suite *config_suite(void)
     suite_add_tcase(s, tc);
     tcase_add_test(tv, test_duration_parses_prometheus_forms);
     tcase_add_test(tv, test_duration_formats_shortest);
-    tcase_add_test(tv, test_buf_refuses_to_pass_its_limit);
     tcase_add_test(tv, test_hostport_parses_forms);
     suite_add_tcase(s, tv);
     tcase_add_test(tv, test_strindex_compares_linearly);

@@ -12,6 +12,7 @@
  */
 #include "collectors/host_proc.h"
 #include "collectors/host_sockdiag.h"
+#include "tests/lib/fixture.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -25,54 +26,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef CW_FIXTURES
-#define CW_FIXTURES "tests/fixtures"
-#endif
-
 /* ---- Helpers -------------------------------------------------------------- */
-
-struct fixture {
-    char *data; /* owned, exactly len bytes, no NUL */
-    size_t len;
-};
-
-static const char *fixture_dir(void)
-{
-    const char *env = getenv("CW_FIXTURES");
-
-    return env != NULL && env[0] != '\0' ? env : CW_FIXTURES;
-}
 
 /* fixture_load() reads tests/fixtures/host/<name> or fails the test. */
 static struct fixture fixture_load(const char *name)
 {
-    struct fixture fx = {NULL, 0};
-    char path[4096];
-    struct stat sb;
-    int fd;
-
-    ck_assert_int_lt(snprintf(path, sizeof(path), "%s/host/%s", fixture_dir(), name),
-                     (int)sizeof(path));
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    ck_assert_msg(fd >= 0, "open %s: errno %d", path, errno);
-    ck_assert_int_eq(fstat(fd, &sb), 0);
-    fx.len = (size_t)sb.st_size;
-    fx.data = malloc(fx.len > 0 ? fx.len : 1);
-    ck_assert_ptr_nonnull(fx.data);
-    for (size_t got = 0; got < fx.len;) {
-        ssize_t n = read(fd, fx.data + got, fx.len - got);
-
-        ck_assert_int_gt(n, 0);
-        got += (size_t)n;
-    }
-    close(fd);
-    return fx;
-}
-
-static void fixture_free(struct fixture *fx)
-{
-    free(fx->data);
-    fx->data = NULL;
+    return fixture_load_kind("host", name);
 }
 
 static int parse_stat_file(const char *name, struct cw_host_cpu *cpu)

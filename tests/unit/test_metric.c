@@ -191,7 +191,8 @@ START_TEST(test_metric_error_is_sticky_when_text_limit_is_hit)
     const char *vals[] = {"a-rather-long-label-value", "b"};
 
     ck_assert_ptr_nonnull(b);
-    b->text.limit = 40; /* a test-only shortcut to the real 64 MiB bound */
+    ck_assert_int_eq(cw_buf_setlimit(&b->text, 40),
+                     CW_OK); /* a test-only shortcut to the real 64 MiB bound */
     cw_batch_add(b, &desc_up, NULL, 1, NULL, NULL);
     ck_assert_int_eq(b->err, CW_OK);
     cw_batch_add(b, &desc_state, NULL, 2, vals, NULL);

@@ -11,48 +11,19 @@
  * forks each test.
  */
 #include "collectors/mysql_status.h"
+#include "tests/lib/fixture.h"
 
 #include <check.h>
 #include <errmsg.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#ifndef CW_FIXTURES
-#define CW_FIXTURES "tests/fixtures"
-#endif
-
-struct fixture {
-    char *data; /* owned, exactly len bytes, no NUL */
-    size_t len;
-};
 
 static struct fixture fixture_load(const char *name)
 {
-    const char *env = getenv("CW_FIXTURES");
-    const char *dir = env != NULL && env[0] != '\0' ? env : CW_FIXTURES;
-    struct fixture fx = {NULL, 0};
-    char path[4096];
-    struct stat sb;
-    ssize_t got;
-    int fd;
-
-    ck_assert_int_lt(snprintf(path, sizeof(path), "%s/mysql/%s", dir, name), (int)sizeof(path));
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    ck_assert_msg(fd >= 0, "open %s: errno %d", path, errno);
-    ck_assert_int_eq(fstat(fd, &sb), 0);
-    fx.len = (size_t)sb.st_size;
-    fx.data = malloc(fx.len > 0 ? fx.len : 1);
-    ck_assert_ptr_nonnull(fx.data);
-    got = read(fd, fx.data, fx.len);
-    ck_assert_int_eq(got, (ssize_t)fx.len);
-    close(fd);
-    return fx;
+    return fixture_load_kind("mysql", name);
 }
 
 static int feed(struct cw_mysql_status *st, const char *name, const char *value)

@@ -12,56 +12,18 @@
  * environment variable of the same name). Single-threaded.
  */
 #include "collectors/redis_info.h"
+#include "tests/lib/fixture.h"
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#ifndef CW_FIXTURES
-#define CW_FIXTURES "tests/fixtures"
-#endif
-
-struct fixture {
-    char *data; /* owned, exactly len bytes, no NUL */
-    size_t len;
-};
-
-static const char *fixture_dir(void)
-{
-    const char *env = getenv("CW_FIXTURES");
-
-    return env != NULL && env[0] != '\0' ? env : CW_FIXTURES;
-}
 
 static struct fixture fixture_load(const char *name)
 {
-    struct fixture fx = {NULL, 0};
-    char path[4096];
-    struct stat sb;
-    int fd;
-
-    ck_assert_int_lt(snprintf(path, sizeof(path), "%s/redis/%s", fixture_dir(), name),
-                     (int)sizeof(path));
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    ck_assert_msg(fd >= 0, "open %s: errno %d", path, errno);
-    ck_assert_int_eq(fstat(fd, &sb), 0);
-    fx.len = (size_t)sb.st_size;
-    fx.data = malloc(fx.len > 0 ? fx.len : 1);
-    ck_assert_ptr_nonnull(fx.data);
-    for (size_t got = 0; got < fx.len;) {
-        ssize_t n = read(fd, fx.data + got, fx.len - got);
-
-        ck_assert_int_gt(n, 0);
-        got += (size_t)n;
-    }
-    close(fd);
-    return fx;
+    return fixture_load_kind("redis", name);
 }
 
 /* parse_info_file() parses a fixture into a heap struct (it is large). */
