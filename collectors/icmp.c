@@ -86,13 +86,13 @@ struct icmp_engine {
     int evfd;           /* wakes the thread: new target, stop */
     int fd[2];          /* IPv4, IPv6; -1 when not available */
     bool dgram[2];      /* datagram (unprivileged) or raw */
-    const char *why[2]; /* why fd[i] is -1 */
+    const char *why[2]; /* borrowed (static text): why fd[i] is -1 */
     uint16_t ident;     /* raw mode identifier */
 
     struct icmp_target **slots; /* owned; NULL for free slots */
-    uint32_t *gens;             /* generation of each slot */
+    uint32_t *gens;             /* owned: generation of each slot */
     uint32_t nslots;
-    uint32_t *heap; /* slot numbers, min-heap on next_send */
+    uint32_t *heap; /* owned: slot numbers, min-heap on next_send */
     size_t nheap;
     cw_mono last_start;
     int64_t drained_at; /* wall clock up to which every received reply was read */
