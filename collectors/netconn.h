@@ -22,7 +22,8 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-/* The "ip_family" option's values, in the order of the enum below. */
+/* The one "ip_family" enum: the option's values of the tcp, tls, http and
+ * icmp kinds, in the order of the enum below (mysql and redis use auto). */
 enum cw_net_family { CW_NET_FAMILY_AUTO = 0, CW_NET_FAMILY_IP4, CW_NET_FAMILY_IP6 };
 extern const char *const cw_net_family_names[]; /* "auto", "ip4", "ip6", NULL */
 
