@@ -131,23 +131,9 @@ cw_pass "threads $threads0 -> $threads1 while the resolver is silent"
 cw_stop || cw_fail "connwatch exited with status $?"
 
 # --- the same firewall rule, the same reason on every kind --------------------------------------
-cw_spawn "$CW_TMP/peer.log" unshare --net sleep 600
-peer=$CW_LAST_PID
-for ((i = 0; i < 50; i++)); do
-    [[ $(readlink "/proc/$peer/ns/net") != "$(readlink /proc/self/ns/net)" ]] && break
-    sleep 0.02
-done
-in_peer()
-{
-    nsenter --net="/proc/$peer/ns/net" "$@"
-}
-ip link add cwn0 type veth peer name cwn1
-ip link set cwn1 netns "/proc/$peer/ns/net"
-ip addr add 10.78.0.1/24 dev cwn0
-ip link set cwn0 up
-in_peer ip link set lo up
-in_peer ip addr add 10.78.0.2/24 dev cwn1
-in_peer ip link set cwn1 up
+# shellcheck source=tests/lib/peer.sh
+. "${CW_SOURCE_ROOT:-$(dirname "$0")/../..}/tests/lib/peer.sh"
+cw_peer_netns 10.78.0 cwn
 
 p_open=18501
 p_reject=18502
@@ -185,7 +171,7 @@ for p in sys.argv[1:]:
     threading.Thread(target=serve, args=(int(p),), daemon=True).start()
 threading.Event().wait()
 EOF
-cw_spawn "$CW_TMP/listen.log" nsenter --net="/proc/$peer/ns/net" \
+cw_spawn "$CW_TMP/listen.log" nsenter --net="/proc/$CW_PEER_PID/ns/net" \
     python3 "$CW_TMP/listen.py" "$p_open" "$p_reject" "$p_drop" "$p_out"
 for ((i = 0; i < 200; i++)); do
     (exec 3<>"/dev/tcp/10.78.0.2/$p_open") 2>/dev/null && break
