@@ -30,7 +30,6 @@
 #include "collectors/icmp_stats.h"
 #include "collectors/netconn.h"
 #include "exporter/check.h"
-#include "exporter/core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

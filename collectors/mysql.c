@@ -27,7 +27,6 @@
 #include "collectors/mysql_status.h"
 #include "collectors/netconn.h"
 #include "exporter/check.h"
-#include "exporter/core/log.h"
 
 #include <errmsg.h>
 #include <errno.h>
