@@ -156,6 +156,33 @@ static void xfer_drain(struct cw_redis_xfer *x)
     }
 }
 
+/* xfer_events() writes more of x's commands and reads its replies as
+ * poll() reported 'revents' for its socket. */
+static void xfer_events(struct cw_redis_xfer *x, short revents)
+{
+    if ((revents & POLLOUT) != 0 && !x->wdone) {
+        int done = 0;
+
+        if (redisBufferWrite(x->conn->ctx, &done) != REDIS_OK) {
+            xfer_io_error(x, "send");
+            return;
+        }
+        x->wdone = done != 0;
+    }
+    if ((revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) == 0)
+        return;
+    if (redisBufferRead(x->conn->ctx) != REDIS_OK) {
+        int e = errno;
+
+        xfer_drain(x); /* replies that came before the close */
+        errno = e;
+        if (x->got < x->want)
+            xfer_io_error(x, "receive");
+        return;
+    }
+    xfer_drain(x);
+}
+
 void cw_redis_exchange(struct cw_redis_xfer **xs, size_t n, cw_mono deadline)
 {
     struct pollfd pfd[REDIS_MAX_NODES + 1];
@@ -209,31 +236,8 @@ void cw_redis_exchange(struct cw_redis_xfer **xs, size_t n, cw_mono deadline)
                 xfer_io_error(xs[map[j]], "poll");
             return;
         }
-        for (size_t j = 0; rc > 0 && j < k; j++) {
-            struct cw_redis_xfer *x = xs[map[j]];
-
-            if ((pfd[j].revents & POLLOUT) != 0 && !x->wdone) {
-                int done = 0;
-
-                if (redisBufferWrite(x->conn->ctx, &done) != REDIS_OK) {
-                    xfer_io_error(x, "send");
-                    continue;
-                }
-                x->wdone = done != 0;
-            }
-            if ((pfd[j].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0) {
-                if (redisBufferRead(x->conn->ctx) != REDIS_OK) {
-                    int e = errno;
-
-                    xfer_drain(x); /* replies that came before the close */
-                    errno = e;
-                    if (x->got < x->want)
-                        xfer_io_error(x, "receive");
-                    continue;
-                }
-                xfer_drain(x);
-            }
-        }
+        for (size_t j = 0; rc > 0 && j < k; j++)
+            xfer_events(xs[map[j]], pfd[j].revents);
     }
 }
 
