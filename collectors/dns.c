@@ -41,7 +41,7 @@ struct dns_state {
     struct cw_hostport server; /* owned (option table); host NULL when unset */
     struct sockaddr_storage srv;
     socklen_t srvlen;
-    struct cw_net_lookup *lookup; /* a system lookup that outlived its run, or NULL */
+    struct cw_net_lookup *lookup; /* owned: a system lookup that outlived its run, or NULL */
 };
 
 static const struct cw_opt dns_opts[] = {
@@ -126,7 +126,7 @@ static void dns_run_system(struct dns_state *ds, struct cw_run *run)
     int gai = 0, se = 0, rc;
 
     rc = cw_net_resolve(ds->name, NULL, ds->record == DNS_RECORD_AAAA ? AF_INET6 : AF_INET,
-                        SOCK_STREAM, cw_run_deadline(run), &ds->lookup, &res, &gai, &se);
+                        SOCK_STREAM, 0, cw_run_deadline(run), &ds->lookup, &res, &gai, &se);
     switch (rc) {
     case CW_OK:
         for (ai = res; ai != NULL; ai = ai->ai_next)
@@ -171,7 +171,7 @@ static void dns_fail_errno(const struct dns_state *ds, struct cw_run *run, const
 {
     char eb[128];
 
-    cw_run_fail(run, cw_net_reason_from_errno(err), "%s %s: %s server %s: %s", ds->name,
+    cw_run_fail(run, cw_reason_from_errno(err), "%s %s: %s server %s: %s", ds->name,
                 dns_records[ds->record], what, ds->server.text, cw_strerror_r(err, eb, sizeof(eb)));
 }
 

@@ -15,7 +15,6 @@
 #include "collectors/host_proc.h"
 #include "collectors/host_sockdiag.h"
 #include "exporter/check.h"
-#include "exporter/core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -295,13 +294,14 @@ static void host_run_netstat(struct host_state *hs, struct cw_run *run)
 }
 
 /* host_conn_log() logs once which way connection states are counted. */
-static void host_conn_log(struct host_state *hs, const char *mode, const char *why)
+static void host_conn_log(struct host_state *hs, struct cw_run *run, const char *mode,
+                          const char *why)
 {
     if (hs->conn_logged)
         return;
     hs->conn_logged = true;
-    cw_log(CW_LOG_INFO, "host", "counting connection states", "mode", mode, "why", why,
-           (char *)NULL);
+    cw_run_log(run, CW_LOG_INFO, "counting connection states", "mode", mode, "why", why,
+               (char *)NULL);
 }
 
 static void host_run_connections(struct host_state *hs, struct cw_run *run)
@@ -323,7 +323,8 @@ static void host_run_connections(struct host_state *hs, struct cw_run *run)
     if (hs->conn_using == HOST_CONN_NETLINK) {
         rc = cw_host_count_netlink(&st, hs->scratch, CW_HOST_SOCKDIAG_SCRATCH, deadline, &err);
         if (rc == CW_OK) {
-            host_conn_log(hs, "netlink", hs->conn_mode == HOST_CONN_AUTO ? "auto" : "configured");
+            host_conn_log(hs, run, "netlink",
+                          hs->conn_mode == HOST_CONN_AUTO ? "auto" : "configured");
             goto out_emit;
         }
         cw_strerror_r(err.sys_errno, ebuf, sizeof(ebuf));
@@ -333,8 +334,8 @@ static void host_run_connections(struct host_state *hs, struct cw_run *run)
             return;
         }
         /* auto: netlink is unavailable here (no sock_diag module, seccomp, ...) */
-        cw_log(CW_LOG_WARN, "host", "netlink sock_diag failed, falling back to proc", "step",
-               err.what, "err", err.sys_errno != 0 ? ebuf : cw_strerror(rc), (char *)NULL);
+        cw_run_log(run, CW_LOG_WARN, "netlink sock_diag failed, falling back to proc", "step",
+                   err.what, "err", err.sys_errno != 0 ? ebuf : cw_strerror(rc), (char *)NULL);
         hs->conn_using = HOST_CONN_PROC;
         hs->conn_logged = false;
     }
@@ -348,7 +349,7 @@ static void host_run_connections(struct host_state *hs, struct cw_run *run)
                                        : cw_strerror(rc));
         return;
     }
-    host_conn_log(hs, "proc",
+    host_conn_log(hs, run, "proc",
                   hs->conn_mode == HOST_CONN_PROC
                       ? "configured"
                       : (strcmp(hs->proc_path, HOST_DEFAULT_PROC) != 0 ? "proc_path is not /proc"

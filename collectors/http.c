@@ -35,6 +35,7 @@
  * transfer is done, which the shared mutex orders.
  */
 #include "collectors/http_util.h"
+#include "collectors/netconn.h"
 #include "collectors/tlsinspect.h"
 #include "exporter/check.h"
 #include "exporter/core/log.h"
@@ -58,9 +59,6 @@
 #define HTTP_BODY_LIMIT  ((size_t)1024 * 1024) /* bytes of body kept for expect_body */
 #define HTTP_POLL_MS     1000                  /* curl thread's longest sleep */
 #define HTTP_CURL_MARGIN CW_MS(20)             /* curl gives up this long before the deadline */
-
-enum http_family { HTTP_FAM_AUTO = 0, HTTP_FAM_IP4, HTTP_FAM_IP6 };
-static const char *const http_families[] = {"auto", "ip4", "ip6", NULL}; /* as netconn.h */
 
 enum http_phase { HTTP_IDLE = 0, HTTP_QUEUED, HTTP_ACTIVE, HTTP_DONE };
 
@@ -110,8 +108,8 @@ struct http_state {
     char *key_file;            /* owned, or NULL */
     char *server_name;         /* owned, or NULL */
     bool insecure;
-    int ip_family;
-    char *proxy; /* owned, or NULL */
+    int ip_family; /* enum cw_net_family */
+    char *proxy;   /* owned, or NULL */
 
     /* Built by configure(). */
     struct http_shared *sh;  /* borrowed */
@@ -165,7 +163,7 @@ static const struct cw_opt http_opts[] = {
     CW_OPT("key_file", CW_OPT_T_PATH, struct http_state, key_file, NULL, 0, 0, 0),
     CW_OPT("server_name", CW_OPT_T_HOST, struct http_state, server_name, NULL, 0, 0, 0),
     CW_OPT("insecure_skip_verify", CW_OPT_T_BOOL, struct http_state, insecure, "false", 0, 0, 0),
-    CW_OPT_ENUM("ip_family", struct http_state, ip_family, "auto", http_families, 0),
+    CW_OPT_ENUM("ip_family", struct http_state, ip_family, "auto", cw_net_family_names, 0),
     CW_OPT("proxy", CW_OPT_T_STRING, struct http_state, proxy, NULL, 0, 0, 0),
     CW_OPT_END,
 };
@@ -841,9 +839,9 @@ static int http_easy_options(struct http_state *st, const struct cw_node *node,
         SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
         SETOPT(CURLOPT_MAXREDIRS, (long)st->follow_redirects);
     }
-    SETOPT(CURLOPT_IPRESOLVE, st->ip_family == HTTP_FAM_IP4   ? (long)CURL_IPRESOLVE_V4
-                              : st->ip_family == HTTP_FAM_IP6 ? (long)CURL_IPRESOLVE_V6
-                                                              : (long)CURL_IPRESOLVE_WHATEVER);
+    SETOPT(CURLOPT_IPRESOLVE, st->ip_family == CW_NET_FAMILY_IP4   ? (long)CURL_IPRESOLVE_V4
+                              : st->ip_family == CW_NET_FAMILY_IP6 ? (long)CURL_IPRESOLVE_V6
+                                                                   : (long)CURL_IPRESOLVE_WHATEVER);
     if (st->proxy != NULL)
         SETOPT(CURLOPT_PROXY, st->proxy);
     else

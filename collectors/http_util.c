@@ -19,13 +19,13 @@ enum cw_reason cw_http_reason_from_curl(CURLcode code, long verify_result, long 
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         return CW_REASON_DNS;
-    case CURLE_COULDNT_CONNECT:
-        if (os_errno == EHOSTUNREACH || os_errno == ENETUNREACH || os_errno == ENETDOWN ||
-            os_errno == EHOSTDOWN)
-            return CW_REASON_UNREACHABLE;
-        if (os_errno == ETIMEDOUT)
-            return CW_REASON_TIMEOUT;
-        return CW_REASON_REFUSED;
+    case CURLE_COULDNT_CONNECT: {
+        /* The core's one errno table; refused when curl gave no errno the
+         * table knows. */
+        enum cw_reason r = os_errno != 0 ? cw_reason_from_errno((int)os_errno) : CW_REASON_INTERNAL;
+
+        return r != CW_REASON_INTERNAL ? r : CW_REASON_REFUSED;
+    }
     case CURLE_OPERATION_TIMEDOUT:
         return CW_REASON_TIMEOUT;
     case CURLE_PEER_FAILED_VERIFICATION:

@@ -28,8 +28,8 @@
  * the engine thread. The engine lock guards the table, heap and rings.
  */
 #include "collectors/icmp_stats.h"
+#include "collectors/netconn.h"
 #include "exporter/check.h"
-#include "exporter/core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,9 +60,6 @@
 #define ICMP_RERESOLVE    CW_MIN(5) /* names are looked up again this often */
 #define ICMP_SEND_SLACK   CW_MS(1)  /* probes due this soon go out with the current batch */
 
-enum icmp_family { ICMP_FAM_AUTO = 0, ICMP_FAM_IP4, ICMP_FAM_IP6 };
-static const char *const icmp_families[] = {"auto", "ip4", "ip6", NULL};
-
 /* ---- Engine ----------------------------------------------------------------- */
 
 struct icmp_target {
@@ -88,13 +85,13 @@ struct icmp_engine {
     int evfd;           /* wakes the thread: new target, stop */
     int fd[2];          /* IPv4, IPv6; -1 when not available */
     bool dgram[2];      /* datagram (unprivileged) or raw */
-    const char *why[2]; /* why fd[i] is -1 */
+    const char *why[2]; /* borrowed (static text): why fd[i] is -1 */
     uint16_t ident;     /* raw mode identifier */
 
     struct icmp_target **slots; /* owned; NULL for free slots */
-    uint32_t *gens;             /* generation of each slot */
+    uint32_t *gens;             /* owned: generation of each slot */
     uint32_t nslots;
-    uint32_t *heap; /* slot numbers, min-heap on next_send */
+    uint32_t *heap; /* owned: slot numbers, min-heap on next_send */
     size_t nheap;
     cw_mono last_start;
     int64_t drained_at; /* wall clock up to which every received reply was read */
@@ -181,13 +178,11 @@ static void icmp_send_one(struct icmp_engine *e, uint32_t slot, struct icmp_targ
     int64_t now = icmp_realtime();
     ssize_t n = sendto(e->fd[t->fi], e->tx, len, MSG_DONTWAIT, &t->addr.sa, t->addrlen);
 
-    if (n < 0) {
-        if (errno == EHOSTUNREACH || errno == ENETUNREACH || errno == EHOSTDOWN ||
-            errno == EADDRNOTAVAIL)
-            st = CW_ICMP_SLOT_UNREACH;
-        else
-            st = CW_ICMP_SLOT_FAILED;
-    }
+    /* Refused locally: no route, or a local firewall (the core's one errno
+     * table says which errno is "unreachable"). */
+    if (n < 0)
+        st = cw_reason_from_errno(errno) == CW_REASON_UNREACHABLE ? CW_ICMP_SLOT_UNREACH
+                                                                  : CW_ICMP_SLOT_FAILED;
     cw_icmp_ring_record(&t->ring, now, st);
 }
 
@@ -630,7 +625,7 @@ static bool icmp_engine_summary(struct icmp_engine *e, uint32_t slot, uint32_t g
 
 struct icmp_state {
     char *target; /* owned (option table): host name or address */
-    int family;   /* enum icmp_family */
+    int family;   /* enum cw_net_family */
     cw_duration probe_interval, probe_timeout, window;
     int64_t payload_size;
 
@@ -638,15 +633,16 @@ struct icmp_state {
     uint32_t nwindow;           /* probes in the window */
     bool registered;
     uint32_t slot, gen;
-    char addr[INET6_ADDRSTRLEN]; /* the address being probed */
-    bool is_name;                /* target is a name, not an address literal */
-    cw_mono resolved_at;         /* last lookup of a name */
-    bool dns_failing;            /* logged */
+    char addr[INET6_ADDRSTRLEN];  /* the address being probed */
+    bool is_name;                 /* target is a name, not an address literal */
+    cw_mono resolved_at;          /* last lookup of a name */
+    bool dns_failing;             /* logged */
+    struct cw_net_lookup *lookup; /* owned: a name lookup that outlived its run, or NULL */
 };
 
 static const struct cw_opt icmp_opts[] = {
     CW_OPT("target", CW_OPT_T_HOST, struct icmp_state, target, NULL, 0, 0, CW_OPT_REQUIRED),
-    CW_OPT_ENUM("ip_family", struct icmp_state, family, "auto", icmp_families, 0),
+    CW_OPT_ENUM("ip_family", struct icmp_state, family, "auto", cw_net_family_names, 0),
     CW_OPT("probe_interval", CW_OPT_T_DURATION, struct icmp_state, probe_interval, NULL, CW_MS(10),
            CW_S(3600), 0),
     CW_OPT("probe_timeout", CW_OPT_T_DURATION, struct icmp_state, probe_timeout, NULL, CW_MS(1),
@@ -753,12 +749,12 @@ static int icmp_configure(void *state, const struct cw_node *node, const struct 
     st->nwindow = n > 0 ? (uint32_t)n : 1;
     st->is_name =
         inet_pton(AF_INET, st->target, &a4) != 1 && inet_pton(AF_INET6, st->target, &a6) != 1;
-    if (st->family == ICMP_FAM_IP6 && inet_pton(AF_INET, st->target, &a4) == 1) {
+    if (st->family == CW_NET_FAMILY_IP6 && inet_pton(AF_INET, st->target, &a4) == 1) {
         cw_diagf(diag, cw_node_get(node, "target"), "%s is an IPv4 address but ip_family is ip6",
                  st->target);
         rc = CW_ECONFIG;
     }
-    if (st->family == ICMP_FAM_IP4 && inet_pton(AF_INET6, st->target, &a6) == 1) {
+    if (st->family == CW_NET_FAMILY_IP4 && inet_pton(AF_INET6, st->target, &a6) == 1) {
         cw_diagf(diag, cw_node_get(node, "target"), "%s is an IPv6 address but ip_family is ip4",
                  st->target);
         rc = CW_ECONFIG;
@@ -773,28 +769,27 @@ static const char *icmp_target(const void *state)
     return st->target;
 }
 
-/* icmp_resolve() resolves the target to the first address of a family the
- * engine has a socket for. Returns 0, or an EAI_ code of getaddrinfo(), or
- * ICMP_ENOSOCKET when only families without a socket came back (*fi_out
- * then names the family). Blocking: see icmp.md ("Names"). */
-static int icmp_resolve(const struct icmp_state *st, struct sockaddr_storage *out,
-                        socklen_t *outlen, char *text, size_t textlen, int *fi_out)
+/* icmp_resolve() resolves the target through the network layer by
+ * 'deadline' (collectors/netconn.c: a silent resolver costs the run no more
+ * than its deadline) to the first address of a family the engine has a
+ * socket for. Returns 0; ICMP_ENOSOCKET when only families without a
+ * socket came back (*fi_out then names the family); or -1 with *f (dns,
+ * internal). With ip_family auto, AI_ADDRCONFIG is asked first and dropped
+ * when it hides every address (::1 and 127/8 on a host without others). */
+static int icmp_resolve(struct icmp_state *st, cw_mono deadline, struct sockaddr_storage *out,
+                        socklen_t *outlen, char *text, size_t textlen, int *fi_out,
+                        struct cw_net_fail *f)
 {
-    struct addrinfo hints = {0}, *res = NULL, *ai;
-    int rc, fi = 0;
+    struct addrinfo *res = NULL, *ai;
+    int flags = st->family == CW_NET_FAMILY_AUTO ? AI_ADDRCONFIG : 0, fi = 0;
 
-    hints.ai_family = st->family == ICMP_FAM_IP4   ? AF_INET
-                      : st->family == ICMP_FAM_IP6 ? AF_INET6
-                                                   : AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = st->family == ICMP_FAM_AUTO ? AI_ADDRCONFIG : 0;
-    rc = getaddrinfo(st->target, NULL, &hints, &res);
-    if (rc == EAI_NONAME && hints.ai_flags != 0) {
-        hints.ai_flags = 0; /* AI_ADDRCONFIG hides ::1 and 127/8 without other addresses */
-        rc = getaddrinfo(st->target, NULL, &hints, &res);
+    if (!cw_net_addrs(st->target, 0, st->family, SOCK_DGRAM, flags, deadline, &st->lookup, &res,
+                      f)) {
+        if (flags == 0 || f->gai != EAI_NONAME)
+            return -1;
+        if (!cw_net_addrs(st->target, 0, st->family, SOCK_DGRAM, 0, deadline, &st->lookup, &res, f))
+            return -1;
     }
-    if (rc != 0)
-        return rc;
     for (ai = res; ai != NULL; ai = ai->ai_next) {
         fi = ai->ai_family == AF_INET6;
         if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) && st->engine->fd[fi] >= 0 &&
@@ -809,12 +804,7 @@ static int icmp_resolve(const struct icmp_state *st, struct sockaddr_storage *ou
     *fi_out = fi;
     memcpy(out, ai->ai_addr, ai->ai_addrlen);
     *outlen = ai->ai_addrlen;
-    if (fi == 0)
-        (void)inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr, text,
-                        (socklen_t)textlen);
-    else
-        (void)inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr, text,
-                        (socklen_t)textlen);
+    (void)cw_net_addr_format(ai->ai_addr, text, textlen);
     freeaddrinfo(res);
     return 0;
 }
@@ -826,10 +816,11 @@ static bool icmp_register(struct icmp_state *st, struct cw_run *run, cw_mono *wa
 {
     struct sockaddr_storage sa;
     socklen_t salen = 0;
+    struct cw_net_fail f;
     cw_mono first_send;
     int rc, fi = 0;
 
-    rc = icmp_resolve(st, &sa, &salen, st->addr, sizeof(st->addr), &fi);
+    rc = icmp_resolve(st, cw_run_deadline(run), &sa, &salen, st->addr, sizeof(st->addr), &fi, &f);
     if (rc == ICMP_ENOSOCKET) {
         cw_run_fail(run, CW_REASON_INTERNAL, "no ICMP%s socket: %s", fi ? "v6" : "",
                     st->engine->why[fi] != NULL ? st->engine->why[fi] : "unsupported family");
@@ -837,10 +828,9 @@ static bool icmp_register(struct icmp_state *st, struct cw_run *run, cw_mono *wa
     }
     if (rc != 0) {
         if (!st->dns_failing)
-            cw_log(CW_LOG_WARN, "icmp", "cannot resolve target", "target", st->target, "error",
-                   gai_strerror(rc), (char *)NULL);
+            cw_run_log(run, CW_LOG_WARN, "cannot resolve target", "error", f.detail, (char *)NULL);
         st->dns_failing = true;
-        cw_run_fail(run, CW_REASON_DNS, "cannot resolve %s: %s", st->target, gai_strerror(rc));
+        cw_run_fail(run, f.reason, "%s", f.detail);
         return false;
     }
     st->dns_failing = false;
@@ -865,24 +855,27 @@ static bool icmp_register(struct icmp_state *st, struct cw_run *run, cw_mono *wa
 /* icmp_reresolve() looks a target name up again (every ICMP_RERESOLVE)
  * and moves the probes to the new address when it changed; the statistics
  * then start afresh. A failed lookup keeps the old address (the dns check
- * is the one that reports resolver trouble). */
-static void icmp_reresolve(struct icmp_state *st)
+ * is the one that reports resolver trouble). The lookup may take half of
+ * what is left of the run, so that the run still reports its statistics
+ * on time when the resolver is silent. */
+static void icmp_reresolve(struct icmp_state *st, struct cw_run *run)
 {
     struct sockaddr_storage sa;
     socklen_t salen = 0;
+    struct cw_net_fail f;
     char text[INET6_ADDRSTRLEN];
     cw_mono first_send;
     uint32_t slot, gen;
     int fi = 0, rc;
 
     st->resolved_at = cw_now();
-    rc = icmp_resolve(st, &sa, &salen, text, sizeof(text), &fi);
+    rc = icmp_resolve(st, cw_now() + cw_run_remaining(run) / 2, &sa, &salen, text, sizeof(text),
+                      &fi, &f);
     if (rc != 0) {
         if (!st->dns_failing)
-            cw_log(CW_LOG_WARN, "icmp", "cannot resolve target again, probing the old address",
-                   "target", st->target, "address", st->addr, "error",
-                   rc == ICMP_ENOSOCKET ? "no socket for the family" : gai_strerror(rc),
-                   (char *)NULL);
+            cw_run_log(run, CW_LOG_WARN, "cannot resolve target again, probing the old address",
+                       "address", st->addr, "error",
+                       rc == ICMP_ENOSOCKET ? "no socket for the family" : f.detail, (char *)NULL);
         st->dns_failing = true;
         return;
     }
@@ -893,8 +886,8 @@ static void icmp_reresolve(struct icmp_state *st)
                         st->probe_timeout, st->nwindow, (uint32_t)st->payload_size, &slot, &gen,
                         &first_send) != CW_OK)
         return; /* out of memory: keep the old address */
-    cw_log(CW_LOG_INFO, "icmp", "target address changed", "target", st->target, "old", st->addr,
-           "new", text, (char *)NULL);
+    cw_run_log(run, CW_LOG_INFO, "target address changed", "old", st->addr, "new", text,
+               (char *)NULL);
     icmp_engine_remove(st->engine, st->slot, st->gen);
     st->slot = slot;
     st->gen = gen;
@@ -919,7 +912,7 @@ static void icmp_run(void *state, struct cw_run *run)
             return;
         first = true;
     } else if (st->is_name && cw_now() - st->resolved_at >= ICMP_RERESOLVE) {
-        icmp_reresolve(st);
+        icmp_reresolve(st, run);
     }
     for (;;) {
         if (!icmp_engine_summary(st->engine, st->slot, st->gen, &s)) {
@@ -973,6 +966,7 @@ static void icmp_release(void *state)
     if (st->registered && st->engine != NULL)
         icmp_engine_remove(st->engine, st->slot, st->gen);
     st->registered = false;
+    cw_net_lookup_abandon(&st->lookup);
     cw_opts_release(icmp_opts, st);
 }
 

@@ -25,12 +25,13 @@
  * instance; the state is owned by that instance.
  */
 #include "collectors/mysql_status.h"
+#include "collectors/netconn.h"
 #include "exporter/check.h"
-#include "exporter/core/log.h"
 
 #include <errmsg.h>
 #include <errno.h>
 #include <mysql.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,26 +46,27 @@
 
 struct mysql_state {
     /* Options (owned through mysql_opts). */
-    struct cw_hostport address; /* or socket */
-    char *socket;
-    char *user;
-    struct cw_secret password;      /* "${ENV}" */
-    struct cw_secret password_file; /* read at load */
+    struct cw_hostport address;     /* owned (option table); or socket */
+    char *socket;                   /* owned (option table) */
+    char *user;                     /* owned (option table) */
+    struct cw_secret password;      /* owned (option table): "${ENV}" */
+    struct cw_secret password_file; /* owned (option table): read at load */
     bool tls;
     bool insecure_skip_verify;
-    char *ca_file;
-    char *cert_file;
-    char *key_file;
+    char *ca_file;   /* owned (option table) */
+    char *cert_file; /* owned (option table) */
+    char *key_file;  /* owned (option table) */
     cw_duration backoff_max;
 
     cw_duration interval;
     cw_duration timeout;
 
     /* Connection. */
-    MYSQL *conn;          /* owned; NULL while disconnected */
-    bool use_metrics;     /* this server has no Innodb_deadlocks: ask INNODB_METRICS */
-    bool metrics_denied;  /* INNODB_METRICS failed on this connection (logged once) */
-    bool checked_variant; /* the deadlock source of this connection is known */
+    MYSQL *conn;                  /* owned; NULL while disconnected */
+    struct cw_net_lookup *lookup; /* owned: a name lookup that outlived its run, or NULL */
+    bool use_metrics;             /* this server has no Innodb_deadlocks: ask INNODB_METRICS */
+    bool metrics_denied;          /* INNODB_METRICS failed on this connection (logged once) */
+    bool checked_variant;         /* the deadlock source of this connection is known */
 
     /* Failure bookkeeping across runs. */
     unsigned fails;             /* consecutive failed connection attempts */
@@ -360,14 +362,14 @@ static void mysql_drop(struct mysql_state *s, cw_duration grace)
 /* mysql_note_failure() records a failed attempt (reason and detail), logs it
  * when it starts an outage or changes its reason, and schedules the next
  * attempt. */
-static void mysql_note_failure(struct mysql_state *s, cw_mono run_start, enum cw_reason reason,
-                               const char *detail)
+static void mysql_note_failure(struct mysql_state *s, struct cw_run *run, cw_mono run_start,
+                               enum cw_reason reason, const char *detail)
 {
     cw_duration delay;
 
     if (!s->logged_down || reason != s->last_reason) {
-        cw_log(CW_LOG_DEBUG, "mysql", "connection failed", "target", mysql_target(s), "reason",
-               cw_reason_label(reason), "error", detail, (char *)NULL);
+        cw_run_log(run, CW_LOG_DEBUG, "connection failed", "target", mysql_target(s), "reason",
+                   cw_reason_label(reason), "error", detail, (char *)NULL);
         s->logged_down = true;
     }
     s->last_reason = reason;
@@ -431,17 +433,59 @@ static bool mysql_set_options(const struct mysql_state *s, MYSQL *m, char *err, 
     return true;
 }
 
+/* mysql_host() returns in *host what Connector/C connects to. Connector/C
+ * resolves names with a blocking getaddrinfo() that no deadline bounds, so
+ * a name is resolved here first, through the network layer within the
+ * run's deadline (collectors/netconn.c: a silent resolver fails the run
+ * with reason dns on time), and Connector/C gets the numeric address (its
+ * own getaddrinfo() of a literal does no I/O); its non-blocking connect is
+ * then polled against the same deadline (mysql_wait()). One exception:
+ * with tls and certificate verification, Connector/C checks the server's
+ * certificate against the host it was given, so a name is handed over as
+ * the name once the layer resolved it (Connector/C looks it up again;
+ * mysql.md, "Names"). A unix socket needs no resolution. Returns false with
+ * *reason and 'err' when the name does not resolve in time. */
+static bool mysql_host(struct mysql_state *s, cw_mono deadline, char *ip, size_t iplen,
+                       const char **host, enum cw_reason *reason, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    struct cw_net_fail f;
+    socklen_t len = 0;
+
+    if (s->socket != NULL) {
+        *host = "localhost";
+        return true;
+    }
+    if (!cw_net_first(s->address.host, s->address.port, CW_NET_FAMILY_AUTO, deadline, &s->lookup,
+                      &ss, &len, &f)) {
+        *reason = f.reason;
+        (void)snprintf(err, errlen, "%s", f.detail);
+        return false;
+    }
+    if (s->tls && !s->insecure_skip_verify) {
+        *host = s->address.host; /* the name the certificate is checked against */
+        return true;
+    }
+    *host = cw_net_addr_format((struct sockaddr *)&ss, ip, iplen);
+    return true;
+}
+
 /* mysql_connect() opens s->conn before 'deadline'. On failure it returns
  * the reason and a detail in 'err'; s->conn stays NULL. */
 static enum cw_reason mysql_connect(struct mysql_state *s, cw_mono deadline, char *err,
                                     size_t errlen)
 {
-    MYSQL *m = mysql_init(NULL);
+    MYSQL *m;
     MYSQL *ret = NULL;
     bool timed_out = false;
     enum cw_reason reason;
+    char ip[INET6_ADDRSTRLEN];
+    const char *host;
     int st;
 
+    if (!mysql_host(s, deadline, ip, sizeof(ip), &host, &reason, err, errlen))
+        return reason;
+    m = mysql_init(NULL);
     if (m == NULL) {
         (void)snprintf(err, errlen, "mysql_init: out of memory");
         return CW_REASON_INTERNAL;
@@ -450,8 +494,7 @@ static enum cw_reason mysql_connect(struct mysql_state *s, cw_mono deadline, cha
         mysql_close(m);
         return CW_REASON_INTERNAL;
     }
-    st = mysql_real_connect_start(&ret, m, s->socket != NULL ? "localhost" : s->address.host,
-                                  s->user, mysql_password(s), NULL,
+    st = mysql_real_connect_start(&ret, m, host, s->user, mysql_password(s), NULL,
                                   s->socket != NULL ? 0 : s->address.port, s->socket,
                                   CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS);
     MYSQL_DRIVE(st, m, deadline, mysql_real_connect_cont(&ret, m, ev_), timed_out);
@@ -540,9 +583,9 @@ out_error:
 }
 
 /* mysql_session() pings the open connection and reads the status. */
-static enum mysql_result mysql_session(struct mysql_state *s, cw_mono deadline, double *ping,
-                                       struct cw_mysql_status *st, unsigned *bad_values, char *err,
-                                       size_t errlen)
+static enum mysql_result mysql_session(struct mysql_state *s, struct cw_run *run, cw_mono deadline,
+                                       double *ping, struct cw_mysql_status *st,
+                                       unsigned *bad_values, char *err, size_t errlen)
 {
     MYSQL *m = s->conn;
     bool timed_out = false;
@@ -571,8 +614,8 @@ static enum mysql_result mysql_session(struct mysql_state *s, cw_mono deadline, 
         cw_mysql_status_has(st, CW_MYSQL_MAX_CONNECTIONS)) {
         /* The first two statements worked; INNODB_METRICS did not (no
          * PROCESS privilege): go on without deadlocks on this connection. */
-        cw_log(CW_LOG_WARN, "mysql", "deadlock counter unavailable", "target", mysql_target(s),
-               "error", err, (char *)NULL);
+        cw_run_log(run, CW_LOG_WARN, "deadlock counter unavailable", "target", mysql_target(s),
+                   "error", err, (char *)NULL);
         s->metrics_denied = true;
         r = MYSQL_RES_OK;
     }
@@ -583,7 +626,7 @@ static enum mysql_result mysql_session(struct mysql_state *s, cw_mono deadline, 
             s->use_metrics = true;
             cw_mysql_status_reset(st);
             *bad_values = 0;
-            return mysql_session(s, deadline, ping, st, bad_values, err, errlen);
+            return mysql_session(s, run, deadline, ping, st, bad_values, err, errlen);
         }
     }
     return r;
@@ -658,18 +701,18 @@ static void mysql_run(void *state, struct cw_run *run)
         fresh = true;
     }
 
-    r = mysql_session(s, deadline, &ping, &st, &bad_values, err, sizeof(err));
+    r = mysql_session(s, run, deadline, &ping, &st, &bad_values, err, sizeof(err));
     if (r == MYSQL_RES_BROKEN && !fresh) {
         /* Broken since the last run (server restarted, connection killed):
          * one new connection at once, so that a restart costs no run. */
-        cw_log(CW_LOG_INFO, "mysql", "connection lost, reconnecting", "target", mysql_target(s),
-               "error", err, (char *)NULL);
+        cw_run_log(run, CW_LOG_INFO, "connection lost, reconnecting", "target", mysql_target(s),
+                   "error", err, (char *)NULL);
         mysql_drop(s, 0);
         reason = mysql_connect(s, deadline, err, sizeof(err));
         if (reason != CW_REASON_NONE)
             goto out_down;
         fresh = true;
-        r = mysql_session(s, deadline, &ping, &st, &bad_values, err, sizeof(err));
+        r = mysql_session(s, run, deadline, &ping, &st, &bad_values, err, sizeof(err));
     }
     switch (r) {
     case MYSQL_RES_OK:
@@ -690,8 +733,8 @@ static void mysql_run(void *state, struct cw_run *run)
     }
 
     if (fresh)
-        cw_log(CW_LOG_INFO, "mysql", "connected", "target", mysql_target(s), "server",
-               mysql_get_server_info(s->conn), (char *)NULL);
+        cw_run_log(run, CW_LOG_INFO, "connected", "target", mysql_target(s), "server",
+                   mysql_get_server_info(s->conn), (char *)NULL);
     s->fails = 0;
     s->next_attempt = 0;
     s->logged_down = false;
@@ -703,7 +746,7 @@ static void mysql_run(void *state, struct cw_run *run)
     return;
 
 out_down:
-    mysql_note_failure(s, start, reason, err);
+    mysql_note_failure(s, run, start, reason, err);
     cw_emit(run, &desc_up, 0, NULL);
     cw_run_fail(run, reason, "%s", err);
 }
@@ -713,6 +756,7 @@ static void mysql_release(void *state)
     struct mysql_state *s = state;
 
     mysql_drop(s, CW_MS(200));
+    cw_net_lookup_abandon(&s->lookup);
     cw_opts_release(mysql_opts, s);
     memset(s->last_err, 0, sizeof(s->last_err));
 }

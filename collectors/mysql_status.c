@@ -239,13 +239,13 @@ enum cw_reason cw_mysql_reason(unsigned err, const char *msg)
         return CW_REASON_REFUSED;
     case CR_CONNECTION_ERROR:
     case CR_CONN_HOST_ERROR: {
+        /* The errno in the message, through the core's one table; refused
+         * when there is none or the table does not know it (ENOENT of a
+         * missing unix socket). */
         int os = os_errno_in(msg);
+        enum cw_reason r = os != 0 ? cw_reason_from_errno(os) : CW_REASON_INTERNAL;
 
-        if (os == ETIMEDOUT)
-            return CW_REASON_TIMEOUT;
-        if (os == EHOSTUNREACH || os == ENETUNREACH || os == ENETDOWN || os == EHOSTDOWN)
-            return CW_REASON_UNREACHABLE;
-        return CW_REASON_REFUSED;
+        return r != CW_REASON_INTERNAL ? r : CW_REASON_REFUSED;
     }
     case ER_NET_READ_INTERRUPTED:
         return CW_REASON_TIMEOUT;

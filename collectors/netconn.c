@@ -21,6 +21,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,28 +39,6 @@ int cw_net_family_af(int f)
         return AF_INET6;
     default:
         return AF_UNSPEC;
-    }
-}
-
-enum cw_reason cw_net_reason_from_errno(int err)
-{
-    switch (err) {
-    case ECONNREFUSED:
-    case ECONNRESET:
-        return CW_REASON_REFUSED;
-    case ETIMEDOUT:
-        return CW_REASON_TIMEOUT;
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case ENETDOWN:
-    case EHOSTDOWN:
-    case ENONET:
-    case EADDRNOTAVAIL:
-    case EPERM:  /* a local firewall (nft/iptables OUTPUT) rejected the SYN */
-    case EACCES: /* same, or a broadcast address */
-        return CW_REASON_UNREACHABLE;
-    default:
-        return CW_REASON_INTERNAL;
     }
 }
 
@@ -185,7 +165,8 @@ static void *lookup_thread(void *arg)
     return NULL;
 }
 
-static struct cw_net_lookup *lookup_new(const char *host, const char *service, int af, int socktype)
+static struct cw_net_lookup *lookup_new(const char *host, const char *service, int af, int socktype,
+                                        int flags)
 {
     struct cw_net_lookup *l = calloc(1, sizeof(*l));
     pthread_condattr_t ca;
@@ -208,6 +189,7 @@ static struct cw_net_lookup *lookup_new(const char *host, const char *service, i
     pthread_condattr_destroy(&ca);
     l->hints.ai_family = af;
     l->hints.ai_socktype = socktype;
+    l->hints.ai_flags = flags;
     l->refs = 2;
     return l;
 
@@ -228,9 +210,9 @@ void cw_net_lookup_abandon(struct cw_net_lookup **pending)
     }
 }
 
-int cw_net_resolve(const char *host, const char *service, int af, int socktype, cw_mono deadline,
-                   struct cw_net_lookup **pending, struct addrinfo **out, int *gai_err,
-                   int *sys_errno)
+int cw_net_resolve(const char *host, const char *service, int af, int socktype, int flags,
+                   cw_mono deadline, struct cw_net_lookup **pending, struct addrinfo **out,
+                   int *gai_err, int *sys_errno)
 {
     struct cw_net_lookup *l;
     pthread_attr_t attr;
@@ -251,7 +233,7 @@ int cw_net_resolve(const char *host, const char *service, int af, int socktype, 
         cw_net_lookup_abandon(pending);
     }
 
-    l = lookup_new(host, service, af, socktype);
+    l = lookup_new(host, service, af, socktype, flags);
     if (l == NULL)
         return CW_ENOMEM;
     if (pthread_attr_init(&attr) != 0) {
@@ -374,4 +356,173 @@ int cw_net_connect(const struct sockaddr *sa, socklen_t salen, cw_mono deadline,
         return CW_EIO;
     }
     return CW_OK;
+}
+
+/* ---- The layer ---------------------------------------------------------------- */
+
+static void net_fail(struct cw_net_fail *f, enum cw_reason reason, int gai, const char *fmt, ...)
+    CW_PRINTF(4, 5);
+
+static void net_fail(struct cw_net_fail *f, enum cw_reason reason, int gai, const char *fmt, ...)
+{
+    va_list ap;
+
+    f->reason = reason;
+    f->gai = gai;
+    va_start(ap, fmt);
+    (void)vsnprintf(f->detail, sizeof(f->detail), fmt, ap);
+    va_end(ap);
+}
+
+/* net_numeric() resolves an IP literal without a thread: getaddrinfo() with
+ * AI_NUMERICHOST does no I/O. Returns false when 'host' is not a literal. */
+static bool net_numeric(const char *host, const char *service, int af, int socktype,
+                        struct addrinfo **out, int *gai)
+{
+    struct addrinfo hints, *res = NULL;
+    struct in6_addr a6;
+    struct in_addr a4;
+    char plain[INET6_ADDRSTRLEN + 1];
+    const char *pct = strchr(host, '%');
+
+    /* "fe80::1%eth0" is a literal too: check the part before the scope. */
+    if (pct != NULL && (size_t)(pct - host) < sizeof(plain)) {
+        memcpy(plain, host, (size_t)(pct - host));
+        plain[pct - host] = '\0';
+    } else {
+        (void)snprintf(plain, sizeof(plain), "%s", host);
+    }
+    if (inet_pton(AF_INET, plain, &a4) != 1 && inet_pton(AF_INET6, plain, &a6) != 1)
+        return false;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = af;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = AI_NUMERICHOST | (service != NULL ? AI_NUMERICSERV : 0);
+    *gai = getaddrinfo(host, service, &hints, &res);
+    *out = *gai == 0 ? res : NULL;
+    if (*gai == 0 && res == NULL)
+        *gai = EAI_NONAME;
+    return true;
+}
+
+bool cw_net_addrs(const char *host, unsigned port, int family, int socktype, int flags,
+                  cw_mono deadline, struct cw_net_lookup **pending, struct addrinfo **out,
+                  struct cw_net_fail *f)
+{
+    char service[16], eb[128];
+    const char *svc = NULL;
+    int gai = 0, se = 0, rc, af = cw_net_family_af(family);
+
+    *out = NULL;
+    if (port != 0) {
+        (void)snprintf(service, sizeof(service), "%u", port);
+        svc = service;
+    }
+    if (net_numeric(host, svc, af, socktype, out, &gai))
+        rc = gai == 0 ? CW_OK : CW_EPARSE;
+    else
+        rc = cw_net_resolve(host, svc, af, socktype, flags, deadline, pending, out, &gai, &se);
+    switch (rc) {
+    case CW_OK:
+        return true;
+    case CW_EPARSE:
+        net_fail(f, cw_net_reason_from_gai(gai, se), gai, "resolve %s: %s", host,
+                 gai == EAI_SYSTEM ? cw_strerror_r(se, eb, sizeof(eb)) : gai_strerror(gai));
+        return false;
+    case CW_ETIMEDOUT:
+        net_fail(f, CW_REASON_DNS, 0, "resolve %s: no answer from the resolver within the deadline",
+                 host);
+        return false;
+    case CW_EIO:
+        net_fail(f, CW_REASON_DNS, 0,
+                 "resolve %s: the previous lookup has not finished yet (resolver not answering)",
+                 host);
+        return false;
+    default:
+        net_fail(f, CW_REASON_INTERNAL, 0, "resolve %s: out of memory or threads", host);
+        return false;
+    }
+}
+
+bool cw_net_first(const char *host, unsigned port, int family, cw_mono deadline,
+                  struct cw_net_lookup **pending, struct sockaddr_storage *ss, socklen_t *len,
+                  struct cw_net_fail *f)
+{
+    struct addrinfo *res = NULL;
+
+    if (!cw_net_addrs(host, port, family, SOCK_STREAM, 0, deadline, pending, &res, f))
+        return false;
+    if (res->ai_addrlen > sizeof(*ss)) {
+        freeaddrinfo(res);
+        net_fail(f, CW_REASON_INTERNAL, 0, "resolve %s: address too long", host);
+        return false;
+    }
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return true;
+}
+
+static unsigned net_port(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+    return 0;
+}
+
+void cw_net_connect_fail(int rc, int err, const struct sockaddr *sa, cw_duration elapsed,
+                         struct cw_net_fail *f)
+{
+    char ab[INET6_ADDRSTRLEN], eb[128];
+
+    (void)cw_net_addr_format(sa, ab, sizeof(ab));
+    if (rc == CW_ETIMEDOUT)
+        net_fail(f, CW_REASON_TIMEOUT, 0,
+                 "connect to %s port %u: no answer to the SYN within %.3fs", ab, net_port(sa),
+                 cw_seconds(elapsed));
+    else
+        net_fail(f, cw_reason_from_errno(err), 0, "connect to %s port %u: %s", ab, net_port(sa),
+                 cw_strerror_r(err, eb, sizeof(eb)));
+}
+
+bool cw_net_dial(const char *host, unsigned port, int family, unsigned max_addrs, cw_mono deadline,
+                 struct cw_net_lookup **pending, struct cw_net_conn *c, struct cw_net_fail *f)
+{
+    struct addrinfo *res = NULL, *ai;
+    unsigned tried = 0;
+    int rc = CW_EIO, err = 0;
+
+    c->fd = -1;
+    c->addrlen = 0;
+    c->elapsed = 0;
+    if (!cw_net_addrs(host, port, family, SOCK_STREAM, 0, deadline, pending, &res, f))
+        return false;
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(c->addr) ||
+            (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
+            continue;
+        if (tried > 0 && ((max_addrs != 0 && tried >= max_addrs) || cw_now() >= deadline))
+            break; /* the last attempt's failure stands */
+        if (c->fd >= 0)
+            (void)close(c->fd);
+        memset(&c->addr, 0, sizeof(c->addr));
+        memcpy(&c->addr, ai->ai_addr, ai->ai_addrlen);
+        c->addrlen = ai->ai_addrlen;
+        tried++;
+        rc = cw_net_connect(ai->ai_addr, ai->ai_addrlen, deadline, &c->fd, &err, &c->elapsed);
+        if (rc == CW_OK || rc == CW_ETIMEDOUT)
+            break; /* connected, or the deadline is spent */
+    }
+    freeaddrinfo(res);
+    if (rc == CW_OK)
+        return true;
+    if (tried == 0) {
+        net_fail(f, CW_REASON_DNS, 0, "resolve %s: no IPv4 or IPv6 address", host);
+        return false;
+    }
+    cw_net_connect_fail(rc, err, (const struct sockaddr *)&c->addr, c->elapsed, f);
+    return false;
 }

@@ -35,10 +35,10 @@ struct tcp_state {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     uint64_t retrans_total;       /* sum of tcpi_total_retrans over the runs' connections */
-    struct cw_net_lookup *lookup; /* a lookup that outlived its run, or NULL */
+    struct cw_net_lookup *lookup; /* owned: a lookup that outlived its run, or NULL */
     /* tls: true - a TLS handshake after the connect (collectors/tlsinspect.c). */
     bool tls;
-    char *server_name, *ca_file, *cert_file, *key_file;
+    char *server_name, *ca_file, *cert_file, *key_file; /* owned (option table) */
     bool insecure;
     SSL_CTX *tls_ctx;           /* owned, built by configure() */
     struct cw_tls_facts *facts; /* owned */
@@ -128,53 +128,6 @@ static const char *tcp_target(const void *state)
     return ts->target.text;
 }
 
-/* tcp_resolve() fills 'ss' with the first address of the target's name, or
- * fails the run with reason dns (or internal when out of memory). */
-static bool tcp_resolve(struct tcp_state *ts, struct cw_run *run, struct sockaddr_storage *ss,
-                        socklen_t *len)
-{
-    struct addrinfo *res = NULL;
-    char port[16], eb[128];
-    int gai = 0, se = 0, rc;
-
-    (void)snprintf(port, sizeof(port), "%u", ts->target.port);
-    rc = cw_net_resolve(ts->target.host, port, cw_net_family_af(ts->ip_family), SOCK_STREAM,
-                        cw_run_deadline(run), &ts->lookup, &res, &gai, &se);
-    switch (rc) {
-    case CW_OK:
-        break;
-    case CW_EPARSE:
-        cw_run_fail(run, cw_net_reason_from_gai(gai, se), "resolve %s: %s", ts->target.host,
-                    gai == EAI_SYSTEM ? cw_strerror_r(se, eb, sizeof(eb)) : gai_strerror(gai));
-        return false;
-    case CW_ETIMEDOUT:
-        cw_run_fail(run, CW_REASON_DNS,
-                    "resolve %s: no answer from the resolver within the deadline", ts->target.host);
-        return false;
-    case CW_EIO:
-        cw_run_fail(run, CW_REASON_DNS,
-                    "resolve %s: the previous lookup has not finished yet (resolver not answering)",
-                    ts->target.host);
-        return false;
-    default:
-        cw_run_fail(run, CW_REASON_INTERNAL, "resolve %s: out of memory or threads",
-                    ts->target.host);
-        return false;
-    }
-    /* The first address in getaddrinfo()'s order (RFC 6724), like a
-     * client would try first; the log names it. */
-    if (res->ai_addrlen > sizeof(*ss)) {
-        freeaddrinfo(res);
-        cw_run_fail(run, CW_REASON_INTERNAL, "resolve %s: address too long", ts->target.host);
-        return false;
-    }
-    memset(ss, 0, sizeof(*ss));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return true;
-}
-
 static void tcp_run(void *state, struct cw_run *run)
 {
     struct tcp_state *ts = state;
@@ -182,6 +135,7 @@ static void tcp_run(void *state, struct cw_run *run)
     socklen_t sslen = 0;
     struct tcp_info ti;
     socklen_t tilen = sizeof(ti);
+    struct cw_net_fail f;
     cw_duration elapsed = 0;
     char ab[INET6_ADDRSTRLEN], eb[128];
     bool have_info = false;
@@ -192,7 +146,9 @@ static void tcp_run(void *state, struct cw_run *run)
     if (ts->literal) {
         ss = ts->addr;
         sslen = ts->addrlen;
-    } else if (!tcp_resolve(ts, run, &ss, &sslen)) {
+    } else if (!cw_net_first(ts->target.host, ts->target.port, ts->ip_family, cw_run_deadline(run),
+                             &ts->lookup, &ss, &sslen, &f)) {
+        cw_run_fail(run, f.reason, "%s", f.detail);
         goto out;
     }
 
@@ -223,13 +179,9 @@ static void tcp_run(void *state, struct cw_run *run)
             else if (!ts->insecure && (r = cw_tls_facts_reason(ts->facts, &why)) != CW_REASON_NONE)
                 cw_run_fail(run, r, "TLS with %s: %s", ab, why);
         }
-    } else if (rc == CW_ETIMEDOUT) {
-        cw_run_fail(run, CW_REASON_TIMEOUT,
-                    "connect to %s port %u: no answer to the SYN within %.3fs", ab, ts->target.port,
-                    cw_seconds(elapsed));
     } else {
-        cw_run_fail(run, cw_net_reason_from_errno(err), "connect to %s port %u: %s", ab,
-                    ts->target.port, cw_strerror_r(err, eb, sizeof(eb)));
+        cw_net_connect_fail(rc, err, (struct sockaddr *)&ss, elapsed, &f);
+        cw_run_fail(run, f.reason, "%s", f.detail);
     }
     if (fd >= 0)
         (void)close(fd);

@@ -31,20 +31,20 @@
 
 struct tls_shared {
     pthread_mutex_t mu;
-    X509_STORE *default_store; /* under mu: system trust store, loaded on first use */
+    X509_STORE *default_store; /* owned, under mu: system trust store, loaded on first use */
 };
 
 struct tls_state {
-    struct cw_hostport target;
-    char *server_name;
-    char *ca_file;
-    char *cert_file;
-    char *key_file;
+    struct cw_hostport target; /* owned (option table) */
+    char *server_name;         /* owned (option table) */
+    char *ca_file;             /* owned (option table) */
+    char *cert_file;           /* owned (option table) */
+    char *key_file;            /* owned (option table) */
     bool insecure;
     int ip_family; /* enum cw_net_family */
 
-    SSL_CTX *ctx;
-    struct cw_net_lookup *lookup; /* a lookup that outlived its run, or NULL */
+    SSL_CTX *ctx;                 /* owned */
+    struct cw_net_lookup *lookup; /* owned: a lookup that outlived its run, or NULL */
     struct cw_tls_facts facts;
 };
 
@@ -143,72 +143,26 @@ static void tls_release(void *state)
     cw_opts_release(tls_opts, st);
 }
 
-/* tls_address() resolves the target into 'ss', or fails the run. */
-static bool tls_address(struct tls_state *st, struct cw_run *run, struct sockaddr_storage *ss,
-                        socklen_t *len)
-{
-    struct addrinfo *res = NULL;
-    char port[16], eb[128];
-    int gai = 0, se = 0, rc;
-
-    if (cw_net_literal(st->target.host, st->target.port, st->ip_family, ss, len))
-        return true;
-    (void)snprintf(port, sizeof(port), "%u", st->target.port);
-    rc = cw_net_resolve(st->target.host, port, cw_net_family_af(st->ip_family), SOCK_STREAM,
-                        cw_run_deadline(run), &st->lookup, &res, &gai, &se);
-    if (rc == CW_EPARSE) {
-        cw_run_fail(run, cw_net_reason_from_gai(gai, se), "resolve %s: %s", st->target.host,
-                    gai == EAI_SYSTEM ? cw_strerror_r(se, eb, sizeof(eb)) : gai_strerror(gai));
-        return false;
-    }
-    if (rc == CW_ETIMEDOUT || rc == CW_EIO) {
-        cw_run_fail(run, CW_REASON_DNS, "resolve %s: no answer from the resolver in time",
-                    st->target.host);
-        return false;
-    }
-    if (rc != CW_OK || res->ai_addrlen > sizeof(*ss)) {
-        if (res != NULL)
-            freeaddrinfo(res);
-        cw_run_fail(run, CW_REASON_INTERNAL, "resolve %s: out of memory", st->target.host);
-        return false;
-    }
-    memset(ss, 0, sizeof(*ss));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return true;
-}
-
 static void tls_run(void *state, struct cw_run *run)
 {
     struct tls_state *st = state;
-    struct sockaddr_storage ss;
-    socklen_t sslen = 0;
-    char detail[256], eb[128];
+    struct cw_net_conn c = {.fd = -1};
+    struct cw_net_fail f;
+    char detail[256];
     const char *why, *name;
     enum cw_reason r;
-    cw_duration elapsed = 0;
     cw_mono t1;
-    int fd = -1, err = 0, rc;
 
     memset(&st->facts, 0, sizeof(st->facts));
-    if (!tls_address(st, run, &ss, &sslen))
-        goto out;
-    rc = cw_net_connect((struct sockaddr *)&ss, sslen, cw_run_deadline(run), &fd, &err, &elapsed);
-    if (rc == CW_ETIMEDOUT) {
-        cw_run_fail(run, CW_REASON_TIMEOUT, "connect to %s: no answer within the deadline",
-                    st->target.text);
+    if (!cw_net_dial(st->target.host, st->target.port, st->ip_family, 1, cw_run_deadline(run),
+                     &st->lookup, &c, &f)) {
+        cw_run_fail(run, f.reason, "%s", f.detail);
         goto out;
     }
-    if (rc != CW_OK) {
-        cw_run_fail(run, cw_net_reason_from_errno(err), "connect to %s: %s", st->target.text,
-                    cw_strerror_r(err, eb, sizeof(eb)));
-        goto out;
-    }
-    cw_emit(run, &desc_connect, cw_seconds(elapsed), NULL);
+    cw_emit(run, &desc_connect, cw_seconds(c.elapsed), NULL);
     name = st->server_name != NULL ? st->server_name : st->target.host;
     t1 = cw_now();
-    r = cw_tls_handshake(st->ctx, fd, name, cw_run_deadline(run), &st->facts, detail,
+    r = cw_tls_handshake(st->ctx, c.fd, name, cw_run_deadline(run), &st->facts, detail,
                          sizeof(detail));
     if (r != CW_REASON_NONE) {
         cw_run_fail(run, r, "%s", detail);
@@ -221,8 +175,8 @@ static void tls_run(void *state, struct cw_run *run)
             cw_run_fail(run, r, "%s", why);
     }
 out:
-    if (fd >= 0)
-        (void)close(fd);
+    if (c.fd >= 0)
+        (void)close(c.fd);
     cw_tls_emit(run, &st->facts, st->insecure);
 }
 

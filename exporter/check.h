@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/metric.h"
 
 #include <stdbool.h>
@@ -145,5 +146,15 @@ bool cw_run_failed(const struct cw_run *run);
  * name), or CIDR prefixes ("10.0.0.0/8", "[fd00::]/8"), each optionally
  * followed by ":PORTGLOB". Thread-safe. */
 bool cw_probe_rule_allows(const struct cw_probe_rule *rule, const char *host, const char *port);
+
+/* cw_run_log() writes one log line for the run's check, as cw_log() does
+ * (NULL-terminated key/value pairs after 'msg', at most 8 pairs), with the
+ * check's identity added: component=KIND msg=MSG target=TARGET <pairs>
+ * service=SERVICE check=KIND (target and service left out for section
+ * kinds, which have neither). TARGET is the instance's target label (its
+ * name when set), unless the first pair is "target": then that value (e.g.
+ * the address a named check talks to) stands in its place. Thread-safe. */
+void cw_run_log(const struct cw_run *run, enum cw_log_level level, const char *msg,
+                ...) CW_SENTINEL;
 
 #endif

@@ -135,6 +135,46 @@ static void run_fail_core(struct cw_run *run, enum cw_reason reason, const char 
     va_end(ap);
 }
 
+#define RUN_LOG_PAIRS 8 /* caller pairs of cw_run_log() */
+
+void cw_run_log(const struct cw_run *run, enum cw_log_level level, const char *msg, ...)
+{
+    const struct cw_instance *in = run->in;
+    const char *kv[2 * (RUN_LOG_PAIRS + 3)] = {NULL}; /* target, pairs, service, check */
+    const char *key;
+    size_t n = 0;
+    va_list ap;
+
+    if (!cw_log_enabled(level))
+        return;
+    va_start(ap, msg);
+    key = va_arg(ap, const char *);
+    if (key != NULL && strcmp(key, "target") == 0) {
+        /* The collector names the address it talks to instead. */
+        kv[n++] = key;
+        kv[n++] = va_arg(ap, const char *);
+        key = va_arg(ap, const char *);
+    } else if (in->target != NULL && in->target[0] != '\0') {
+        kv[n++] = "target";
+        kv[n++] = in->target;
+    }
+    for (; key != NULL && n < 2 * (RUN_LOG_PAIRS + 1); key = va_arg(ap, const char *)) {
+        kv[n++] = key;
+        kv[n++] = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    if (in->service != NULL) {
+        kv[n++] = "service";
+        kv[n++] = in->service;
+    }
+    kv[n++] = "check";
+    kv[n++] = in->kind->name;
+    /* cw_log() stops at the first NULL key: the unused slots end the list. */
+    cw_log(level, in->kind->name, msg, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7],
+           kv[8], kv[9], kv[10], kv[11], kv[12], kv[13], kv[14], kv[15], kv[16], kv[17], kv[18],
+           kv[19], kv[20], kv[21], (char *)NULL);
+}
+
 bool cw_run_failed(const struct cw_run *run)
 {
     return run->failed;

@@ -52,25 +52,23 @@ const char *cw_reason_label(enum cw_reason r)
     return reason_text[r];
 }
 
+const struct cw_errno_reason cw_errno_reasons[] = {
+    {ECONNREFUSED, CW_REASON_REFUSED},     {ECONNRESET, CW_REASON_REFUSED},
+    {ETIMEDOUT, CW_REASON_TIMEOUT},        {EINPROGRESS, CW_REASON_TIMEOUT},
+    {EHOSTUNREACH, CW_REASON_UNREACHABLE}, {ENETUNREACH, CW_REASON_UNREACHABLE},
+    {ENETDOWN, CW_REASON_UNREACHABLE},     {EHOSTDOWN, CW_REASON_UNREACHABLE},
+    {ENONET, CW_REASON_UNREACHABLE},       {EADDRNOTAVAIL, CW_REASON_UNREACHABLE},
+    {EPERM, CW_REASON_UNREACHABLE},  /* a local firewall (nft/iptables OUTPUT) dropped it */
+    {EACCES, CW_REASON_UNREACHABLE}, /* same, or a broadcast address */
+};
+const unsigned cw_errno_reasons_len = (unsigned)CW_ARRAY_LEN(cw_errno_reasons);
+
 enum cw_reason cw_reason_from_errno(int err)
 {
-    switch (err) {
-    case ECONNREFUSED:
-    case ECONNRESET:
-        return CW_REASON_REFUSED;
-    case ETIMEDOUT:
-    case EAGAIN:
-    case EINPROGRESS:
-        return CW_REASON_TIMEOUT;
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case ENETDOWN:
-    case EHOSTDOWN:
-    case EADDRNOTAVAIL:
-        return CW_REASON_UNREACHABLE;
-    default:
-        return CW_REASON_INTERNAL;
-    }
+    for (unsigned i = 0; i < cw_errno_reasons_len; i++)
+        if (cw_errno_reasons[i].err == err)
+            return cw_errno_reasons[i].reason;
+    return CW_REASON_INTERNAL;
 }
 
 const char *cw_strerror_r(int errnum, char *buf, unsigned long len)

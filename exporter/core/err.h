@@ -54,9 +54,27 @@ enum cw_reason {
  * "internal" for anything out of range). */
 const char *cw_reason_label(enum cw_reason r);
 
-/* cw_reason_from_errno() maps a socket errno to a reason: ECONNREFUSED is
- * refused, ETIMEDOUT/EAGAIN timeout, EHOSTUNREACH/ENETUNREACH unreachable,
- * everything else internal. */
+/* The one errno -> reason table of connwatch: every kind that classifies
+ * the errno of a failed connect(), SO_ERROR, send or receive uses it, so a
+ * firewall REJECT reads the same on every kind. One row per errno; an errno
+ * not listed is "internal" (our own resource trouble: EMFILE, ENOBUFS,
+ * EAGAIN for want of an ephemeral port...).
+ *   ECONNREFUSED, ECONNRESET                refused   (RST)
+ *   ETIMEDOUT, EINPROGRESS                  timeout   (no answer in time)
+ *   EHOSTUNREACH, ENETUNREACH, ENETDOWN,
+ *   EHOSTDOWN, ENONET, EADDRNOTAVAIL        unreachable (no route, ICMP error)
+ *   EPERM, EACCES                           unreachable (a local firewall,
+ *                                           nft/iptables OUTPUT, dropped or
+ *                                           rejected the packet) */
+struct cw_errno_reason {
+    int err;
+    enum cw_reason reason;
+};
+extern const struct cw_errno_reason cw_errno_reasons[];
+extern const unsigned cw_errno_reasons_len;
+
+/* cw_reason_from_errno() looks 'err' up in cw_errno_reasons (internal when
+ * it is not there). */
 enum cw_reason cw_reason_from_errno(int err);
 
 /* cw_strerror_r() is a thread-safe strerror() that always returns 'buf'. */

@@ -30,23 +30,10 @@ cw_isolate_netns "$@"
 cw_tmpdir
 
 # --- the peer namespace: veth 10.77.0.1 (here) <-> 10.77.0.2 (peer) -------------------
-cw_spawn "$CW_TMP/peer.log" unshare --net sleep 600
-peer=$CW_LAST_PID
-for ((i = 0; i < 50; i++)); do
-    [[ $(readlink "/proc/$peer/ns/net") != "$(readlink /proc/self/ns/net)" ]] && break
-    sleep 0.02
-done
-in_peer()
-{
-    nsenter --net="/proc/$peer/ns/net" "$@"
-}
-ip link add cwt0 type veth peer name cwt1
-ip link set cwt1 netns "/proc/$peer/ns/net"
-ip addr add 10.77.0.1/24 dev cwt0
-ip link set cwt0 up
-in_peer ip link set lo up
-in_peer ip addr add 10.77.0.2/24 dev cwt1
-in_peer ip link set cwt1 up
+# shellcheck source=tests/lib/peer.sh
+. "${CW_SOURCE_ROOT:-$(dirname "$0")/../..}/tests/lib/peer.sh"
+cw_peer_netns 10.77.0 cwt
+peer=$CW_PEER_PID
 # A prefix with no way out: connect() fails at once with EHOSTUNREACH.
 ip route add unreachable 10.99.0.0/24
 

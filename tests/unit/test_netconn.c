@@ -14,6 +14,7 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,23 +24,6 @@ static cw_duration slack(cw_duration d)
 {
     return getenv("CW_UNDER_VALGRIND") != NULL ? d * 10 : d;
 }
-
-START_TEST(test_reason_from_errno)
-{
-    ck_assert_int_eq(cw_net_reason_from_errno(ECONNREFUSED), CW_REASON_REFUSED);
-    ck_assert_int_eq(cw_net_reason_from_errno(ECONNRESET), CW_REASON_REFUSED);
-    ck_assert_int_eq(cw_net_reason_from_errno(ETIMEDOUT), CW_REASON_TIMEOUT);
-    ck_assert_int_eq(cw_net_reason_from_errno(EHOSTUNREACH), CW_REASON_UNREACHABLE);
-    ck_assert_int_eq(cw_net_reason_from_errno(ENETUNREACH), CW_REASON_UNREACHABLE);
-    ck_assert_int_eq(cw_net_reason_from_errno(ENETDOWN), CW_REASON_UNREACHABLE);
-    ck_assert_int_eq(cw_net_reason_from_errno(EHOSTDOWN), CW_REASON_UNREACHABLE);
-    ck_assert_int_eq(cw_net_reason_from_errno(EPERM), CW_REASON_UNREACHABLE);
-    ck_assert_int_eq(cw_net_reason_from_errno(EACCES), CW_REASON_UNREACHABLE);
-    ck_assert_int_eq(cw_net_reason_from_errno(EMFILE), CW_REASON_INTERNAL);
-    ck_assert_int_eq(cw_net_reason_from_errno(ENOBUFS), CW_REASON_INTERNAL);
-    ck_assert_int_eq(cw_net_reason_from_errno(0), CW_REASON_INTERNAL);
-}
-END_TEST
 
 START_TEST(test_reason_from_gai)
 {
@@ -122,7 +106,7 @@ START_TEST(test_connect_refused)
         cw_net_connect((struct sockaddr *)&sin, sizeof(sin), cw_now() + CW_S(2), &fd, &err, &el),
         CW_EIO);
     ck_assert_int_eq(err, ECONNREFUSED);
-    ck_assert_int_eq(cw_net_reason_from_errno(err), CW_REASON_REFUSED);
+    ck_assert_int_eq(cw_reason_from_errno(err), CW_REASON_REFUSED);
     ck_assert_int_lt(el, CW_S(1));
     if (fd >= 0)
         close(fd);
@@ -160,7 +144,7 @@ START_TEST(test_resolve_hosts_file_and_errors)
     struct addrinfo *res = NULL;
     int gai = 0, se = 0;
 
-    ck_assert_int_eq(cw_net_resolve("localhost", "80", AF_INET, SOCK_STREAM, cw_now() + CW_S(5),
+    ck_assert_int_eq(cw_net_resolve("localhost", "80", AF_INET, SOCK_STREAM, 0, cw_now() + CW_S(5),
                                     &pending, &res, &gai, &se),
                      CW_OK);
     ck_assert_ptr_nonnull(res);
@@ -169,7 +153,7 @@ START_TEST(test_resolve_hosts_file_and_errors)
     freeaddrinfo(res);
 
     /* A bad service name fails in getaddrinfo() itself, without network. */
-    ck_assert_int_eq(cw_net_resolve("localhost", "no-such-service-xyz", AF_INET, SOCK_STREAM,
+    ck_assert_int_eq(cw_net_resolve("localhost", "no-such-service-xyz", AF_INET, SOCK_STREAM, 0,
                                     cw_now() + CW_S(5), &pending, &res, &gai, &se),
                      CW_EPARSE);
     ck_assert_int_ne(gai, 0);
@@ -187,7 +171,7 @@ START_TEST(test_resolve_past_deadline_is_bounded)
 
     /* A deadline already over: either the thread won the race (CW_OK) or
      * the lookup is left behind in 'pending'; the call never waits. */
-    rc = cw_net_resolve("localhost", NULL, AF_INET, SOCK_STREAM, t0 - CW_MS(1), &pending, &res,
+    rc = cw_net_resolve("localhost", NULL, AF_INET, SOCK_STREAM, 0, t0 - CW_MS(1), &pending, &res,
                         &gai, &se);
     ck_assert_int_lt(cw_now() - t0, slack(CW_MS(200)));
     if (rc == CW_OK) {
@@ -198,8 +182,8 @@ START_TEST(test_resolve_past_deadline_is_bounded)
     ck_assert_ptr_nonnull(pending);
     /* The next call reaps it once it finished, then resolves normally. */
     for (i = 0; i < 500; i++) {
-        rc = cw_net_resolve("localhost", NULL, AF_INET, SOCK_STREAM, cw_now() + CW_S(5), &pending,
-                            &res, &gai, &se);
+        rc = cw_net_resolve("localhost", NULL, AF_INET, SOCK_STREAM, 0, cw_now() + CW_S(5),
+                            &pending, &res, &gai, &se);
         if (rc != CW_EIO)
             break;
         usleep(10000);
@@ -209,7 +193,7 @@ START_TEST(test_resolve_past_deadline_is_bounded)
     freeaddrinfo(res);
 
     /* Abandoning a finished or running lookup frees it (ASan/valgrind). */
-    rc = cw_net_resolve("localhost", NULL, AF_INET, SOCK_STREAM, cw_now() - CW_MS(1), &pending,
+    rc = cw_net_resolve("localhost", NULL, AF_INET, SOCK_STREAM, 0, cw_now() - CW_MS(1), &pending,
                         &res, &gai, &se);
     if (rc == CW_OK)
         freeaddrinfo(res);
@@ -219,14 +203,91 @@ START_TEST(test_resolve_past_deadline_is_bounded)
 }
 END_TEST
 
+START_TEST(test_layer_literal_needs_no_lookup)
+{
+    struct cw_net_lookup *pending = NULL;
+    struct sockaddr_storage ss;
+    struct cw_net_fail f;
+    socklen_t len = 0;
+
+    /* A deadline already over: a literal never waits for a lookup. */
+    ck_assert(cw_net_first("127.0.0.1", 81, CW_NET_FAMILY_AUTO, cw_now() - CW_S(1), &pending, &ss,
+                           &len, &f));
+    ck_assert_ptr_null(pending);
+    ck_assert_int_eq(ss.ss_family, AF_INET);
+    ck_assert_int_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 81);
+    ck_assert(
+        cw_net_first("::1", 82, CW_NET_FAMILY_IP6, cw_now() - CW_S(1), &pending, &ss, &len, &f));
+    ck_assert_int_eq(ss.ss_family, AF_INET6);
+    /* A literal of the other family is a dns failure, as getaddrinfo() says. */
+    ck_assert(!cw_net_first("127.0.0.1", 81, CW_NET_FAMILY_IP6, cw_now() + CW_S(1), &pending, &ss,
+                            &len, &f));
+    ck_assert_int_eq(f.reason, CW_REASON_DNS);
+    ck_assert_ptr_nonnull(strstr(f.detail, "resolve 127.0.0.1: "));
+    ck_assert_ptr_null(pending);
+}
+END_TEST
+
+START_TEST(test_layer_dial)
+{
+    struct cw_net_lookup *pending = NULL;
+    struct cw_net_conn c;
+    struct cw_net_fail f;
+    struct sockaddr_in sin;
+    char want[96];
+    int l = listener(16, &sin);
+    unsigned port = ntohs(sin.sin_port);
+
+    ck_assert(cw_net_dial("127.0.0.1", port, CW_NET_FAMILY_AUTO, 0, cw_now() + CW_S(2), &pending,
+                          &c, &f));
+    ck_assert_int_ge(c.fd, 0);
+    ck_assert_int_eq(c.addr.ss_family, AF_INET);
+    close(c.fd);
+    /* "localhost" goes through the bounded lookup (/etc/hosts). */
+    ck_assert(
+        cw_net_dial("localhost", port, CW_NET_FAMILY_IP4, 1, cw_now() + CW_S(5), &pending, &c, &f));
+    close(c.fd);
+    close(l);
+
+    /* Closed now: refused, with the address and port in the detail. */
+    ck_assert(!cw_net_dial("127.0.0.1", port, CW_NET_FAMILY_AUTO, 0, cw_now() + CW_S(2), &pending,
+                           &c, &f));
+    ck_assert_int_eq(f.reason, CW_REASON_REFUSED);
+    snprintf(want, sizeof(want), "connect to 127.0.0.1 port %u: ", port);
+    ck_assert_msg(strncmp(f.detail, want, strlen(want)) == 0, "%s", f.detail);
+    if (c.fd >= 0)
+        close(c.fd);
+    ck_assert_ptr_null(pending);
+}
+END_TEST
+
+START_TEST(test_layer_connect_fail_text)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(443)};
+    struct cw_net_fail f;
+
+    sin.sin_addr.s_addr = htonl(0x0a000002);
+    cw_net_connect_fail(CW_ETIMEDOUT, ETIMEDOUT, (struct sockaddr *)&sin, CW_MS(1500), &f);
+    ck_assert_int_eq(f.reason, CW_REASON_TIMEOUT);
+    ck_assert_str_eq(f.detail, "connect to 10.0.0.2 port 443: no answer to the SYN within 1.500s");
+    cw_net_connect_fail(CW_EIO, EPERM, (struct sockaddr *)&sin, 0, &f);
+    ck_assert_int_eq(f.reason, CW_REASON_UNREACHABLE);
+    cw_net_connect_fail(CW_EIO, EHOSTUNREACH, (struct sockaddr *)&sin, 0, &f);
+    ck_assert_int_eq(f.reason, CW_REASON_UNREACHABLE);
+    ck_assert_str_eq(f.detail, "connect to 10.0.0.2 port 443: No route to host");
+}
+END_TEST
+
 static Suite *netconn_suite(void)
 {
     Suite *s = suite_create("netconn");
     TCase *tc = tcase_create("core");
 
     tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_reason_from_errno);
     tcase_add_test(tc, test_reason_from_gai);
+    tcase_add_test(tc, test_layer_literal_needs_no_lookup);
+    tcase_add_test(tc, test_layer_dial);
+    tcase_add_test(tc, test_layer_connect_fail_text);
     tcase_add_test(tc, test_literal_parsing);
     tcase_add_test(tc, test_connect_success);
     tcase_add_test(tc, test_connect_refused);
