@@ -123,33 +123,6 @@ const struct cw_check_kind *cw_check_kind_find(const char *name)
 
 /* ---- instances ----------------------------------------------------------- */
 
-struct cw_instance *cw_instance_ref(struct cw_instance *in)
-{
-    if (in != NULL)
-        atomic_fetch_add(&in->refs, 1);
-    return in;
-}
-
-void cw_instance_unref(struct cw_instance *in)
-{
-    if (in == NULL || atomic_fetch_sub(&in->refs, 1) != 1)
-        return;
-    if (in->state != NULL) {
-        in->kind->release(in->state);
-        free(in->state);
-    }
-    cw_batch_unref(in->published);
-    pthread_mutex_destroy(&in->lock);
-    free(in->service);
-    free(in->name);
-    free(in->target);
-    free(in->prefix);
-    free(in->common_prefix);
-    free(in->key);
-    free(in->fingerprint);
-    free(in);
-}
-
 static bool label_name_is_valid(const char *s)
 {
     if (!(isalpha((unsigned char)*s) || *s == '_'))
@@ -231,12 +204,9 @@ static struct cw_instance *instance_new(const struct cw_check_kind *kind, const 
     size_t before = diag->n;
     int rc;
 
-    in = calloc(1, sizeof(*in));
+    in = cw_instance_alloc(kind);
     if (in == NULL)
         goto out_oom;
-    atomic_init(&in->refs, 1);
-    pthread_mutex_init(&in->lock, NULL);
-    in->kind = kind;
     in->line = at->line;
     in->col = at->col;
 
