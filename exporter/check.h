@@ -92,16 +92,6 @@ struct cw_check_kind {
     const char *probe_option;
 };
 
-/* cw_check_kinds_shutdown() frees every kind's shared state (at exit, after
- * the last instance was released). */
-void cw_check_kinds_shutdown(void);
-
-/* The one list of kinds, in exporter/kinds.c, sorted by name, NULL-terminated. */
-extern const struct cw_check_kind *const cw_check_kinds[];
-
-/* cw_check_kind_find() returns the kind named 'name', or NULL. */
-const struct cw_check_kind *cw_check_kind_find(const char *name);
-
 /* Keys every check accepts, handled by the core (NULL-terminated). */
 extern const char *const cw_check_common_keys[];
 

@@ -254,8 +254,7 @@ static void add_core_samples(const struct cw_instance *in, struct cw_batch *b, b
 {
     int r;
 
-    b->prefix = in->common_prefix;
-    b->prefix_len = strlen(in->common_prefix);
+    cw_batch_set_prefix(b, in->common_prefix);
     cw_batch_add(b, &desc_success, NULL, ok ? 1.0 : 0.0, NULL, NULL);
     cw_batch_add(b, &desc_duration, NULL, cw_seconds(took), NULL, NULL);
     for (r = 1; r < CW_REASON_COUNT; r++) {
@@ -270,8 +269,7 @@ static void add_core_samples(const struct cw_instance *in, struct cw_batch *b, b
         cw_batch_add(b, &desc_failure_info, NULL, 1.0, lv, NULL);
     }
     cw_batch_add(b, &desc_skipped, NULL, (double)skipped, NULL, NULL);
-    b->prefix = in->prefix;
-    b->prefix_len = strlen(in->prefix);
+    cw_batch_set_prefix(b, in->prefix);
 }
 
 static void log_transition(struct cw_instance *in, bool was_ok, enum cw_reason was_reason, bool ok,
@@ -327,11 +325,12 @@ static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw
     pthread_mutex_unlock(&in->lock);
 
     add_core_samples(in, b, ok, took, reason, failures, skipped);
-    if (b->err != CW_OK) {
+    if (cw_batch_err(b) != CW_OK) {
         /* Out of memory while adding the core's own series: publish nothing
          * new rather than a partial batch. */
         cw_log(CW_LOG_ERROR, "check", "cannot publish results", "check", in->kind->name, "service",
-               in->service, "target", in->target, "err", cw_strerror(b->err), (char *)NULL);
+               in->service, "target", in->target, "err", cw_strerror(cw_batch_err(b)),
+               (char *)NULL);
         cw_batch_unref(b);
         return;
     }
@@ -383,9 +382,9 @@ void cw_instance_execute_clock(struct cw_instance *in, cw_mono (*now)(void *ctx)
     in->kind->run(in->state, &run);
     end = now(ctx);
 
-    if (run.batch->err != CW_OK) {
+    if (cw_batch_err(run.batch) != CW_OK) {
         /* A sticky emit error: the samples are incomplete, so none are kept. */
-        int err = run.batch->err;
+        int err = cw_batch_err(run.batch);
 
         cw_batch_unref(run.batch);
         run.batch = cw_batch_new(in->prefix);

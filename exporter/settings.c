@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/strindex.h"
+#include "kinds.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -18,19 +19,19 @@
 #include <string.h>
 
 /* The built-in configuration: what a first run watches with no file. It
- * goes through the same loader as any file. */
-const char cw_default_config[] = "# connwatch built-in default configuration\n"
-                                 "global:\n"
-                                 "  interval: 15s\n"
-                                 "  timeout: 5s\n"
-                                 "host:\n"
-                                 "  enabled: true\n"
-                                 "services:\n"
-                                 "  - name: localhost\n"
-                                 "    checks:\n"
-                                 "      - icmp: {target: 127.0.0.1, interval: 5s}\n"
-                                 "      # connwatch's own default listener\n"
-                                 "      - tcp: {target: \"127.0.0.1:19367\", interval: 5s}\n";
+ * goes through the same loader as any file; %s is connwatch's own listener. */
+static const char default_config_fmt[] = "# connwatch built-in default configuration\n"
+                                         "global:\n"
+                                         "  interval: 15s\n"
+                                         "  timeout: 5s\n"
+                                         "host:\n"
+                                         "  enabled: true\n"
+                                         "services:\n"
+                                         "  - name: localhost\n"
+                                         "    checks:\n"
+                                         "      - icmp: {target: 127.0.0.1, interval: 5s}\n"
+                                         "      # connwatch's own listener\n"
+                                         "      - tcp: {target: \"%s\", interval: 5s}\n";
 
 const char *const cw_check_common_keys[] = {"interval", "timeout", "name", NULL};
 
@@ -1071,13 +1072,30 @@ struct cw_settings *cw_settings_load_text(const char *name, const char *text, st
     return s;
 }
 
+struct cw_settings *cw_settings_load_builtin(const char *self_target, struct cw_diag *diag)
+{
+    char text[sizeof(default_config_fmt) + 300];
+    const char *p;
+
+    if (self_target == NULL)
+        self_target = CW_DEFAULT_SELF_TARGET;
+    for (p = self_target; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+            break;
+    }
+    if (*p != '\0' || strlen(self_target) > 256)
+        self_target = CW_DEFAULT_SELF_TARGET; /* not an address: never a YAML injection */
+    snprintf(text, sizeof(text), default_config_fmt, self_target);
+    return cw_settings_load_text("<built-in>", text, diag);
+}
+
 struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag)
 {
     struct cw_node *root;
     struct cw_settings *s;
 
     if (path == NULL)
-        return cw_settings_load_text("<built-in>", cw_default_config, diag);
+        return cw_settings_load_builtin(NULL, diag);
     root = cw_node_parse_file(path, diag);
     if (root == NULL)
         return NULL;

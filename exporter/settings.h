@@ -45,13 +45,19 @@ struct cw_settings {
     size_t nprobe;
 };
 
-/* The built-in default configuration (YAML), used without --config.file. */
-extern const char cw_default_config[];
+/* The listener the built-in default's tcp check probes unless told otherwise. */
+#define CW_DEFAULT_SELF_TARGET "127.0.0.1:19367"
 
 /* cw_settings_load() loads 'path', or the built-in default when NULL.
  * Returns a settings object with one reference, or NULL with the problems
  * in 'diag'. */
 struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag);
+
+/* cw_settings_load_builtin() loads the built-in default configuration (this
+ * host: its host section, an icmp check of 127.0.0.1 and a tcp check of
+ * connwatch's own listener at 'self_target', "HOST:PORT"; NULL:
+ * CW_DEFAULT_SELF_TARGET). */
+struct cw_settings *cw_settings_load_builtin(const char *self_target, struct cw_diag *diag);
 
 /* cw_settings_load_text() is the same for YAML text named 'name'. */
 struct cw_settings *cw_settings_load_text(const char *name, const char *text, struct cw_diag *diag);

@@ -14,6 +14,8 @@
  */
 #include "metric.h"
 
+#include "metric_impl.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -271,4 +273,20 @@ void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items)
         it->value = s->value;
         it->hist = s->desc->type == CW_HISTOGRAM ? b->hist + s->hist : NULL;
     }
+}
+
+size_t cw_batch_len(const struct cw_batch *b)
+{
+    return b->n;
+}
+
+int cw_batch_err(const struct cw_batch *b)
+{
+    return b->err;
+}
+
+void cw_batch_set_prefix(struct cw_batch *b, const char *prefix)
+{
+    b->prefix = prefix;
+    b->prefix_len = prefix != NULL ? strlen(prefix) : 0;
 }

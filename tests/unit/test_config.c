@@ -13,6 +13,7 @@
 #include "exporter/core/clock.h"
 #include "exporter/core/config.h"
 #include "exporter/core/strindex.h"
+#include "exporter/kinds.h"
 #include "exporter/settings.h"
 
 #include <check.h>

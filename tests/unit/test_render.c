@@ -138,7 +138,7 @@ START_TEST(test_render_escapes_quote_in_label_value)
 
     ck_assert_ptr_nonnull(b);
     cw_batch_add(b, &desc_temp, NULL, 21.5, vals, NULL);
-    ck_assert_int_eq(b->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
     cw_batch_items(b, &it);
     s = render(CW_FMT_TEXT, &it, 1);
     ck_assert_str_eq(s,
@@ -915,7 +915,7 @@ static size_t golden_items(struct cw_render_item *items, struct cw_batch *batche
     cw_batch_add(batches[0], &desc_ratio, NULL, -INFINITY, (const char *[]){"neg_inf"}, NULL);
     cw_batch_add(batches[0], &desc_ratio, NULL, 1.0 / 3, (const char *[]){"third"}, NULL);
     cw_batch_add(batches[0], &desc_ratio, NULL, 2.5e-7, (const char *[]){"tiny"}, NULL);
-    ck_assert_int_eq(batches[0]->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(batches[0]), CW_OK);
 
     /* Batch 1: a prefix with every escape, built the way the core builds it. */
     cw_buf_init(&prefix, 1024);
@@ -928,15 +928,15 @@ static size_t golden_items(struct cw_render_item *items, struct cw_batch *batche
     cw_batch_add(batches[1], &desc_up, NULL, 0, NULL, NULL);
     cw_batch_add(batches[1], &desc_up, NULL, 1, NULL, NULL); /* duplicate: dropped */
     cw_batch_add(batches[1], &desc_failures, "reason=\"timeout\"", 3, NULL, NULL);
-    ck_assert_int_eq(batches[1]->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(batches[1]), CW_OK);
     cw_buf_reset(&prefix); /* borrowed by the batch for the emits only */
 
     /* A series without any label, and the batches interleaved as a scrape would. */
     items[n++] = mk(&desc_up, NULL, 1, NULL);
     cw_batch_items(batches[1], items + n);
-    n += batches[1]->n;
+    n += cw_batch_len(batches[1]);
     cw_batch_items(batches[0], items + n);
-    n += batches[0]->n;
+    n += cw_batch_len(batches[0]);
     return n;
 }
 

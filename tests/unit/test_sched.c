@@ -18,6 +18,8 @@
 #include "exporter/check.h"
 #include "exporter/core/buf.h"
 #include "exporter/core/render.h"
+#include "exporter/kinds.h"
+#include "exporter/live.h"
 #include "exporter/registry.h"
 #include "exporter/scheduler.h"
 #include "exporter/settings.h"
@@ -295,18 +297,33 @@ static int runs_by(const struct cw_instance *in, cw_mono at)
     return at < first ? 0 : (int)((at - first) / in->interval) + 1;
 }
 
-static char *render(struct cw_registry *r)
+/* live_for() makes the live configuration that owns 'sc' and a registry
+ * that shows its series, as main.c wires them. */
+static struct cw_live *live_for(struct cw_sched *sc, struct cw_registry **r)
 {
+    struct cw_live *live = cw_live_new(sc, NULL, NULL);
+
+    ck_assert_ptr_nonnull(live);
+    *r = cw_registry_new();
+    ck_assert_ptr_nonnull(*r);
+    ck_assert_int_eq(cw_registry_add_self(*r, cw_live_emit, live), CW_OK);
+    return live;
+}
+
+static char *render(struct cw_registry *r, struct cw_live *live)
+{
+    struct cw_settings *s = cw_live_settings(live);
     struct cw_buf b;
 
     cw_buf_init(&b, 1 << 24);
-    ck_assert_int_eq(cw_registry_render(r, CW_FMT_TEXT, false, &b), CW_OK);
+    ck_assert_int_eq(cw_registry_render(r, s, CW_FMT_TEXT, false, &b), CW_OK);
+    cw_settings_unref(s);
     return cw_buf_take(&b, NULL);
 }
 
-static uint64_t skipped_in(struct cw_registry *r, const char *series)
+static uint64_t skipped_in(struct cw_registry *r, struct cw_live *live, const char *series)
 {
-    char *text = render(r);
+    char *text = render(r, live);
     const char *at = strstr(text, series);
     char *end;
     uint64_t v;
@@ -347,38 +364,37 @@ START_TEST(test_sched_runs_each_check_at_its_interval)
 }
 END_TEST
 
-/* skipped_in() reads the value of a series from a render. */
-static uint64_t skipped_in(struct cw_registry *r, const char *series);
-
 START_TEST(test_sched_skips_overlapping_run)
 {
     struct cw_settings *s = load(
         HOSTLESS "services:\n  - name: a\n    checks:\n"
                  "      - nap: {target: slow, interval: 100ms, timeout: 100ms, sleep: 450ms}\n");
     struct cw_sched *sc = manual_sched();
-    struct cw_registry *r = cw_registry_new(sc);
+    struct cw_registry *r;
+    struct cw_live *live = live_for(sc, &r);
     struct cw_instance *in = s->inst[0];
     struct nap_state *ns = in->state;
     cw_mono first = first_due(in);
 
-    cw_registry_set(r, s);
-    cw_sched_apply(sc, s);
+    cw_live_set(live, s);
     /* Runs start at first, +500 ms and +1000 ms (the first tick after the
      * previous run returned, 450 ms after its start); the four ticks during
      * each run are skipped. Never two runs at once. */
     run_to(sc, first + CW_MS(1000));
     ck_assert_int_eq(atomic_load(&ns->runs), 3);
     /* Published by the second run, at +950 ms: the ticks of both runs. */
-    ck_assert_uint_eq(skipped_in(r, "connwatch_check_runs_skipped_total{check=\"nap\","
-                                    "service=\"a\",target=\"slow\"} "),
+    ck_assert_uint_eq(skipped_in(r, live,
+                                 "connwatch_check_runs_skipped_total{check=\"nap\","
+                                 "service=\"a\",target=\"slow\"} "),
                       8);
     run_to(sc, first + CW_MS(1450));
     ck_assert_int_eq(atomic_load(&ns->runs), 3);
-    ck_assert_uint_eq(skipped_in(r, "connwatch_check_runs_skipped_total{check=\"nap\","
-                                    "service=\"a\",target=\"slow\"} "),
+    ck_assert_uint_eq(skipped_in(r, live,
+                                 "connwatch_check_runs_skipped_total{check=\"nap\","
+                                 "service=\"a\",target=\"slow\"} "),
                       12);
     release_naps();
-    ck_assert(cw_sched_free(sc, CW_S(2)));
+    ck_assert(cw_live_free(live, CW_S(2)));
     cw_registry_free(r);
     cw_settings_unref(s);
 }
@@ -420,18 +436,18 @@ START_TEST(test_sched_watchdog_publishes_timeout_for_stuck_run)
         HOSTLESS "services:\n  - name: a\n    checks:\n"
                  "      - nap: {target: stuck, interval: 10s, timeout: 200ms, sleep: 2500ms}\n");
     struct cw_sched *sc = manual_sched();
-    struct cw_registry *r = cw_registry_new(sc);
+    struct cw_registry *r;
+    struct cw_live *live = live_for(sc, &r);
     cw_mono first = first_due(s->inst[0]);
     char *text;
 
-    cw_registry_set(r, s);
-    cw_sched_apply(sc, s);
+    cw_live_set(live, s);
     ck_assert(!cw_sched_first_round_done(sc));
     /* Deadline 0.2 s after the start, the watchdog one second later. */
     run_to(sc, first + CW_MS(1200) - 1);
     ck_assert(!cw_sched_first_round_done(sc));
     run_to(sc, first + CW_MS(1200));
-    text = render(r);
+    text = render(r, live);
     ck_assert_msg(strstr(text, "connwatch_check_success{check=\"nap\",service=\"a\","
                                "target=\"stuck\"} 0\n") != NULL,
                   "%s", text);
@@ -444,14 +460,14 @@ START_TEST(test_sched_watchdog_publishes_timeout_for_stuck_run)
     ck_assert_uint_eq(naps_asleep(), 1);
     run_to(sc, first + CW_MS(2500)); /* the nap returns: its late result must not count twice */
     ck_assert_uint_eq(naps_asleep(), 0);
-    text = render(r);
+    text = render(r, live);
     ck_assert_ptr_nonnull(strstr(text, "connwatch_check_failures_total{check=\"nap\",service=\"a\","
                                        "target=\"stuck\",reason=\"timeout\"} 1\n"));
     ck_assert_msg(strstr(text, "connwatch_check_duration_seconds{check=\"nap\",service=\"a\","
                                "target=\"stuck\"} 2.5\n") != NULL,
                   "%s", text);
     free(text);
-    ck_assert(cw_sched_free(sc, CW_S(1)));
+    ck_assert(cw_live_free(live, CW_S(1)));
     cw_registry_free(r);
     cw_settings_unref(s);
 }
@@ -463,15 +479,14 @@ START_TEST(test_registry_renders_core_series_for_each_check)
         load(HOSTLESS "services:\n  - name: inv\n    labels: {env: prod}\n"
                       "    checks:\n      - tick: {target: t1, interval: 1s}\n");
     struct cw_sched *sc = manual_sched();
-    struct cw_registry *r = cw_registry_new(sc);
+    struct cw_registry *r;
+    struct cw_live *live = live_for(sc, &r);
     char *text;
 
-    cw_registry_set(r, s);
-    cw_registry_reload_result(r, true);
-    cw_sched_apply(sc, s);
+    cw_live_set(live, s);
     run_to(sc, first_due(s->inst[0]));
     ck_assert(cw_sched_first_round_done(sc));
-    text = render(r);
+    text = render(r, live);
     ck_assert_msg(strstr(text, "connwatch_check_success{check=\"tick\",service=\"inv\","
                                "target=\"t1\",env=\"prod\"} 1\n") != NULL,
                   "%s", text);
@@ -487,7 +502,7 @@ START_TEST(test_registry_renders_core_series_for_each_check)
     ck_assert_ptr_nonnull(strstr(text, "connwatch_build_info{version=\""));
     ck_assert_ptr_nonnull(strstr(text, "process_resident_memory_bytes "));
     free(text);
-    ck_assert(cw_sched_free(sc, CW_S(1)));
+    ck_assert(cw_live_free(live, CW_S(1)));
     cw_registry_free(r);
     cw_settings_unref(s);
 }
@@ -501,24 +516,22 @@ START_TEST(test_registry_drops_series_of_removed_checks)
     struct cw_settings *b = load(HOSTLESS "services:\n  - name: a\n    checks:\n"
                                           "      - tick: {target: keep, interval: 100ms}\n");
     struct cw_sched *sc = manual_sched();
-    struct cw_registry *r = cw_registry_new(sc);
+    struct cw_registry *r;
+    struct cw_live *live = live_for(sc, &r);
     char *text;
 
-    cw_registry_set(r, a);
-    cw_sched_apply(sc, a);
+    cw_live_set(live, a);
     run_to(sc, T0 + CW_MS(400));
-    text = render(r);
+    text = render(r, live);
     ck_assert_ptr_nonnull(strstr(text, "target=\"gone\""));
     free(text);
 
-    ck_assert_uint_eq(cw_settings_adopt(b, a), 1);
-    cw_sched_apply(sc, b);
-    cw_registry_set(r, b);
-    text = render(r);
+    ck_assert_uint_eq(cw_live_set(live, b), 1);
+    text = render(r, live);
     ck_assert_ptr_null(strstr(text, "target=\"gone\""));
     ck_assert_ptr_nonnull(strstr(text, "target=\"keep\""));
     free(text);
-    ck_assert(cw_sched_free(sc, CW_S(1)));
+    ck_assert(cw_live_free(live, CW_S(1)));
     cw_registry_free(r);
     cw_settings_unref(a);
     cw_settings_unref(b);
@@ -533,21 +546,21 @@ START_TEST(test_registry_keeps_counters_of_unchanged_checks_across_reload)
                                           "      - tick: {target: keep, interval: 100ms}\n"
                                           "      - tick: {target: new, interval: 100ms}\n");
     struct cw_sched *sc = manual_sched();
+    struct cw_live *live = cw_live_new(sc, NULL, NULL);
     int before, after;
 
-    cw_sched_apply(sc, a);
+    cw_live_set(live, a);
     run_to(sc, T0 + CW_MS(500));
     before = atomic_load(&((struct tick_state *)a->inst[0]->state)->runs);
     ck_assert_int_eq(before, runs_by(a->inst[0], T0 + CW_MS(500)));
-    ck_assert_uint_eq(cw_settings_adopt(b, a), 1);
-    cw_sched_apply(sc, b);
+    ck_assert_uint_eq(cw_live_set(live, b), 1);
     run_to(sc, T0 + CW_MS(800));
     after = atomic_load(&((struct tick_state *)b->inst[0]->state)->runs);
     ck_assert_ptr_eq(a->inst[0], b->inst[0]);
     ck_assert_int_gt(after, before);
     /* The kept check kept its grid: the three ticks of (500 ms, 800 ms]. */
     ck_assert_int_eq(after, before + 3);
-    ck_assert(cw_sched_free(sc, CW_S(1)));
+    ck_assert(cw_live_free(live, CW_S(1)));
     cw_settings_unref(a);
     cw_settings_unref(b);
 }
