@@ -65,10 +65,35 @@ static const struct cw_opt timing_opts[] = {
     CW_OPT_END,
 };
 
-/* Labels the core or the collectors set; a service may not redefine them. */
-static const char *const reserved_labels[] = {"check", "service", "target",  "reason", "le",
-                                              "state", "phase",   "mode",    "db",     "depth",
-                                              "node",  "path",    "subject", NULL};
+/* Labels the core sets on the checks' samples (the instance labels, the
+ * reason of its failure series, the bucket bound of histograms); with the
+ * label names of every kind's families (cw_check_kind.descs), they are the
+ * labels a service may not redefine. */
+static const char *const core_labels[] = {"check", "service", "target", "reason", "le", NULL};
+
+/* label_is_reserved() tells whether connwatch itself sets label 'name'. */
+static bool label_is_reserved(const char *name)
+{
+    size_t i, j, k, l;
+
+    for (i = 0; core_labels[i] != NULL; i++) {
+        if (strcmp(core_labels[i], name) == 0)
+            return true;
+    }
+    for (i = 0; cw_check_kinds[i] != NULL; i++) {
+        for (j = 0; j < CW_KIND_MAX_DESC_LISTS && cw_check_kinds[i]->descs[j] != NULL; j++) {
+            const struct cw_desc *const *d = cw_check_kinds[i]->descs[j];
+
+            for (k = 0; d[k] != NULL; k++) {
+                for (l = 0; l < d[k]->nlabels; l++) {
+                    if (strcmp(d[k]->labels[l], name) == 0)
+                        return true;
+                }
+            }
+        }
+    }
+    return false;
+}
 
 /* Each kind's shared state, by index in cw_check_kinds; created on first
  * use by the loading thread (loads are serialised) and kept until exit. */
@@ -485,7 +510,7 @@ static int load_service(struct cw_settings *s, struct load_index *ix, const stru
     struct service_opts so;
     struct service_ctx ctx;
     const struct cw_node *checks;
-    size_t i, j;
+    size_t i;
     int rc, name_rc;
 
     memset(&so, 0, sizeof(so));
@@ -508,12 +533,9 @@ static int load_service(struct cw_settings *s, struct load_index *ix, const stru
             rc = CW_ECONFIG;
             continue;
         }
-        for (j = 0; reserved_labels[j] != NULL; j++) {
-            if (strcmp(reserved_labels[j], so.labels.keys[i]) == 0) {
-                cw_diagf_key(diag, ln, "label \"%s\" is set by connwatch itself",
-                             so.labels.keys[i]);
-                rc = CW_ECONFIG;
-            }
+        if (label_is_reserved(so.labels.keys[i])) {
+            cw_diagf_key(diag, ln, "label \"%s\" is set by connwatch itself", so.labels.keys[i]);
+            rc = CW_ECONFIG;
         }
     }
     checks = cw_node_get(sn, "checks");
@@ -584,7 +606,7 @@ static int load_sections(struct cw_settings *s, struct load_index *ix, const str
                 continue;
             }
         } else {
-            ho.enabled = sec != NULL || strcmp(kind->name, "host") == 0;
+            ho.enabled = sec != NULL || (kind->flags & CW_KIND_ON_BY_DEFAULT);
         }
         if (!ho.enabled)
             continue;
