@@ -998,6 +998,61 @@ START_TEST(test_render_matches_golden_text)
 }
 END_TEST
 
+/* cw_render_batches(): the batches' samples as one exposition, the same
+ * bytes as cw_render() over their items; CW_RENDER_NO_EOF leaves out the
+ * OpenMetrics "# EOF" and nothing else; CW_RENDER_GZIP is one gzip member of
+ * those bytes; a batch with a sticky error gives that error. */
+START_TEST(test_render_batches_flags)
+{
+    struct cw_batch *b[3] = {cw_batch_new("a=\"1\""), NULL, cw_batch_new("a=\"2\"")};
+    struct cw_render_item items[2];
+    struct cw_buf out, gz;
+    char back[4096], *want;
+    size_t back_len;
+
+    ck_assert_ptr_nonnull(b[0]);
+    ck_assert_ptr_nonnull(b[2]);
+    cw_batch_add(b[2], &desc_bare_counter, NULL, 2, NULL, NULL);
+    cw_batch_add(b[0], &desc_bare_counter, NULL, 1, NULL, NULL);
+    cw_batch_items(b[0], items);
+    cw_batch_items(b[2], items + 1);
+    want = render(CW_FMT_OPENMETRICS, items, 2);
+    ck_assert_uint_gt(strlen(want), 6);
+    ck_assert_str_eq(want + strlen(want) - 6, "# EOF\n");
+
+    cw_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(cw_render_batches(&out, CW_FMT_OPENMETRICS, 0, b, 3), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&out), want);
+    cw_buf_clear(&out);
+    ck_assert_int_eq(cw_render_batches(&out, CW_FMT_OPENMETRICS, CW_RENDER_NO_EOF, b, 3), CW_OK);
+    ck_assert_uint_eq(out.len, strlen(want) - 6);
+    ck_assert_int_eq(memcmp(out.data, want, out.len), 0);
+    cw_buf_clear(&out);
+    /* Text has no "# EOF" to leave out. */
+    ck_assert_int_eq(cw_render_batches(&out, CW_FMT_TEXT, CW_RENDER_NO_EOF, b, 3), CW_OK);
+    ck_assert_ptr_null(strstr(cw_buf_str(&out), "# EOF"));
+
+    cw_buf_init(&gz, 1 << 20);
+    ck_assert_int_eq(cw_render_batches(&gz, CW_FMT_OPENMETRICS, CW_RENDER_GZIP, b, 3), CW_OK);
+    ck_assert_int_eq(gunzip(gz.data, gz.len, back, sizeof(back), &back_len), 0);
+    ck_assert_uint_eq(back_len, strlen(want));
+    ck_assert_int_eq(memcmp(back, want, back_len), 0);
+
+    /* A sticky error: a family with labels added without their values. */
+    cw_batch_add(b[2], &desc_temp, NULL, 3, NULL, NULL);
+    ck_assert_int_ne(cw_batch_err(b[2]), CW_OK);
+    cw_buf_clear(&out);
+    ck_assert_int_eq(cw_render_batches(&out, CW_FMT_TEXT, 0, b, 3), cw_batch_err(b[2]));
+    ck_assert_uint_eq(out.len, 0);
+
+    free(want);
+    cw_buf_reset(&out);
+    cw_buf_reset(&gz);
+    cw_batch_unref(b[0]);
+    cw_batch_unref(b[2]);
+}
+END_TEST
+
 START_TEST(test_render_matches_golden_openmetrics)
 {
     check_golden(CW_FMT_OPENMETRICS, "render_openmetrics.prom");
@@ -1059,6 +1114,7 @@ static Suite *render_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("golden");
+    tcase_add_test(tc, test_render_batches_flags);
     tcase_add_test(tc, test_render_matches_golden_text);
     tcase_add_test(tc, test_render_matches_golden_openmetrics);
     suite_add_tcase(s, tc);
