@@ -321,6 +321,8 @@ cw_mono cw_sched_step(struct cw_sched *s, cw_mono now)
 {
     cw_mono wake_at;
 
+    if (!s->manual)
+        return now; /* the scheduler thread steps itself */
     pthread_mutex_lock(&s->lock);
     if (now > (cw_mono)atomic_load(&s->now_set))
         atomic_store(&s->now_set, (long long)now);

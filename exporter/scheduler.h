@@ -50,7 +50,8 @@ struct cw_sched *cw_sched_new_manual(cw_mono now);
 /* cw_sched_step() sets a manual scheduler's clock to 'now' (never backwards)
  * and does what the scheduler thread does at that time: queues due runs,
  * counts skipped ticks, grows the pool, runs the watchdog. Returns when it
- * wants to be stepped next (the next due tick or watchdog limit). */
+ * wants to be stepped next (the next due tick or watchdog limit). On a
+ * scheduler with its own thread it does nothing and returns 'now'. */
 cw_mono cw_sched_step(struct cw_sched *s, cw_mono now);
 
 /* cw_sched_wait_busy() waits until no run is queued and at most 'busy'
