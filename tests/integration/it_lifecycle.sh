@@ -157,13 +157,29 @@ cw_pass "built-in default config serves host series; SIGINT: exit 0 after $took 
 # --- the built-in default on --web.listen-address=:PORT probes that port ------------------------
 # (it used to probe 19367, the default listener, and fail.) Started by hand:
 # cw_start_connwatch listens on 127.0.0.1:0.
-p=$(cw_free_port) || cw_fail "no free port"
 wrapper=()
 [[ -n $CW_WRAPPER ]] && read -r -a wrapper <<<"$CW_WRAPPER"
-"${wrapper[@]}" "$CW_BUILD_ROOT/connwatch" --web.listen-address=":$p" 2>"$CW_TMP/self.log" \
-    >/dev/null </dev/null &
-CW_PID=$!
-cw_pids+=("$CW_PID")
+# A free port can be taken by someone else before connwatch binds it: then
+# it exits 1 naming the port, and another one is tried.
+for ((try = 0; try < 3; try++)); do
+    p=$(cw_free_port) || cw_fail "no free port"
+    "${wrapper[@]}" "$CW_BUILD_ROOT/connwatch" --web.listen-address=":$p" 2>"$CW_TMP/self.log" \
+        >/dev/null </dev/null &
+    CW_PID=$!
+    cw_pids+=("$CW_PID")
+    for ((i = 0; i < 100 * CW_SLOW; i++)); do
+        grep -q 'msg=listening' "$CW_TMP/self.log" && break
+        kill -0 "$CW_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q 'msg=listening' "$CW_TMP/self.log" && break
+    kill -0 "$CW_PID" 2>/dev/null && cw_fail ":$p: not listening within $((10 * CW_SLOW)) s"
+    rc=0
+    wait "$CW_PID" || rc=$?
+    cw_forget_pid "$CW_PID"
+    [[ $rc -eq 1 ]] || cw_fail ":$p: exited $rc before listening: $(cat "$CW_TMP/self.log")"
+done
+grep -q 'msg=listening' "$CW_TMP/self.log" || cw_fail "no free port could be bound in 3 tries"
 CW_ADDR=127.0.0.1:$p
 cw_wait_ready 10
 cw_scrape >"$CW_TMP/self.txt"
