@@ -375,6 +375,8 @@ START_TEST(test_sched_skips_overlapping_run)
     struct cw_instance *in = s->inst[0];
     struct nap_state *ns = in->state;
     cw_mono first = first_due(in);
+    const char *skipped = "connwatch_check_runs_skipped_total{check=\"nap\",service=\"a\","
+                          "target=\"slow\"} ";
 
     cw_live_set(live, s);
     /* Runs start at first, +500 ms and +1000 ms (the first tick after the
@@ -383,16 +385,10 @@ START_TEST(test_sched_skips_overlapping_run)
     run_to(sc, first + CW_MS(1000));
     ck_assert_int_eq(atomic_load(&ns->runs), 3);
     /* Published by the second run, at +950 ms: the ticks of both runs. */
-    ck_assert_uint_eq(skipped_in(r, live,
-                                 "connwatch_check_runs_skipped_total{check=\"nap\","
-                                 "service=\"a\",target=\"slow\"} "),
-                      8);
+    ck_assert_uint_eq(skipped_in(r, live, skipped), 8);
     run_to(sc, first + CW_MS(1450));
     ck_assert_int_eq(atomic_load(&ns->runs), 3);
-    ck_assert_uint_eq(skipped_in(r, live,
-                                 "connwatch_check_runs_skipped_total{check=\"nap\","
-                                 "service=\"a\",target=\"slow\"} "),
-                      12);
+    ck_assert_uint_eq(skipped_in(r, live, skipped), 12);
     release_naps();
     ck_assert(cw_live_free(live, CW_S(2)));
     cw_registry_free(r);
