@@ -276,6 +276,12 @@ static void dns_release(void *state)
     cw_opts_release(dns_opts, ds);
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const dns_descs[] = {
+    &desc_lookup,
+    &desc_answers,
+    NULL,
+};
 const struct cw_check_kind cw_kind_dns = {
     .name = "dns",
     .state_size = sizeof(struct dns_state),
@@ -286,4 +292,5 @@ const struct cw_check_kind cw_kind_dns = {
     .run = dns_run,
     .release = dns_release,
     .probe_option = "name",
+    .descs = {dns_descs},
 };

@@ -440,13 +440,24 @@ static void host_release(void *state)
     hs->scratch = NULL;
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const host_descs[] = {
+    &desc_cpu_usage,        &desc_cpu_iowait,
+    &desc_cpu_seconds,      &desc_mem_total,
+    &desc_mem_available,    &desc_tcp_sent,
+    &desc_tcp_retrans,      &desc_tcp_retrans_ratio,
+    &desc_tcp_timeouts,     &desc_tcp_listen_overflows,
+    &desc_tcp_listen_drops, &desc_tcp_syn_retrans,
+    &desc_tcp_connections,  NULL,
+};
 const struct cw_check_kind cw_kind_host = {
     .name = "host",
     .state_size = sizeof(struct host_state),
-    .flags = CW_KIND_SECTION,
+    .flags = CW_KIND_SECTION | CW_KIND_ON_BY_DEFAULT,
     .reasons = 1u << CW_REASON_INTERNAL,
     .configure = host_configure,
     .target = NULL,
     .run = host_run,
     .release = host_release,
+    .descs = {host_descs},
 };

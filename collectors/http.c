@@ -1140,6 +1140,11 @@ static void http_run(void *state, struct cw_run *run)
         cw_run_fail(run, CW_REASON_PROTOCOL, "body does not match expect_body");
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const http_descs[] = {
+    &desc_phase,     &desc_duration, &desc_status, &desc_version,
+    &desc_redirects, &desc_bytes,    &desc_skew,   NULL,
+};
 const struct cw_check_kind cw_kind_http = {
     .name = "http",
     .state_size = sizeof(struct http_state),
@@ -1156,4 +1161,5 @@ const struct cw_check_kind cw_kind_http = {
     .shared_new = http_shared_new,
     .shared_free = http_shared_free,
     .probe_option = "url",
+    .descs = {http_descs, cw_tls_descs},
 };

@@ -970,6 +970,11 @@ static void icmp_release(void *state)
     cw_opts_release(icmp_opts, st);
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const icmp_descs[] = {
+    &desc_rtt,  &desc_avg,      &desc_min,  &desc_max,  &desc_jitter,  &desc_loss, &desc_window,
+    &desc_sent, &desc_received, &desc_dups, &desc_late, &desc_unreach, NULL,
+};
 const struct cw_check_kind cw_kind_icmp = {
     .name = "icmp",
     .state_size = sizeof(struct icmp_state),
@@ -982,4 +987,5 @@ const struct cw_check_kind cw_kind_icmp = {
     .shared_new = icmp_engine_new,
     .shared_free = icmp_engine_free,
     .probe_option = "target",
+    .descs = {icmp_descs},
 };

@@ -761,6 +761,23 @@ static void mysql_release(void *state)
     memset(s->last_err, 0, sizeof(s->last_err));
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const mysql_descs[] = {
+    &desc_up,
+    &desc_threads_connected,
+    &desc_threads_running,
+    &desc_max_connections,
+    &desc_usage_ratio,
+    &desc_max_used,
+    &desc_aborted_connects,
+    &desc_connection_errors,
+    &desc_slow_queries,
+    &desc_row_lock_waits,
+    &desc_row_lock_time,
+    &desc_deadlocks,
+    &desc_ping,
+    NULL,
+};
 const struct cw_check_kind cw_kind_mysql = {
     .name = "mysql",
     .state_size = sizeof(struct mysql_state),
@@ -776,4 +793,5 @@ const struct cw_check_kind cw_kind_mysql = {
     .shared_new = mysql_shared_new,
     .shared_free = mysql_shared_free,
     .probe_option = "address",
+    .descs = {mysql_descs},
 };

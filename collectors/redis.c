@@ -791,6 +791,28 @@ static void redis_release(void *state)
     cw_opts_release(redis_opts, st);
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const redis_descs[] = {
+    &desc_up,
+    &desc_hits,
+    &desc_misses,
+    &desc_hit_ratio,
+    &desc_evicted,
+    &desc_expired,
+    &desc_clients,
+    &desc_max_clients,
+    &desc_rejected,
+    &desc_mem_used,
+    &desc_mem_max,
+    &desc_keys,
+    &desc_keys_expiry,
+    &desc_ping,
+    &desc_cluster_ok,
+    &desc_cluster_slots,
+    &desc_node_keys,
+    &desc_node_slots,
+    NULL,
+};
 const struct cw_check_kind cw_kind_redis = {
     .name = "redis",
     .state_size = sizeof(struct redis_state),
@@ -802,4 +824,5 @@ const struct cw_check_kind cw_kind_redis = {
     .run = redis_run,
     .release = redis_release,
     .probe_option = "address",
+    .descs = {redis_descs},
 };

@@ -201,6 +201,13 @@ static void tcp_release(void *state)
     cw_opts_release(tcp_opts, ts);
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const tcp_descs[] = {
+    &desc_connect,
+    &desc_rtt,
+    &desc_retrans,
+    NULL,
+};
 const struct cw_check_kind cw_kind_tcp = {
     .name = "tcp",
     .state_size = sizeof(struct tcp_state),
@@ -214,4 +221,5 @@ const struct cw_check_kind cw_kind_tcp = {
     .run = tcp_run,
     .release = tcp_release,
     .probe_option = "target",
+    .descs = {tcp_descs, cw_tls_descs},
 };

@@ -180,6 +180,12 @@ out:
     cw_tls_emit(run, &st->facts, st->insecure);
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const tls_descs[] = {
+    &desc_connect,
+    &desc_handshake,
+    NULL,
+};
 const struct cw_check_kind cw_kind_tls = {
     .name = "tls",
     .state_size = sizeof(struct tls_state),
@@ -195,4 +201,5 @@ const struct cw_check_kind cw_kind_tls = {
     .shared_new = tls_shared_new,
     .shared_free = tls_shared_free,
     .probe_option = "target",
+    .descs = {tls_descs, cw_tls_descs},
 };

@@ -185,6 +185,13 @@ out:
     free(acc);
 }
 
+/* Every family run() emits (the core derives reserved label names from them). */
+static const struct cw_desc *const tls_file_descs[] = {
+    &desc_expiry,
+    &desc_not_before,
+    &desc_files,
+    NULL,
+};
 const struct cw_check_kind cw_kind_tls_file = {
     .name = "tls_file",
     .state_size = sizeof(struct tls_file_state),
@@ -194,4 +201,5 @@ const struct cw_check_kind cw_kind_tls_file = {
     .run = tls_file_run,
     .release = tls_file_release,
     .probe_option = NULL,
+    .descs = {tls_file_descs},
 };

@@ -73,6 +73,20 @@ static const struct cw_desc desc_skip = {
     .type = CW_GAUGE,
 };
 
+/* Every family cw_tls_emit() and its helpers emit (see tlsinspect.h). */
+const struct cw_desc *const cw_tls_descs[] = {
+    &desc_earliest,
+    &desc_leaf_expiry,
+    &desc_verified_expiry,
+    &desc_leaf_not_before,
+    &desc_cert_info,
+    &desc_version_info,
+    &desc_verify,
+    &desc_chain_len,
+    &desc_skip,
+    NULL,
+};
+
 int cw_tls_time(const ASN1_TIME *t, int64_t *out)
 {
     struct tm tm;

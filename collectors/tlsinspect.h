@@ -83,6 +83,10 @@ enum cw_reason cw_tls_facts_reason(const struct cw_tls_facts *f, const char **wh
  * connwatch_tls_insecure_skip_verify. */
 void cw_tls_emit(struct cw_run *run, const struct cw_tls_facts *f, bool skip_verify);
 
+/* cw_tls_descs lists the families cw_tls_emit() emits (NULL-terminated), for
+ * the descriptor lists of the kinds that call it. */
+extern const struct cw_desc *const cw_tls_descs[];
+
 /* cw_tls_pem_each() calls 'fn' for every certificate of the PEM text
  * [data, data+len) in file order (other PEM blocks, such as keys, are
  * skipped). Stops when fn returns non-zero. Returns CW_OK with *count set

@@ -50,6 +50,10 @@ struct cw_check_info {
 
 /* Flags of a kind. */
 #define CW_KIND_SECTION 0x1u /* configured from its own top-level section, not under services */
+#define CW_KIND_ON_BY_DEFAULT                                                                      \
+    0x2u /* a section kind that runs when its section is absent (host); else only when present */
+
+#define CW_KIND_MAX_DESC_LISTS 3
 
 struct cw_check_kind {
     const char *name;  /* YAML key and value of the "check" label */
@@ -91,17 +95,13 @@ struct cw_check_kind {
     /* Optional: the option that /probe?check=KIND&target=T sets to T
      * ("target", "name", "url", "address"). NULL: the kind cannot be probed. */
     const char *probe_option;
+
+    /* Every family run() emits, as up to CW_KIND_MAX_DESC_LISTS
+     * NULL-terminated lists: the kind's own and those of the helpers it
+     * calls (cw_tls_descs). The core derives from their label names the
+     * labels a service may not set. */
+    const struct cw_desc *const *descs[CW_KIND_MAX_DESC_LISTS];
 };
-
-/* cw_check_kinds_shutdown() frees every kind's shared state (at exit, after
- * the last instance was released). */
-void cw_check_kinds_shutdown(void);
-
-/* The one list of kinds, in exporter/kinds.c, sorted by name, NULL-terminated. */
-extern const struct cw_check_kind *const cw_check_kinds[];
-
-/* cw_check_kind_find() returns the kind named 'name', or NULL. */
-const struct cw_check_kind *cw_check_kind_find(const char *name);
 
 /* Keys every check accepts, handled by the core (NULL-terminated). */
 extern const char *const cw_check_common_keys[];

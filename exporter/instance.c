@@ -10,14 +10,18 @@
  * render without any lock). Called on scheduler workers, one run per
  * instance at a time; the watchdog path runs on the scheduler thread.
  * Lock order: sched lock, then instance lock; nothing else is taken inside.
+ * Time: a run reads the clock it is executed on (cw_instance_execute_clock()):
+ * the monotonic clock, or a manual scheduler's.
  */
+#include "instance.h"
+
 #include "check.h"
 #include "core/log.h"
-#include "settings.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RUN_MAX_BUCKETS 64
@@ -28,8 +32,10 @@ static atomic_uint_fast64_t publish_generation;
 static atomic_uint_fast64_t probe_redirects_refused;
 
 struct cw_run {
-    struct cw_instance *in; /* borrowed */
-    struct cw_batch *batch; /* owned until published */
+    struct cw_instance *in;    /* borrowed */
+    struct cw_batch *batch;    /* owned until published */
+    cw_mono (*now)(void *ctx); /* the clock of this run */
+    void *now_ctx;             /* borrowed */
     cw_mono start;
     cw_mono deadline;
     bool failed;
@@ -74,7 +80,7 @@ cw_mono cw_run_deadline(const struct cw_run *run)
 
 cw_duration cw_run_remaining(const struct cw_run *run)
 {
-    cw_duration left = run->deadline - cw_now();
+    cw_duration left = run->deadline - run->now(run->now_ctx);
 
     return left > 0 ? left : 0;
 }
@@ -180,6 +186,86 @@ bool cw_run_failed(const struct cw_run *run)
     return run->failed;
 }
 
+struct cw_instance *cw_instance_alloc(const struct cw_check_kind *kind)
+{
+    struct cw_instance *in = calloc(1, sizeof(*in));
+
+    if (in == NULL)
+        return NULL;
+    atomic_init(&in->refs, 1);
+    pthread_mutex_init(&in->lock, NULL);
+    in->kind = kind;
+    return in;
+}
+
+struct cw_instance *cw_instance_ref(struct cw_instance *in)
+{
+    if (in != NULL)
+        atomic_fetch_add(&in->refs, 1);
+    return in;
+}
+
+void cw_instance_unref(struct cw_instance *in)
+{
+    if (in == NULL || atomic_fetch_sub(&in->refs, 1) != 1)
+        return;
+    if (in->state != NULL) {
+        in->kind->release(in->state);
+        free(in->state);
+    }
+    cw_batch_unref(in->published);
+    pthread_mutex_destroy(&in->lock);
+    free(in->service);
+    free(in->name);
+    free(in->target);
+    free(in->prefix);
+    free(in->common_prefix);
+    free(in->key);
+    free(in->fingerprint);
+    free(in);
+}
+
+bool cw_instance_overran(struct cw_instance *in)
+{
+    bool overran;
+
+    pthread_mutex_lock(&in->lock);
+    overran = in->overran;
+    pthread_mutex_unlock(&in->lock);
+    return overran;
+}
+
+void cw_instance_count_skip(struct cw_instance *in)
+{
+    pthread_mutex_lock(&in->lock);
+    in->skipped++;
+    pthread_mutex_unlock(&in->lock);
+}
+
+bool cw_instance_has_run(struct cw_instance *in)
+{
+    bool has_run;
+
+    pthread_mutex_lock(&in->lock);
+    has_run = in->has_run;
+    pthread_mutex_unlock(&in->lock);
+    return has_run;
+}
+
+void cw_instance_status(struct cw_instance *in, struct cw_instance_status *out)
+{
+    out->kind = in->kind->name;
+    out->service = in->service != NULL ? in->service : "";
+    out->target = in->target;
+    out->interval = in->interval;
+    pthread_mutex_lock(&in->lock);
+    out->has_run = in->has_run;
+    out->reason = in->reason;
+    snprintf(out->last_error, sizeof(out->last_error), "%s",
+             in->reason != CW_REASON_NONE ? in->last_error : "");
+    pthread_mutex_unlock(&in->lock);
+}
+
 uint64_t cw_instance_generation(void)
 {
     return atomic_load(&publish_generation);
@@ -208,8 +294,7 @@ static void add_core_samples(const struct cw_instance *in, struct cw_batch *b, b
 {
     int r;
 
-    b->prefix = in->common_prefix;
-    b->prefix_len = strlen(in->common_prefix);
+    cw_batch_set_prefix(b, in->common_prefix);
     cw_batch_add(b, &desc_success, NULL, ok ? 1.0 : 0.0, NULL, NULL);
     cw_batch_add(b, &desc_duration, NULL, cw_seconds(took), NULL, NULL);
     for (r = 1; r < CW_REASON_COUNT; r++) {
@@ -224,8 +309,7 @@ static void add_core_samples(const struct cw_instance *in, struct cw_batch *b, b
         cw_batch_add(b, &desc_failure_info, NULL, 1.0, lv, NULL);
     }
     cw_batch_add(b, &desc_skipped, NULL, (double)skipped, NULL, NULL);
-    b->prefix = in->prefix;
-    b->prefix_len = strlen(in->prefix);
+    cw_batch_set_prefix(b, in->prefix);
 }
 
 static void log_transition(struct cw_instance *in, bool was_ok, enum cw_reason was_reason, bool ok,
@@ -252,13 +336,12 @@ static void log_transition(struct cw_instance *in, bool was_ok, enum cw_reason w
 /* publish() records the outcome of a run (or of an overrun) and swaps in
  * the batch. 'count_failure' is false when the watchdog already counted it. */
 static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw_reason reason,
-                    const char *detail, cw_duration took, bool count_failure)
+                    const char *detail, cw_duration took, bool count_failure, cw_mono now)
 {
     uint64_t failures[CW_REASON_COUNT];
     struct cw_batch *old;
     bool was_ok;
     enum cw_reason was_reason;
-    cw_mono now = cw_now();
     cw_duration outage = 0;
     uint64_t skipped;
 
@@ -282,11 +365,12 @@ static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw
     pthread_mutex_unlock(&in->lock);
 
     add_core_samples(in, b, ok, took, reason, failures, skipped);
-    if (b->err != CW_OK) {
+    if (cw_batch_err(b) != CW_OK) {
         /* Out of memory while adding the core's own series: publish nothing
          * new rather than a partial batch. */
         cw_log(CW_LOG_ERROR, "check", "cannot publish results", "check", in->kind->name, "service",
-               in->service, "target", in->target, "err", cw_strerror(b->err), (char *)NULL);
+               in->service, "target", in->target, "err", cw_strerror(cw_batch_err(b)),
+               (char *)NULL);
         cw_batch_unref(b);
         return;
     }
@@ -302,7 +386,18 @@ static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw
     log_transition(in, was_ok, was_reason, ok, reason, detail, took, outage);
 }
 
+static cw_mono real_now(void *ctx)
+{
+    (void)ctx;
+    return cw_now();
+}
+
 void cw_instance_execute(struct cw_instance *in)
+{
+    cw_instance_execute_clock(in, real_now, NULL);
+}
+
+void cw_instance_execute_clock(struct cw_instance *in, cw_mono (*now)(void *ctx), void *ctx)
 {
     struct cw_run run;
     cw_mono end;
@@ -310,7 +405,9 @@ void cw_instance_execute(struct cw_instance *in)
 
     memset(&run, 0, sizeof(run));
     run.in = in;
-    run.start = cw_now();
+    run.now = now;
+    run.now_ctx = ctx;
+    run.start = now(ctx);
     run.deadline = run.start + in->timeout;
     run.batch = cw_batch_new(in->prefix);
     if (run.batch == NULL) {
@@ -323,11 +420,11 @@ void cw_instance_execute(struct cw_instance *in)
     pthread_mutex_unlock(&in->lock);
 
     in->kind->run(in->state, &run);
-    end = cw_now();
+    end = now(ctx);
 
-    if (run.batch->err != CW_OK) {
+    if (cw_batch_err(run.batch) != CW_OK) {
         /* A sticky emit error: the samples are incomplete, so none are kept. */
-        int err = run.batch->err;
+        int err = cw_batch_err(run.batch);
 
         cw_batch_unref(run.batch);
         run.batch = cw_batch_new(in->prefix);
@@ -343,14 +440,12 @@ void cw_instance_execute(struct cw_instance *in)
             &run, CW_REASON_TIMEOUT, "run took %s, past its deadline",
             cw_duration_format((end - run.start) - (end - run.start) % CW_MS(1), d1, sizeof(d1)));
     }
-    pthread_mutex_lock(&in->lock);
-    overran = in->overran;
-    pthread_mutex_unlock(&in->lock);
+    overran = cw_instance_overran(in);
     publish(in, run.batch, !run.failed, run.reason, run.detail, end - run.start,
-            !(overran && run.reason == CW_REASON_TIMEOUT));
+            !(overran && run.reason == CW_REASON_TIMEOUT), end);
 }
 
-void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for)
+void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for, cw_mono now)
 {
     struct cw_batch *b = cw_batch_new(in->prefix);
     char d1[32], detail[96];
@@ -362,5 +457,5 @@ void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for
     pthread_mutex_unlock(&in->lock);
     snprintf(detail, sizeof(detail), "still running after %s, past its deadline",
              cw_duration_format(running_for - running_for % CW_MS(1), d1, sizeof(d1)));
-    publish(in, b, false, CW_REASON_TIMEOUT, detail, running_for, true);
+    publish(in, b, false, CW_REASON_TIMEOUT, detail, running_for, true, now);
 }

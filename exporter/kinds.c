@@ -4,7 +4,7 @@
  * one line here, plus its file in collectors/ and collectors/meson.build.
  * Sorted by name.
  */
-#include "check.h"
+#include "kinds.h"
 
 extern const struct cw_check_kind cw_kind_dns;
 extern const struct cw_check_kind cw_kind_host;

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * main.c - the connwatch program: flags, signals, lifecycle; nothing else.
+ * main.c - the connwatch program: flags, wiring, lifecycle; nothing else.
+ *
+ * The live configuration and its scheduler belong to a cw_live (live.h),
+ * the endpoints are in handlers.c, the serve loop (signals, health,
+ * readiness, reload) is the one both programs share (core/cli.h).
  *
  * Threads: main blocks every signal it handles before any thread starts and
  * then reads them from a signalfd, so handlers never run asynchronously.
@@ -11,24 +15,22 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/procself.h"
-#include "core/render.h"
+#include "handlers.h"
+#include "kinds.h"
+#include "live.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "settings.h"
 #include "version.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #define DEFAULT_LISTEN ":19367"
-#define SCRAPE_LIMIT   (256u << 20)
 #define SHUTDOWN_GRACE CW_S(1)
 
 struct flags {
@@ -39,9 +41,12 @@ struct flags {
 
 struct app {
     struct flags flags;
+    char self_target[300];        /* where the built-in default finds our listener
+                                   * (borrowed by 'live'; set before its first load) */
+    struct cw_live *live;         /* owned */
     struct cw_registry *registry; /* owned */
-    struct cw_sched *sched;       /* owned */
     struct cw_http_server *http;  /* owned */
+    struct cw_web web;            /* the handlers' view of the above */
     pthread_mutex_t reload_lock;
 };
 
@@ -54,7 +59,8 @@ static void usage(FILE *f)
            "error\" and serves the results as Prometheus metrics.\n"
            "\n"
            "flags:\n"
-           "  --config.file=PATH          YAML configuration (default: built-in: this host)\n"
+           "  --config.file=PATH          YAML configuration (default: built-in: this host,\n"
+           "                              its own listener included)\n"
            "  --config.check              validate the configuration, print ok or the errors\n"
            "  --web.listen-address=ADDR   address to listen on, repeatable (default " DEFAULT_LISTEN
            ")\n"
@@ -94,274 +100,73 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     return -1;
 }
 
-/* reload() loads the configuration file again and swaps it in, or keeps the
- * old one. The error text, if any, goes to 'why'. Serialised. */
-static int reload(struct app *app, struct cw_buf *why)
+static void diag_to(struct cw_buf *why, const struct cw_diag *diag)
 {
-    struct cw_settings *fresh, *old;
+    size_t i;
+
+    for (i = 0; why != NULL && i < diag->n; i++) {
+        if (cw_buf_addf(why, "%s\n", diag->entries[i].text) != CW_OK)
+            break;
+    }
+}
+
+/* reload() loads the configuration file and the web configuration again;
+ * each keeps its old version when the new one is rejected. The error text,
+ * if any, goes to 'why'. Serialised. */
+static int reload(void *ctx, struct cw_buf *why)
+{
+    struct app *app = ctx;
     struct cw_diag diag;
-    char n1[24], n2[24];
-    size_t kept, i;
-    int rc = CW_OK;
+    int rc;
 
     pthread_mutex_lock(&app->reload_lock);
     cw_diag_init(&diag);
-    fresh = cw_settings_load(app->flags.cli.config_file, &diag);
-    if (fresh == NULL) {
-        cw_registry_reload_result(app->registry, false);
-        snprintf(n1, sizeof(n1), "%zu", diag.n);
-        cw_log(CW_LOG_ERROR, "config", "reload failed, keeping the running configuration", "file",
-               app->flags.cli.config_file != NULL ? app->flags.cli.config_file : "<built-in>",
-               "errors", n1, "err", diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
-        for (i = 0; why != NULL && i < diag.n; i++) {
-            if (cw_buf_addf(why, "%s\n", diag.entries[i].text) != CW_OK)
-                break;
-        }
-        rc = CW_ECONFIG;
-        goto out;
-    }
-    old = cw_registry_settings(app->registry);
-    kept = cw_settings_adopt(fresh, old);
-    cw_settings_unref(old);
-    cw_sched_apply(app->sched, fresh);
-    cw_registry_set(app->registry, fresh);
-    cw_registry_reload_result(app->registry, true);
-    snprintf(n1, sizeof(n1), "%zu", fresh->ninst);
-    snprintf(n2, sizeof(n2), "%zu", kept);
-    cw_log(CW_LOG_INFO, "config", "configuration reloaded", "file",
-           app->flags.cli.config_file != NULL ? app->flags.cli.config_file : "<built-in>", "checks",
-           n1, "unchanged", n2, (char *)NULL);
-    cw_settings_unref(fresh);
-
-    if (app->http != NULL && app->flags.web_config_file != NULL) {
+    rc = cw_live_load(app->live, &diag);
+    diag_to(why, &diag);
+    if (rc == CW_OK && app->http != NULL && app->flags.web_config_file != NULL) {
         cw_diag_reset(&diag);
         if (cw_http_reload_web_config(app->http, &diag) != CW_OK) {
             cw_log(CW_LOG_ERROR, "http", "web config reload failed, keeping the old one", "err",
                    diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
-            for (i = 0; why != NULL && i < diag.n; i++) {
-                if (cw_buf_addf(why, "%s\n", diag.entries[i].text) != CW_OK)
-                    break;
-            }
+            diag_to(why, &diag);
             rc = CW_ECONFIG;
         }
     }
-out:
     cw_diag_reset(&diag);
     pthread_mutex_unlock(&app->reload_lock);
     return rc;
 }
 
-/* ---- HTTP handlers -------------------------------------------------------- */
-
-static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
-{
-    struct app *app = ctx;
-    enum cw_format fmt = cw_render_negotiate(cw_http_header(req, "Accept"));
-    bool gzip = cw_accepts_gzip(cw_http_header(req, "Accept-Encoding"));
-    int rc;
-
-    resp->body.limit = SCRAPE_LIMIT;
-    rc = cw_registry_render(app->registry, fmt, gzip, &resp->body);
-    if (rc != CW_OK) {
-        cw_log(CW_LOG_ERROR, "http", "cannot render metrics", "err", cw_strerror(rc), (char *)NULL);
-        return rc;
-    }
-    resp->content_type = cw_render_content_type(fmt);
-    if (gzip)
-        resp->content_encoding = "gzip";
-    return CW_OK;
-}
-
-static int h_landing(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
-{
-    struct app *app = ctx;
-    struct cw_settings *s = cw_registry_settings(app->registry);
-    struct cw_buf *b = &resp->body;
-    size_t i;
-    int rc = CW_OK;
-
-    (void)req;
-    resp->content_type = "text/html; charset=utf-8";
-    rc |= cw_buf_adds(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>connwatch"
-                         "</title></head><body>\n<h1>connwatch</h1>\n<p>version ");
-    rc |= cw_buf_addf(b, "%s (revision %s)</p>\n<ul>\n<li><a href=\"", CW_VERSION, CW_REVISION);
-    rc |= cw_buf_add_html(b, app->flags.telemetry_path);
-    rc |= cw_buf_adds(b,
-                      "\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n"
-                      "<li><a href=\"/-/ready\">Readiness</a></li>\n"
-                      "<li>/probe?check=KIND&amp;target=T (targets listed under probe.allow)</li>\n"
-                      "</ul>\n");
-    rc |= cw_buf_adds(b, "<h2>Checks</h2>\n<table border=\"1\" cellpadding=\"4\">\n"
-                         "<tr><th>check</th><th>service</th><th>target</th><th>interval</th>"
-                         "<th>status</th><th>last error</th></tr>\n");
-    for (i = 0; s != NULL && i < s->ninst && rc == CW_OK; i++) {
-        struct cw_instance *in = s->inst[i];
-        char d1[32], err[256];
-        bool has_run;
-        enum cw_reason reason;
-
-        pthread_mutex_lock(&in->lock);
-        has_run = in->has_run;
-        reason = in->reason;
-        snprintf(err, sizeof(err), "%s", reason != CW_REASON_NONE ? in->last_error : "");
-        pthread_mutex_unlock(&in->lock);
-        rc |= cw_buf_addf(b, "<tr><td>%s</td><td>", in->kind->name);
-        rc |= cw_buf_add_html(b, in->service != NULL ? in->service : "");
-        rc |= cw_buf_adds(b, "</td><td>");
-        rc |= cw_buf_add_html(b, in->target);
-        rc |= cw_buf_addf(b, "</td><td>%s</td><td>%s%s</td><td>",
-                          cw_duration_format(in->interval, d1, sizeof(d1)),
-                          !has_run                   ? "pending"
-                          : reason == CW_REASON_NONE ? "ok"
-                                                     : "failing: ",
-                          has_run && reason != CW_REASON_NONE ? cw_reason_label(reason) : "");
-        rc |= cw_buf_add_html(b, err);
-        rc |= cw_buf_adds(b, "</td></tr>\n");
-    }
-    rc |= cw_buf_adds(b, "</table>\n</body></html>\n");
-    cw_settings_unref(s);
-    return rc == CW_OK ? CW_OK : CW_ENOMEM;
-}
-
-static int h_healthy(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
-{
-    (void)ctx;
-    (void)req;
-    return cw_buf_adds(&resp->body, "healthy\n");
-}
-
-static int h_ready(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+static bool ready(void *ctx)
 {
     struct app *app = ctx;
 
-    (void)req;
-    if (cw_sched_first_round_done(app->sched))
-        return cw_buf_adds(&resp->body, "ready\n");
-    resp->status = 503;
-    return cw_buf_adds(&resp->body, "not ready: the first round of checks is still running\n");
-}
-
-static int h_reload(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
-{
-    struct app *app = ctx;
-    struct cw_buf why;
-    int rc;
-
-    (void)req;
-    cw_buf_init(&why, 1u << 20);
-    rc = reload(app, &why); /* before reading 'why': it fills it */
-    rc = cw_http_answer_reload(resp, rc, cw_buf_str(&why));
-    cw_buf_reset(&why);
-    return rc;
-}
-
-/* h_probe() runs one check now for /probe?check=KIND&target=T, only for
- * targets probe.allow names (no open proxy), and answers with that run's
- * series. A slow route: it runs on its own thread. */
-static int h_probe(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
-{
-    struct app *app = ctx;
-    const char *check = cw_http_query(req, "check");
-    const char *target = cw_http_query(req, "target");
-    const char *scrape_timeout = cw_http_header(req, "X-Prometheus-Scrape-Timeout-Seconds");
-    const struct cw_check_kind *kind;
-    struct cw_settings *s = NULL;
-    const struct cw_probe_rule *rule;
-    struct cw_instance *in = NULL;
-    struct cw_batch *b = NULL;
-    struct cw_render_item *items = NULL;
-    struct cw_diag diag;
-    cw_duration timeout = 0;
-    enum cw_format fmt;
-    int rc = CW_OK;
-
-    cw_diag_init(&diag);
-    if (check == NULL || target == NULL || check[0] == '\0' || target[0] == '\0') {
-        resp->status = 400;
-        rc = cw_buf_adds(&resp->body, "missing parameter: /probe needs check=KIND and target=T\n");
-        goto out;
-    }
-    kind = cw_check_kind_find(check);
-    if (kind == NULL || kind->probe_option == NULL) {
-        resp->status = 400;
-        rc = cw_buf_addf(&resp->body, "check kind \"%s\" cannot be probed\n", check);
-        goto out;
-    }
-    s = cw_registry_settings(app->registry);
-    rule = cw_settings_probe_rule(s, kind, target);
-    if (rule == NULL) {
-        resp->status = 403;
-        rc = cw_buf_addf(&resp->body,
-                         "target \"%s\" is not allowed for check \"%s\": list it under "
-                         "probe.allow in %s\n",
-                         target, check, s != NULL ? s->file : "the configuration");
-        goto out;
-    }
-    timeout = rule->timeout;
-    if (scrape_timeout != NULL) {
-        /* Answer before Prometheus gives up on the scrape (half a second of
-         * margin). A value that is not a number of seconds is ignored; a huge
-         * one is clamped before any arithmetic. */
-        cw_duration secs;
-
-        if (cw_seconds_parse(scrape_timeout, CW_S(86400), &secs) == CW_OK && secs > CW_MS(600) &&
-            secs - CW_MS(500) < timeout)
-            timeout = secs - CW_MS(500);
-    }
-    in = cw_settings_probe_instance(kind, target, timeout, rule, &diag);
-    if (in == NULL) {
-        size_t i;
-
-        resp->status = 400;
-        rc = cw_buf_adds(&resp->body, "invalid probe:\n");
-        for (i = 0; i < diag.n && rc == CW_OK; i++)
-            rc = cw_buf_addf(&resp->body, "%s\n", diag.entries[i].text);
-        goto out;
-    }
-    cw_instance_execute(in);
-    b = cw_instance_snapshot(in);
-    if (b == NULL) {
-        rc = CW_ENOMEM;
-        goto out;
-    }
-    items = malloc((b->n != 0 ? b->n : 1) * sizeof(*items));
-    if (items == NULL) {
-        rc = CW_ENOMEM;
-        goto out;
-    }
-    cw_batch_items(b, items);
-    fmt = cw_render_negotiate(cw_http_header(req, "Accept"));
-    resp->content_type = cw_render_content_type(fmt);
-    rc = cw_render(&resp->body, fmt, items, b->n);
-out:
-    free(items);
-    cw_batch_unref(b);
-    cw_instance_unref(in);
-    cw_settings_unref(s);
-    cw_diag_reset(&diag);
-    return rc;
+    return cw_live_ready(app->live);
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
-static int check_config(const struct flags *f)
+static void *check_load(const char *file, struct cw_diag *diag)
 {
-    struct cw_diag diag;
-    struct cw_settings *s;
+    return cw_settings_load(file, diag);
+}
 
-    cw_diag_init(&diag);
-    s = cw_settings_load(f->cli.config_file, &diag);
-    if (s == NULL) {
-        cw_cli_print_diag(stderr, &diag);
-        fprintf(stderr, "%zu error%s\n", diag.n, diag.n == 1 ? "" : "s");
-        cw_diag_reset(&diag);
-        return 2;
-    }
-    printf("ok\n");
-    cw_settings_unref(s);
+static void check_release(void *settings)
+{
+    cw_settings_unref(settings);
     cw_check_kinds_shutdown();
-    cw_diag_reset(&diag);
-    return 0;
+}
+
+/* load_first() makes the configuration live at startup; false after
+ * printing and logging why not. */
+static bool load_first(struct app *app, struct cw_diag *diag)
+{
+    if (cw_live_load(app->live, diag) == CW_OK)
+        return true;
+    cw_cli_print_diag(stderr, diag);
+    cw_log(CW_LOG_ERROR, "config", "configuration rejected", "errors",
+           diag->n != 0 ? diag->entries[0].text : "", (char *)NULL);
+    return false;
 }
 
 static void emit_http(void *ctx, struct cw_batch *b)
@@ -371,43 +176,45 @@ static void emit_http(void *ctx, struct cw_batch *b)
 
 static int serve(struct app *app, int sigfd)
 {
-    struct cw_http_route routes[7];
+    struct cw_cli_program prog = {
+        .ctx = app,
+        .reload = reload,
+        .ready = ready,
+        .not_ready = "not ready: the first round of checks is still running\n",
+    };
+    struct cw_http_route routes[4 + CW_CLI_NROUTES];
     struct cw_http_options hopt;
-    struct cw_settings *settings;
+    struct cw_settings *settings = NULL;
     struct cw_diag diag;
     size_t i;
     int code = 0;
-    int rc;
 
     cw_diag_init(&diag);
-    settings = cw_settings_load(app->flags.cli.config_file, &diag);
-    if (settings == NULL) {
-        cw_cli_print_diag(stderr, &diag);
-        cw_log(CW_LOG_ERROR, "config", "configuration rejected", "errors",
-               diag.n != 0 ? diag.entries[0].text : "", (char *)NULL);
-        cw_diag_reset(&diag);
-        return 2;
-    }
-    app->sched = cw_sched_new();
-    app->registry = cw_registry_new(app->sched);
-    if (app->sched == NULL || app->registry == NULL) {
+    snprintf(app->self_target, sizeof(app->self_target), "%s", CW_DEFAULT_SELF_TARGET);
+    app->live = cw_live_new(cw_sched_new(), app->flags.cli.config_file, app->self_target);
+    app->registry = cw_registry_new();
+    if (app->live == NULL || app->registry == NULL ||
+        cw_registry_add_self(app->registry, cw_live_emit, app->live) != CW_OK) {
         code = 1;
         goto out;
     }
-    cw_registry_set(app->registry, settings);
-    cw_registry_reload_result(app->registry, true);
-    cw_sched_apply(app->sched, settings);
+    /* A file is checked before anything listens; the built-in default
+     * probes our own listener, so it waits for the bound address (a port
+     * 0 becomes a real one). */
+    if (app->flags.cli.config_file != NULL && !load_first(app, &diag)) {
+        code = 2;
+        goto out;
+    }
+    app->web = (struct cw_web){
+        .live = app->live, .registry = app->registry, .telemetry_path = app->flags.telemetry_path};
 
     memset(routes, 0, sizeof(routes));
-    routes[0] =
-        (struct cw_http_route){.method = "GET", .path = app->flags.telemetry_path, .fn = h_metrics};
-    routes[1] = (struct cw_http_route){.method = "GET", .path = "/", .fn = h_landing};
-    routes[2] = (struct cw_http_route){.method = "GET", .path = "/-/healthy", .fn = h_healthy};
-    routes[3] = (struct cw_http_route){.method = "GET", .path = "/-/ready", .fn = h_ready};
-    routes[4] = (struct cw_http_route){
-        .method = "POST", .path = "/-/reload", .max_body = 4096, .fn = h_reload};
-    routes[5] =
-        (struct cw_http_route){.method = "GET", .path = "/probe", .fn = h_probe, .slow = true};
+    routes[0] = (struct cw_http_route){
+        .method = "GET", .path = app->flags.telemetry_path, .fn = cw_handle_metrics};
+    routes[1] = (struct cw_http_route){.method = "GET", .path = "/", .fn = cw_handle_landing};
+    routes[2] = (struct cw_http_route){
+        .method = "GET", .path = "/probe", .fn = cw_handle_probe, .slow = true};
+    cw_cli_routes(&prog, routes + 3);
     memset(&hopt, 0, sizeof(hopt));
     hopt.listen = app->flags.cli.listen;
     hopt.nlisten = app->flags.cli.nlisten;
@@ -415,13 +222,25 @@ static int serve(struct app *app, int sigfd)
     hopt.threads = 2;
     hopt.limits = &app->flags.cli.web;
     (void)cw_http_raise_fd_limit();
-    app->http = cw_http_start(&hopt, routes, app, &diag);
+    app->http = cw_http_start(&hopt, routes, &app->web, &diag);
     if (app->http == NULL) {
         cw_cli_print_diag(stderr, &diag);
         code = diag.n != 0 && app->flags.web_config_file != NULL ? 2 : 1;
         goto out;
     }
-    cw_registry_set_self_emitter(app->registry, emit_http, app->http);
+    if (cw_registry_add_self(app->registry, emit_http, app->http) != CW_OK) {
+        code = 1;
+        goto out;
+    }
+    if (app->flags.cli.config_file == NULL) {
+        if (!cw_live_self_target(cw_http_bound_address(app->http, 0), app->self_target,
+                                 sizeof(app->self_target)))
+            snprintf(app->self_target, sizeof(app->self_target), "%s", CW_DEFAULT_SELF_TARGET);
+        if (!load_first(app, &diag)) {
+            code = 2;
+            goto out;
+        }
+    }
     for (i = 0; cw_http_bound_address(app->http, i) != NULL; i++) {
         char url[300];
 
@@ -432,45 +251,26 @@ static int serve(struct app *app, int sigfd)
     {
         char n1[24];
 
+        settings = cw_live_settings(app->live);
         snprintf(n1, sizeof(n1), "%zu", settings->ninst);
         cw_log(CW_LOG_INFO, "main", "connwatch started", "version", CW_VERSION, "config",
                settings->file, "checks", n1, (char *)NULL);
+        cw_settings_unref(settings);
     }
-
-    for (;;) {
-        struct signalfd_siginfo si;
-        ssize_t n = read(sigfd, &si, sizeof(si));
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != (ssize_t)sizeof(si)) {
-            cw_log(CW_LOG_ERROR, "main", "cannot read signals", (char *)NULL);
-            code = 1;
-            break;
-        }
-        if (si.ssi_signo == SIGHUP) {
-            rc = reload(app, NULL);
-            (void)rc; /* logged inside; the old configuration keeps running */
-            continue;
-        }
-        cw_log(CW_LOG_INFO, "main", "shutting down", "signal", sigabbrev_np((int)si.ssi_signo),
-               (char *)NULL);
-        break;
-    }
+    code = cw_cli_serve(&prog, sigfd);
 
 out:
     cw_http_quiesce(app->http);
-    if (!cw_sched_free(app->sched, SHUTDOWN_GRACE)) {
+    if (!cw_live_free(app->live, SHUTDOWN_GRACE)) {
         /* A check is stuck in a library call: do not wait for it. */
         cw_http_stop(app->http);
         cw_diag_reset(&diag);
         fflush(NULL);
         _exit(code);
     }
-    app->sched = NULL;
+    app->live = NULL;
     cw_http_stop(app->http);
     cw_registry_free(app->registry);
-    cw_settings_unref(settings);
     cw_check_kinds_shutdown();
     cw_diag_reset(&diag);
     return code;
@@ -488,7 +288,7 @@ int main(int argc, char **argv)
         return code;
     cw_log_setup(app.flags.cli.log_level, app.flags.cli.log_format);
     if (app.flags.cli.config_check)
-        return check_config(&app.flags);
+        return cw_cli_check_config(app.flags.cli.config_file, check_load, check_release);
 
     /* Signals are read from a signalfd by this thread, set up before any
      * other thread starts. */

@@ -9,6 +9,7 @@
 #include "probe_allow.h"
 
 #include "core/metric.h"
+#include "kinds.h"
 
 #include <arpa/inet.h>
 #include <fnmatch.h>

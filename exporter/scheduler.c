@@ -3,17 +3,23 @@
  * scheduler.c - per-check timers, worker pool, overlap accounting, watchdog.
  * See scheduler.h for the model.
  *
- * Threads: one scheduler thread; workers, created on demand and detached;
- * callers of cw_sched_apply()/cw_sched_stats() (main, HTTP threads).
+ * Threads: one scheduler thread (none for a manual scheduler, stepped by
+ * its caller); workers, created on demand and detached; callers of
+ * cw_sched_apply()/cw_sched_stats() (main, HTTP threads).
+ * Time: every decision reads sched_now(), the monotonic clock or the manual
+ * clock that cw_sched_step() moves, and runs are executed on that clock.
  * Lock order: s->lock, then an instance's lock (taken by the watchdog and
  * the skip counter). No lock is held while a check runs.
  */
 #include "scheduler.h"
 
 #include "core/log.h"
+#include "instance.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,16 +33,18 @@ struct cw_sched {
     pthread_mutex_t lock;
     pthread_cond_t wake; /* the scheduler thread: new settings, stop */
     pthread_cond_t work; /* workers: a queued run, stop */
-    pthread_cond_t done; /* shutdown: a worker exited */
+    pthread_cond_t done; /* shutdown: a worker exited; cw_sched_wait_busy(): a run ended */
     pthread_t thread;
     bool thread_started;
     bool stop;
+    bool manual;          /* no thread: cw_sched_step() moves the clock */
+    atomic_llong now_set; /* manual clock (cw_mono), read by workers without the lock */
 
     struct cw_settings *settings; /* owned reference: what is scheduled */
     struct cw_settings *first;    /* owned reference: the first applied, for readiness */
     bool ready;
 
-    struct cw_instance **heap; /* borrowed from 'settings'; ordered by next_due */
+    struct cw_instance **heap; /* borrowed from 'settings'; ordered by sched.next_due */
     size_t nheap;
 
     struct cw_instance **queue; /* owned references; ring buffer */
@@ -57,8 +65,8 @@ static void heap_swap(struct cw_sched *s, size_t a, size_t b)
 
     s->heap[a] = s->heap[b];
     s->heap[b] = t;
-    s->heap[a]->heap_idx = a;
-    s->heap[b]->heap_idx = b;
+    s->heap[a]->sched.heap_idx = a;
+    s->heap[b]->sched.heap_idx = b;
 }
 
 static void heap_down(struct cw_sched *s, size_t i)
@@ -66,9 +74,9 @@ static void heap_down(struct cw_sched *s, size_t i)
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
 
-        if (l < s->nheap && s->heap[l]->next_due < s->heap[m]->next_due)
+        if (l < s->nheap && s->heap[l]->sched.next_due < s->heap[m]->sched.next_due)
             m = l;
-        if (r < s->nheap && s->heap[r]->next_due < s->heap[m]->next_due)
+        if (r < s->nheap && s->heap[r]->sched.next_due < s->heap[m]->sched.next_due)
             m = r;
         if (m == i)
             return;
@@ -82,9 +90,18 @@ static void heap_build(struct cw_sched *s)
     size_t i;
 
     for (i = 0; i < s->nheap; i++)
-        s->heap[i]->heap_idx = i;
+        s->heap[i]->sched.heap_idx = i;
     for (i = s->nheap / 2; i > 0; i--)
         heap_down(s, i - 1);
+}
+
+/* ---- clock --------------------------------------------------------------- */
+
+static cw_mono sched_now(void *ctx)
+{
+    struct cw_sched *s = ctx;
+
+    return s->manual ? (cw_mono)atomic_load(&s->now_set) : cw_now();
 }
 
 /* ---- workers ------------------------------------------------------------- */
@@ -136,12 +153,13 @@ static void *worker_main(void *arg)
         s->busy++;
         pthread_mutex_unlock(&s->lock);
 
-        cw_instance_execute(in);
+        cw_instance_execute_clock(in, sched_now, s);
 
         pthread_mutex_lock(&s->lock);
-        in->running = false;
+        in->sched.running = false;
         running_remove(s, in);
         s->busy--;
+        pthread_cond_broadcast(&s->done);
         pthread_mutex_unlock(&s->lock);
         cw_instance_unref(in); /* may run kind->release(): no lock held */
         pthread_mutex_lock(&s->lock);
@@ -206,7 +224,7 @@ static int enqueue(struct cw_sched *s, struct cw_instance *in)
     return CW_OK;
 }
 
-/* ---- the scheduler thread ------------------------------------------------ */
+/* ---- one step of the scheduler -------------------------------------------- */
 
 static cw_duration first_spread(const struct cw_instance *in)
 {
@@ -218,17 +236,68 @@ static cw_duration first_spread(const struct cw_instance *in)
  * phase across the whole interval, so checks do not fire in lockstep. */
 static void advance(struct cw_instance *in, cw_mono now)
 {
-    if (!in->scheduled_once) {
-        in->scheduled_once = true;
-        in->next_due +=
+    struct cw_sched_entry *e = &in->sched;
+
+    if (!e->scheduled_once) {
+        e->scheduled_once = true;
+        e->next_due +=
             in->interval + (cw_duration)(in->phase * (double)(in->interval - first_spread(in)));
     } else {
-        in->next_due += in->interval;
+        e->next_due += in->interval;
     }
-    if (in->next_due <= now) {
+    if (e->next_due <= now) {
         /* We fell behind (suspend, overload): skip to the next tick on the grid. */
-        in->next_due += ((now - in->next_due) / in->interval + 1) * in->interval;
+        e->next_due += ((now - e->next_due) / in->interval + 1) * in->interval;
     }
+}
+
+/* step() does everything due at 'now' and returns when it wants to run
+ * again. Called with s->lock held. */
+static cw_mono step(struct cw_sched *s, cw_mono now)
+{
+    cw_mono wake_at = now + CW_S(60);
+    size_t i;
+
+    while (s->nheap != 0 && s->heap[0]->sched.next_due <= now) {
+        struct cw_instance *in = s->heap[0];
+
+        if (in->sched.running) {
+            cw_instance_count_skip(in);
+            cw_log(CW_LOG_DEBUG, "sched", "run skipped", "check", in->kind->name, "service",
+                   in->service, "target", in->target, (char *)NULL);
+        } else if (enqueue(s, in) == CW_OK) {
+            in->sched.running = true;
+            in->sched.run_started = now;
+        }
+        advance(in, now);
+        heap_down(s, 0);
+    }
+    if (s->qlen > s->idle && s->workers < s->max_workers) {
+        size_t want = s->qlen - s->idle;
+
+        while (want-- > 0 && s->workers < s->max_workers)
+            spawn_worker(s);
+    }
+    /* Wake one idle worker per queued run, not every idle worker. */
+    for (i = 0; i < s->qlen && i < s->idle; i++)
+        pthread_cond_signal(&s->work);
+
+    for (i = 0; i < s->nrunning; i++) {
+        struct cw_instance *in = s->running[i];
+        cw_mono limit = in->sched.run_started + in->timeout + SCHED_WATCHDOG;
+
+        if (cw_instance_overran(in))
+            continue;
+        if (now >= limit) {
+            cw_instance_publish_overrun(in, now - in->sched.run_started, now);
+            continue;
+        }
+        if (limit < wake_at)
+            wake_at = limit;
+    }
+    if (s->nheap != 0 && s->heap[0]->sched.next_due < wake_at)
+        wake_at = s->heap[0]->sched.next_due;
+    return wake_at;
 }
 
 static void *sched_main(void *arg)
@@ -237,56 +306,9 @@ static void *sched_main(void *arg)
 
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
-        cw_mono now = cw_now();
-        cw_mono wake_at = now + CW_S(60);
+        cw_mono wake_at = step(s, cw_now());
         struct timespec ts;
-        size_t i;
 
-        while (s->nheap != 0 && s->heap[0]->next_due <= now) {
-            struct cw_instance *in = s->heap[0];
-
-            if (in->running) {
-                pthread_mutex_lock(&in->lock);
-                in->skipped++;
-                pthread_mutex_unlock(&in->lock);
-                cw_log(CW_LOG_DEBUG, "sched", "run skipped", "check", in->kind->name, "service",
-                       in->service, "target", in->target, (char *)NULL);
-            } else if (enqueue(s, in) == CW_OK) {
-                in->running = true;
-                in->run_started = now;
-            }
-            advance(in, now);
-            heap_down(s, 0);
-        }
-        if (s->qlen > s->idle && s->workers < s->max_workers) {
-            size_t want = s->qlen - s->idle;
-
-            while (want-- > 0 && s->workers < s->max_workers)
-                spawn_worker(s);
-        }
-        /* Wake one idle worker per queued run, not every idle worker. */
-        for (i = 0; i < s->qlen && i < s->idle; i++)
-            pthread_cond_signal(&s->work);
-
-        for (i = 0; i < s->nrunning; i++) {
-            struct cw_instance *in = s->running[i];
-            cw_mono limit = in->run_started + in->timeout + SCHED_WATCHDOG;
-            bool flagged;
-
-            pthread_mutex_lock(&in->lock);
-            flagged = in->overran;
-            pthread_mutex_unlock(&in->lock);
-            if (flagged)
-                continue;
-            if (now >= limit) {
-                cw_instance_publish_overrun(in, now - in->run_started);
-                continue;
-            }
-            if (limit < wake_at)
-                wake_at = limit;
-        }
-        if (s->nheap != 0 && s->heap[0]->next_due < wake_at)
-            wake_at = s->heap[0]->next_due;
         ts.tv_sec = wake_at / 1000000000;
         ts.tv_nsec = wake_at % 1000000000;
         pthread_cond_timedwait(&s->wake, &s->lock, &ts);
@@ -295,7 +317,37 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
-struct cw_sched *cw_sched_new(void)
+cw_mono cw_sched_step(struct cw_sched *s, cw_mono now)
+{
+    cw_mono wake_at;
+
+    if (!s->manual)
+        return now; /* the scheduler thread steps itself */
+    pthread_mutex_lock(&s->lock);
+    if (now > (cw_mono)atomic_load(&s->now_set))
+        atomic_store(&s->now_set, (long long)now);
+    wake_at = step(s, (cw_mono)atomic_load(&s->now_set));
+    pthread_mutex_unlock(&s->lock);
+    return wake_at;
+}
+
+bool cw_sched_wait_busy(struct cw_sched *s, size_t busy, cw_duration timeout)
+{
+    struct timespec ts;
+    bool ok;
+
+    deadline_after(&ts, timeout);
+    pthread_mutex_lock(&s->lock);
+    while (!(s->qlen == 0 && s->busy <= busy)) {
+        if (pthread_cond_timedwait(&s->done, &s->lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    ok = s->qlen == 0 && s->busy <= busy;
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+static struct cw_sched *sched_new(bool manual, cw_mono now)
 {
     struct cw_sched *s = calloc(1, sizeof(*s));
     pthread_condattr_t ca;
@@ -310,16 +362,20 @@ struct cw_sched *cw_sched_new(void)
     pthread_cond_init(&s->done, &ca);
     pthread_condattr_destroy(&ca);
     s->max_workers = 64;
-    if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
-        cw_log(CW_LOG_ERROR, "sched", "cannot start scheduler thread", (char *)NULL);
-        pthread_cond_destroy(&s->wake);
-        pthread_cond_destroy(&s->work);
-        pthread_cond_destroy(&s->done);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return NULL;
+    s->manual = manual;
+    atomic_init(&s->now_set, (long long)now);
+    if (!manual) {
+        if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
+            cw_log(CW_LOG_ERROR, "sched", "cannot start scheduler thread", (char *)NULL);
+            pthread_cond_destroy(&s->wake);
+            pthread_cond_destroy(&s->work);
+            pthread_cond_destroy(&s->done);
+            pthread_mutex_destroy(&s->lock);
+            free(s);
+            return NULL;
+        }
+        s->thread_started = true;
     }
-    s->thread_started = true;
     pthread_mutex_lock(&s->lock);
     while (s->workers < SCHED_MIN_WORKERS)
         spawn_worker(s);
@@ -327,11 +383,21 @@ struct cw_sched *cw_sched_new(void)
     return s;
 }
 
+struct cw_sched *cw_sched_new(void)
+{
+    return sched_new(false, 0);
+}
+
+struct cw_sched *cw_sched_new_manual(cw_mono now)
+{
+    return sched_new(true, now);
+}
+
 void cw_sched_apply(struct cw_sched *s, struct cw_settings *settings)
 {
     struct cw_instance **heap;
     struct cw_settings *old;
-    cw_mono now = cw_now();
+    cw_mono now = sched_now(s);
     size_t i;
 
     heap = malloc((settings->ninst != 0 ? settings->ninst : 1) * sizeof(*heap));
@@ -344,8 +410,10 @@ void cw_sched_apply(struct cw_sched *s, struct cw_settings *settings)
     for (i = 0; i < settings->ninst; i++) {
         struct cw_instance *in = settings->inst[i];
 
-        if (in->next_due == 0)
-            in->next_due = now + (cw_duration)(in->phase * (double)first_spread(in));
+        if (!in->sched.placed) {
+            in->sched.placed = true;
+            in->sched.next_due = now + (cw_duration)(in->phase * (double)first_spread(in));
+        }
         heap[i] = in;
     }
     free(s->heap);
@@ -379,11 +447,8 @@ bool cw_sched_first_round_done(struct cw_sched *s)
     if (first == NULL)
         return false;
     ready = true;
-    for (i = 0; i < first->ninst && ready; i++) {
-        pthread_mutex_lock(&first->inst[i]->lock);
-        ready = first->inst[i]->has_run;
-        pthread_mutex_unlock(&first->inst[i]->lock);
-    }
+    for (i = 0; i < first->ninst && ready; i++)
+        ready = cw_instance_has_run(first->inst[i]);
     if (ready) {
         pthread_mutex_lock(&s->lock);
         s->ready = true;
@@ -422,7 +487,7 @@ bool cw_sched_free(struct cw_sched *s, cw_duration grace)
     for (i = 0; i < s->qlen; i++) {
         struct cw_instance *in = s->queue[(s->qhead + i) % s->qcap];
 
-        in->running = false;
+        in->sched.running = false;
         running_remove(s, in);
         cw_instance_unref(in);
     }

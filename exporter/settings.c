@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/strindex.h"
+#include "kinds.h"
 #include "probe_allow.h"
 
 #include <stdio.h>
@@ -16,19 +17,19 @@
 #include <string.h>
 
 /* The built-in configuration: what a first run watches with no file. It
- * goes through the same loader as any file. */
-const char cw_default_config[] = "# connwatch built-in default configuration\n"
-                                 "global:\n"
-                                 "  interval: 15s\n"
-                                 "  timeout: 5s\n"
-                                 "host:\n"
-                                 "  enabled: true\n"
-                                 "services:\n"
-                                 "  - name: localhost\n"
-                                 "    checks:\n"
-                                 "      - icmp: {target: 127.0.0.1, interval: 5s}\n"
-                                 "      # connwatch's own default listener\n"
-                                 "      - tcp: {target: \"127.0.0.1:19367\", interval: 5s}\n";
+ * goes through the same loader as any file; %s is connwatch's own listener. */
+static const char default_config_fmt[] = "# connwatch built-in default configuration\n"
+                                         "global:\n"
+                                         "  interval: 15s\n"
+                                         "  timeout: 5s\n"
+                                         "host:\n"
+                                         "  enabled: true\n"
+                                         "services:\n"
+                                         "  - name: localhost\n"
+                                         "    checks:\n"
+                                         "      - icmp: {target: 127.0.0.1, interval: 5s}\n"
+                                         "      # connwatch's own listener\n"
+                                         "      - tcp: {target: \"%s\", interval: 5s}\n";
 
 const char *const cw_check_common_keys[] = {"interval", "timeout", "name", NULL};
 
@@ -62,10 +63,35 @@ static const struct cw_opt timing_opts[] = {
     CW_OPT_END,
 };
 
-/* Labels the core or the collectors set; a service may not redefine them. */
-static const char *const reserved_labels[] = {"check", "service", "target",  "reason", "le",
-                                              "state", "phase",   "mode",    "db",     "depth",
-                                              "node",  "path",    "subject", NULL};
+/* Labels the core sets on the checks' samples (the instance labels, the
+ * reason of its failure series, the bucket bound of histograms); with the
+ * label names of every kind's families (cw_check_kind.descs), they are the
+ * labels a service may not redefine. */
+static const char *const core_labels[] = {"check", "service", "target", "reason", "le", NULL};
+
+/* label_is_reserved() tells whether connwatch itself sets label 'name'. */
+static bool label_is_reserved(const char *name)
+{
+    size_t i, j, k, l;
+
+    for (i = 0; core_labels[i] != NULL; i++) {
+        if (strcmp(core_labels[i], name) == 0)
+            return true;
+    }
+    for (i = 0; cw_check_kinds[i] != NULL; i++) {
+        for (j = 0; j < CW_KIND_MAX_DESC_LISTS && cw_check_kinds[i]->descs[j] != NULL; j++) {
+            const struct cw_desc *const *d = cw_check_kinds[i]->descs[j];
+
+            for (k = 0; d[k] != NULL; k++) {
+                for (l = 0; l < d[k]->nlabels; l++) {
+                    if (strcmp(d[k]->labels[l], name) == 0)
+                        return true;
+                }
+            }
+        }
+    }
+    return false;
+}
 
 /* Each kind's shared state, by index in cw_check_kinds; created on first
  * use by the loading thread (loads are serialised) and kept until exit. */
@@ -120,33 +146,6 @@ const struct cw_check_kind *cw_check_kind_find(const char *name)
 }
 
 /* ---- instances ----------------------------------------------------------- */
-
-struct cw_instance *cw_instance_ref(struct cw_instance *in)
-{
-    if (in != NULL)
-        atomic_fetch_add(&in->refs, 1);
-    return in;
-}
-
-void cw_instance_unref(struct cw_instance *in)
-{
-    if (in == NULL || atomic_fetch_sub(&in->refs, 1) != 1)
-        return;
-    if (in->state != NULL) {
-        in->kind->release(in->state);
-        free(in->state);
-    }
-    cw_batch_unref(in->published);
-    pthread_mutex_destroy(&in->lock);
-    free(in->service);
-    free(in->name);
-    free(in->target);
-    free(in->prefix);
-    free(in->common_prefix);
-    free(in->key);
-    free(in->fingerprint);
-    free(in);
-}
 
 /* A stable spread of phases that survives restarts. */
 static double key_phase(const char *key)
@@ -218,12 +217,9 @@ static struct cw_instance *instance_new(const struct cw_check_kind *kind, const 
     size_t before = diag->n;
     int rc;
 
-    in = calloc(1, sizeof(*in));
+    in = cw_instance_alloc(kind);
     if (in == NULL)
         goto out_oom;
-    atomic_init(&in->refs, 1);
-    pthread_mutex_init(&in->lock, NULL);
-    in->kind = kind;
     in->line = at->line;
     in->col = at->col;
 
@@ -488,7 +484,7 @@ static int load_service(struct cw_settings *s, struct load_index *ix, const stru
     struct service_opts so;
     struct service_ctx ctx;
     const struct cw_node *checks;
-    size_t i, j;
+    size_t i;
     int rc, name_rc;
 
     memset(&so, 0, sizeof(so));
@@ -512,12 +508,9 @@ static int load_service(struct cw_settings *s, struct load_index *ix, const stru
             rc = CW_ECONFIG;
             continue;
         }
-        for (j = 0; reserved_labels[j] != NULL; j++) {
-            if (strcmp(reserved_labels[j], so.labels.keys[i]) == 0) {
-                cw_diagf_key(diag, ln, "label \"%s\" is set by connwatch itself",
-                             so.labels.keys[i]);
-                rc = CW_ECONFIG;
-            }
+        if (label_is_reserved(so.labels.keys[i])) {
+            cw_diagf_key(diag, ln, "label \"%s\" is set by connwatch itself", so.labels.keys[i]);
+            rc = CW_ECONFIG;
         }
     }
     checks = cw_node_get(sn, "checks");
@@ -588,7 +581,7 @@ static int load_sections(struct cw_settings *s, struct load_index *ix, const str
                 continue;
             }
         } else {
-            ho.enabled = sec != NULL || strcmp(kind->name, "host") == 0;
+            ho.enabled = sec != NULL || (kind->flags & CW_KIND_ON_BY_DEFAULT);
         }
         if (!ho.enabled)
             continue;
@@ -783,13 +776,30 @@ struct cw_settings *cw_settings_load_text(const char *name, const char *text, st
     return s;
 }
 
+struct cw_settings *cw_settings_load_builtin(const char *self_target, struct cw_diag *diag)
+{
+    char text[sizeof(default_config_fmt) + 300];
+    const char *p;
+
+    if (self_target == NULL)
+        self_target = CW_DEFAULT_SELF_TARGET;
+    for (p = self_target; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+            break;
+    }
+    if (*p != '\0' || strlen(self_target) > 256)
+        self_target = CW_DEFAULT_SELF_TARGET; /* not an address: never a YAML injection */
+    snprintf(text, sizeof(text), default_config_fmt, self_target);
+    return cw_settings_load_text("<built-in>", text, diag);
+}
+
 struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag)
 {
     struct cw_node *root;
     struct cw_settings *s;
 
     if (path == NULL)
-        return cw_settings_load_text("<built-in>", cw_default_config, diag);
+        return cw_settings_load_builtin(NULL, diag);
     root = cw_node_parse_file(path, diag);
     if (root == NULL)
         return NULL;

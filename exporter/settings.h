@@ -9,10 +9,7 @@
  * touches the running configuration. A cw_settings is immutable once loaded
  * and shared by reference: the scheduler and scrapes hold references.
  *
- * A cw_instance is one configured check: kind, state block, labels, timing,
- * and its published results. Instances are reference counted because a
- * worker may still run one after a reload removed it; kind->release() runs
- * on the last unref.
+ * The instances themselves (struct cw_instance) are declared in instance.h.
  */
 #ifndef CW_SETTINGS_H
 #define CW_SETTINGS_H
@@ -21,50 +18,11 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/metric.h"
+#include "instance.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-struct cw_instance {
-    atomic_int refs;
-    const struct cw_check_kind *kind; /* borrowed: static */
-    void *state;                      /* owned: kind->state_size bytes */
-    bool configured;                  /* configure() returned CW_OK */
-    struct cw_check_info info;        /* strings point into service/name below */
-    char *service;                    /* owned; NULL for section kinds */
-    char *name;                       /* owned; the "name" option or NULL */
-    char *target;                     /* owned: value of the target label ("" for section kinds) */
-    char *prefix;                     /* owned: escaped instance labels for kind samples */
-    char *common_prefix;              /* owned: check="kind" plus prefix, for the core's samples */
-    char *key;                        /* owned: identity (kind, service, target) */
-    char *fingerprint;                /* owned: canonical config text, for reload reuse */
-    cw_duration interval;
-    cw_duration timeout;
-    double phase;       /* in [0,1): fraction of the interval, from a hash of the key */
-    unsigned line, col; /* position of the check in its file, for messages */
-    bool probe;         /* a one-shot /probe instance: transitions log at debug */
-
-    /* Results, guarded by 'lock' (held only to swap pointers and bump counters). */
-    pthread_mutex_t lock;
-    struct cw_batch *published; /* owned reference; NULL before the first run */
-    uint64_t failures[CW_REASON_COUNT];
-    uint64_t skipped; /* ticks skipped because the previous run was still going */
-    uint64_t runs;
-    enum cw_reason reason; /* current failure reason, CW_REASON_NONE when succeeding */
-    bool has_run;
-    cw_mono failing_since;
-    char last_error[256]; /* detail of the last failure, for logs and /-/status */
-
-    /* Scheduling, guarded by the scheduler's lock. */
-    cw_mono next_due;
-    cw_mono run_started;
-    bool running;
-    bool overran;        /* the watchdog published a timeout for the current run (instance lock) */
-    bool scheduled_once; /* the first, short-phase run has been queued */
-    size_t heap_idx;
-};
 
 /* One entry of probe.allow: which targets /probe may check with a kind. */
 struct cw_probe_rule {
@@ -87,13 +45,19 @@ struct cw_settings {
     size_t nprobe;
 };
 
-/* The built-in default configuration (YAML), used without --config.file. */
-extern const char cw_default_config[];
+/* The listener the built-in default's tcp check probes unless told otherwise. */
+#define CW_DEFAULT_SELF_TARGET "127.0.0.1:19367"
 
 /* cw_settings_load() loads 'path', or the built-in default when NULL.
  * Returns a settings object with one reference, or NULL with the problems
  * in 'diag'. */
 struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag);
+
+/* cw_settings_load_builtin() loads the built-in default configuration (this
+ * host: its host section, an icmp check of 127.0.0.1 and a tcp check of
+ * connwatch's own listener at 'self_target', "HOST:PORT"; NULL:
+ * CW_DEFAULT_SELF_TARGET). */
+struct cw_settings *cw_settings_load_builtin(const char *self_target, struct cw_diag *diag);
 
 /* cw_settings_load_text() is the same for YAML text named 'name'. */
 struct cw_settings *cw_settings_load_text(const char *name, const char *text, struct cw_diag *diag);
@@ -126,30 +90,5 @@ struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind,
 
 struct cw_settings *cw_settings_ref(struct cw_settings *s);
 void cw_settings_unref(struct cw_settings *s);
-
-struct cw_instance *cw_instance_ref(struct cw_instance *in);
-void cw_instance_unref(struct cw_instance *in);
-
-/* cw_instance_execute() runs the check once now (on the calling thread):
- * kind->run() with a fresh batch and deadline, then the core's samples, then
- * publication. Logs state transitions. Thread-safe against scrapes; the
- * caller guarantees one execution per instance at a time. */
-void cw_instance_execute(struct cw_instance *in);
-
-/* cw_instance_publish_overrun() publishes a timeout failure for a run that
- * is still going past its deadline (called by the scheduler's watchdog). */
-void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for);
-
-/* cw_instance_generation() returns a process-wide counter that grows with
- * every publication of any instance, so a scrape can tell whether anything
- * changed since it last rendered. */
-uint64_t cw_instance_generation(void);
-
-/* cw_instance_probe_redirects_refused() returns how many /probe runs of the
- * process failed with redirect_refused (a hop probe.allow does not list). */
-uint64_t cw_instance_probe_redirects_refused(void);
-
-/* cw_instance_snapshot() returns a reference to the published batch (or NULL). */
-struct cw_batch *cw_instance_snapshot(struct cw_instance *in);
 
 #endif

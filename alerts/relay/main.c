@@ -248,9 +248,7 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
     struct app *app = ctx;
     enum cw_format fmt = cw_render_negotiate(cw_http_header(req, "Accept"));
     bool gzip = cw_accepts_gzip(cw_http_header(req, "Accept-Encoding"));
-    struct cw_render_item *items = NULL;
     struct cw_batch *b;
-    struct cw_buf text;
     struct cw_slot *s;
     size_t i;
     int rc;
@@ -289,54 +287,19 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
                      (const char *const[]){reject_names[i]}, NULL);
     cw_batch_add(b, &desc_reload_ok, NULL, atomic_load(&app->reload_ok), NULL, NULL);
     cw_http_emit(app->http, b);
-    rc = b->err;
-    if (rc == CW_OK) {
-        items = calloc(b->n ? b->n : 1, sizeof(*items));
-        rc = items == NULL ? CW_ENOMEM : CW_OK;
-    }
-    cw_buf_init(&text, 64u << 20);
-    if (rc == CW_OK) {
-        cw_batch_items(b, items);
-        rc = cw_render(gzip ? &text : &resp->body, fmt, items, b->n);
-    }
-    if (rc == CW_OK && gzip) {
+    if (gzip)
         resp->body.limit = 64u << 20;
-        rc = cw_gzip(text.data != NULL ? text.data : "", text.len, 1, &resp->body);
+    rc = cw_render_batches(&resp->body, fmt, gzip ? CW_RENDER_GZIP : 0, &b, 1);
+    if (gzip)
         resp->content_encoding = "gzip";
-    }
     resp->content_type = cw_render_content_type(fmt);
-    cw_buf_reset(&text);
-    free(items);
     cw_batch_unref(b);
     return rc;
 }
 
-static int h_healthy(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+static int relay_reload(void *ctx, struct cw_buf *why)
 {
-    (void)ctx;
-    (void)req;
-    return cw_buf_adds(&resp->body, "healthy\n");
-}
-
-static int h_ready(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
-{
-    (void)ctx;
-    (void)req;
-    return cw_buf_adds(&resp->body, "ready\n");
-}
-
-static int h_reload(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
-{
-    struct app *app = ctx;
-    struct cw_buf why;
-    int rc;
-
-    (void)req;
-    cw_buf_init(&why, 1u << 20);
-    rc = reload(app, &why); /* before reading 'why': it fills it */
-    rc = cw_http_answer_reload(resp, rc, cw_buf_str(&why));
-    cw_buf_reset(&why);
-    return rc;
+    return reload(ctx, why);
 }
 
 /* ---- flags and lifecycle ---------------------------------------------------- */
@@ -385,28 +348,20 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     return -1;
 }
 
-static int check_config(const struct flags *f)
+static void *check_load(const char *file, struct cw_diag *diag)
 {
-    struct cw_diag diag;
-    struct cw_relay_config *cfg;
+    return cw_relay_config_load(file, diag);
+}
 
-    cw_diag_init(&diag);
-    cfg = cw_relay_config_load(f->config_file, &diag);
-    if (cfg == NULL) {
-        cw_cli_print_diag(stderr, &diag);
-        fprintf(stderr, "%zu error%s\n", diag.n, diag.n == 1 ? "" : "s");
-        cw_diag_reset(&diag);
-        return 2;
-    }
-    printf("ok\n");
+static void check_release(void *cfg)
+{
     cw_relay_config_free(cfg);
-    cw_diag_reset(&diag);
-    return 0;
 }
 
 static int serve(struct app *app, int sigfd)
 {
-    struct cw_http_route routes[7];
+    struct cw_cli_program prog = {.ctx = app, .reload = relay_reload, .reload_slow = true};
+    struct cw_http_route routes[3 + CW_CLI_NROUTES];
     struct cw_http_options hopt;
     struct cw_diag diag;
     char why[512] = "";
@@ -444,10 +399,7 @@ static int serve(struct app *app, int sigfd)
                                        .max_body = (size_t)app->cfg->max_request_bytes,
                                        .fn = h_webhook};
     routes[1] = (struct cw_http_route){.method = "GET", .path = "/metrics", .fn = h_metrics};
-    routes[2] = (struct cw_http_route){.method = "GET", .path = "/-/healthy", .fn = h_healthy};
-    routes[3] = (struct cw_http_route){.method = "GET", .path = "/-/ready", .fn = h_ready};
-    routes[4] = (struct cw_http_route){
-        .method = "POST", .path = "/-/reload", .max_body = 4096, .fn = h_reload, .slow = true};
+    cw_cli_routes(&prog, routes + 2);
     memset(&hopt, 0, sizeof(hopt));
     hopt.listen = &app->flags.listen;
     hopt.nlisten = 1;
@@ -468,25 +420,7 @@ static int serve(struct app *app, int sigfd)
                app->flags.config_file, "receivers", n, "spool_dir", app->cfg->spool_dir,
                (char *)NULL);
     }
-    for (;;) {
-        struct signalfd_siginfo si;
-        ssize_t n = read(sigfd, &si, sizeof(si));
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != (ssize_t)sizeof(si)) {
-            cw_log(CW_LOG_ERROR, "main", "cannot read signals", (char *)NULL);
-            code = 1;
-            break;
-        }
-        if (si.ssi_signo == SIGHUP) {
-            (void)reload(app, NULL); /* logged inside */
-            continue;
-        }
-        cw_log(CW_LOG_INFO, "main", "shutting down", "signal", sigabbrev_np((int)si.ssi_signo),
-               (char *)NULL);
-        break;
-    }
+    code = cw_cli_serve(&prog, sigfd);
 out:
     cw_http_quiesce(app->http);
     cw_http_stop(app->http);
@@ -508,7 +442,7 @@ int main(int argc, char **argv)
         return code;
     cw_log_setup(app.flags.log_level, app.flags.log_format);
     if (app.flags.config_check)
-        return check_config(&app.flags);
+        return cw_cli_check_config(app.flags.config_file, check_load, check_release);
 
     sigfd = cw_cli_signalfd("connwatch-relay");
     if (sigfd < 0)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cli.c - the shared command line of connwatch and connwatch-relay. See
- * cli.h. No state; called by main() before any thread starts.
+ * cli.c - the shared command line and lifecycle of connwatch and
+ * connwatch-relay. See cli.h. No state; the parser runs before any thread
+ * starts, the serve loop on main, the endpoints on HTTP threads.
  */
 #include "cli.h"
 
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <unistd.h>
 
 #ifndef CW_VERSION
 #define CW_VERSION "0.1.0"
@@ -203,4 +205,94 @@ void cw_cli_print_diag(FILE *out, const struct cw_diag *d)
 
     for (i = 0; i < d->n; i++)
         fprintf(out, "%s\n", d->entries[i].text);
+}
+
+int cw_cli_check_config(const char *file, void *(*load)(const char *file, struct cw_diag *diag),
+                        void (*release)(void *obj))
+{
+    struct cw_diag diag;
+    void *obj;
+
+    cw_diag_init(&diag);
+    obj = load(file, &diag);
+    if (obj == NULL) {
+        cw_cli_print_diag(stderr, &diag);
+        fprintf(stderr, "%zu error%s\n", diag.n, diag.n == 1 ? "" : "s");
+        cw_diag_reset(&diag);
+        return 2;
+    }
+    printf("ok\n");
+    release(obj);
+    cw_diag_reset(&diag);
+    return 0;
+}
+
+static int cli_healthy(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    return cw_buf_adds(&resp->body, "healthy\n");
+}
+
+static int cli_ready(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    const struct cw_cli_program *p = ctx;
+
+    (void)req;
+    if (p->ready == NULL || p->ready(p->ctx))
+        return cw_buf_adds(&resp->body, "ready\n");
+    resp->status = 503;
+    return cw_buf_adds(&resp->body, p->not_ready != NULL ? p->not_ready : "not ready\n");
+}
+
+static int cli_reload(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
+{
+    const struct cw_cli_program *p = ctx;
+    struct cw_buf why;
+    int rc;
+
+    (void)req;
+    cw_buf_init(&why, 1u << 20);
+    rc = p->reload(p->ctx, &why); /* before reading 'why': it fills it */
+    rc = cw_http_answer_reload(resp, rc, cw_buf_str(&why));
+    cw_buf_reset(&why);
+    return rc;
+}
+
+void cw_cli_routes(struct cw_cli_program *p, struct cw_http_route *routes)
+{
+    void *ctx = p;
+
+    routes[0] = (struct cw_http_route){
+        .method = "GET", .path = "/-/healthy", .fn = cli_healthy, .ctx = ctx};
+    routes[1] =
+        (struct cw_http_route){.method = "GET", .path = "/-/ready", .fn = cli_ready, .ctx = ctx};
+    routes[2] = (struct cw_http_route){.method = "POST",
+                                       .path = "/-/reload",
+                                       .max_body = 4096,
+                                       .fn = cli_reload,
+                                       .slow = p->reload_slow,
+                                       .ctx = ctx};
+}
+
+int cw_cli_serve(const struct cw_cli_program *p, int sigfd)
+{
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(sigfd, &si, sizeof(si));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof(si)) {
+            cw_log(CW_LOG_ERROR, "main", "cannot read signals", (char *)NULL);
+            return 1;
+        }
+        if (si.ssi_signo == SIGHUP) {
+            (void)p->reload(p->ctx, NULL); /* logged inside; the old configuration keeps running */
+            continue;
+        }
+        cw_log(CW_LOG_INFO, "main", "shutting down", "signal", sigabbrev_np((int)si.ssi_signo),
+               (char *)NULL);
+        return 0;
+    }
 }

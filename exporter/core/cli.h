@@ -4,11 +4,15 @@
  * conventions: --config.file, --web.listen-address (repeatable),
  * --log.level, --log.format, --config.check, --version, --help, plus each
  * program's own valued flags. "--name=value" and "--name value" both work.
- * Called by main() only.
+ * And the lifecycle both programs share: --config.check, the serve loop on
+ * a signalfd (SIGHUP reloads, SIGTERM and SIGINT stop) and the
+ * /-/healthy, /-/ready and /-/reload endpoints. Called by main() only,
+ * except the endpoints (HTTP threads).
  */
 #ifndef CW_CLI_H
 #define CW_CLI_H
 
+#include "buf.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -67,4 +71,37 @@ int cw_cli_signalfd(const char *prog);
 
 /* cw_cli_print_diag() prints every diagnostic of 'd', one a line. */
 void cw_cli_print_diag(FILE *out, const struct cw_diag *d);
+
+/* cw_cli_check_config() is --config.check: it loads 'file' with 'load'
+ * (the program's loader: an object, or NULL with every problem in the
+ * diag), prints "ok" or the problems and "N errors" on stderr, and releases
+ * the object with 'release'. Returns the exit code, 0 or 2. */
+int cw_cli_check_config(const char *file, void *(*load)(const char *file, struct cw_diag *diag),
+                        void (*release)(void *obj));
+
+/* What the serve loop and the shared endpoints do for one program. */
+struct cw_cli_program {
+    void *ctx; /* borrowed: handed to the callbacks */
+    /* reload() loads the configuration again (SIGHUP, POST /-/reload) and
+     * logs the outcome; the problems also go to 'why' when not NULL.
+     * Returns CW_OK or CW_ECONFIG. */
+    int (*reload)(void *ctx, struct cw_buf *why);
+    /* ready() tells whether /-/ready answers 200 ("ready") or 503 with
+     * 'not_ready'; NULL: always ready. */
+    bool (*ready)(void *ctx);
+    const char *not_ready;
+    bool reload_slow; /* POST /-/reload runs as a slow route (see cw_http_route) */
+};
+
+#define CW_CLI_NROUTES 3
+
+/* cw_cli_routes() writes the routes of /-/healthy, /-/ready and /-/reload
+ * for 'p' (borrowed by the routes: it must outlive the server) into
+ * routes[0 .. CW_CLI_NROUTES - 1]. */
+void cw_cli_routes(struct cw_cli_program *p, struct cw_http_route *routes);
+
+/* cw_cli_serve() reads signals from 'sigfd' (cw_cli_signalfd()) until
+ * SIGTERM or SIGINT, reloading on SIGHUP. Returns the exit code: 0 after
+ * SIGTERM or SIGINT (logged), 1 when signals cannot be read. */
+int cw_cli_serve(const struct cw_cli_program *p, int sigfd);
 #endif

@@ -635,7 +635,7 @@ static void *http_slow_main(void *arg)
     if (auth)
         r->reject = http_auth_verify(r);
     if (r->reject == HTTP_REJECT_NONE)
-        r->slow_rc = r->route->fn(s->ctx, r, &r->slow_resp);
+        r->slow_rc = r->route->fn(r->route->ctx != NULL ? r->route->ctx : s->ctx, r, &r->slow_resp);
     r->slow_done = true;
     MHD_resume_connection(r->conn);
     http_slow_end(s, auth);
@@ -704,7 +704,7 @@ static HTTP_RESULT http_serve(struct cw_http_request *r)
         rc = r->slow_rc;
     } else {
         http_response_init(&resp);
-        rc = r->route->fn(s->ctx, r, &resp);
+        rc = r->route->fn(r->route->ctx != NULL ? r->route->ctx : s->ctx, r, &resp);
     }
     if (rc != CW_OK) {
         char text[128];

@@ -49,6 +49,7 @@ struct cw_http_route {
                 * thread while the connection is suspended, so the polling
                 * threads keep serving scrapes; at most CW_HTTP_MAX_SLOW run
                 * at once, more get 503 */
+    void *ctx; /* borrowed: the handler's context; NULL: the server's (cw_http_start()) */
 };
 
 #define CW_HTTP_MAX_SLOW 32

@@ -14,6 +14,8 @@
  */
 #include "metric.h"
 
+#include "metric_impl.h"
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -283,4 +285,20 @@ bool cw_label_name_is_valid(const char *s)
             return false;
     }
     return true;
+}
+
+size_t cw_batch_len(const struct cw_batch *b)
+{
+    return b->n;
+}
+
+int cw_batch_err(const struct cw_batch *b)
+{
+    return b->err;
+}
+
+void cw_batch_set_prefix(struct cw_batch *b, const char *prefix)
+{
+    b->prefix = prefix;
+    b->prefix_len = prefix != NULL ? strlen(prefix) : 0;
 }

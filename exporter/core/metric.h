@@ -35,17 +35,6 @@ struct cw_desc {
     size_t nbuckets;
 };
 
-/* One sample. For a histogram, 'value' is the sum and 'hist' indexes
- * nbuckets cumulative bucket counts followed by the total count in the
- * batch's hist array. */
-struct cw_sample {
-    const struct cw_desc *desc; /* borrowed: static storage */
-    uint32_t labels_off;        /* into batch->text */
-    uint32_t labels_len;        /* 0: no labels */
-    double value;
-    uint32_t hist; /* CW_HISTOGRAM only */
-};
-
 /* The renderer's view of one sample (see render.h). */
 struct cw_render_item {
     const struct cw_desc *desc; /* borrowed */
@@ -57,17 +46,9 @@ struct cw_render_item {
                              then count */
 };
 
-struct cw_batch {
-    atomic_int refs;
-    struct cw_sample *samples; /* owned */
-    size_t n, cap;
-    struct cw_buf text; /* owned: label text of all samples */
-    uint64_t *hist;     /* owned: histogram counts of all samples */
-    size_t nhist, caphist;
-    const char *prefix; /* borrowed from the emitter, valid during emits only */
-    size_t prefix_len;
-    int err; /* sticky: first failure of an emit (CW_ENOMEM / CW_ETOOBIG) */
-};
+/* A batch is opaque outside metric.c: emitters add with cw_batch_add(),
+ * renderers read with cw_batch_len() and cw_batch_items(). */
+struct cw_batch;
 
 /* cw_batch_new() returns an empty batch with one reference; 'prefix' is the
  * escaped label text put before every sample's own labels (borrowed while
@@ -84,6 +65,18 @@ void cw_batch_unref(struct cw_batch *b);
  * counts then total count) and the sum in 'value'. Errors are sticky in b->err. */
 void cw_batch_add(struct cw_batch *b, const struct cw_desc *d, const char *extra, double value,
                   const char *const *label_values, const uint64_t *hist);
+
+/* cw_batch_len() returns the number of samples of 'b'. */
+size_t cw_batch_len(const struct cw_batch *b);
+
+/* cw_batch_err() returns the sticky error of 'b': CW_OK, or the first
+ * failure of an add (CW_ENOMEM, CW_ETOOBIG, CW_EINVAL). */
+int cw_batch_err(const struct cw_batch *b);
+
+/* cw_batch_set_prefix() changes the escaped label text put before the
+ * labels of the samples added from now on ('prefix' borrowed while adding;
+ * NULL: none). */
+void cw_batch_set_prefix(struct cw_batch *b, const char *prefix);
 
 /* cw_batch_items() appends render items for every sample of 'b' to 'items'
  * (which must have room for b->n). The items borrow from 'b'. */

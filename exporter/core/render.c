@@ -706,7 +706,10 @@ static bool rnd_same_buckets(const struct cw_desc *d, const struct cw_render_ite
                        memcmp(o->buckets, d->buckets, d->nbuckets * sizeof(*d->buckets)) == 0));
 }
 
-int cw_render(struct cw_buf *out, enum cw_format fmt, struct cw_render_item *items, size_t n)
+/* rnd_items() writes the exposition of 'items'; 'eof' ends an OpenMetrics
+ * body with "# EOF". */
+static int rnd_items(struct cw_buf *out, enum cw_format fmt, struct cw_render_item *items, size_t n,
+                     bool eof)
 {
     const struct cw_render_item *prev = NULL;
     struct rnd_family fam;
@@ -744,9 +747,52 @@ int cw_render(struct cw_buf *out, enum cw_format fmt, struct cw_render_item *ite
         if (rc != CW_OK)
             return rc;
     }
-    if (fmt == CW_FMT_OPENMETRICS)
+    if (fmt == CW_FMT_OPENMETRICS && eof)
         return cw_buf_add(out, "# EOF\n", 6);
     return CW_OK;
+}
+
+int cw_render(struct cw_buf *out, enum cw_format fmt, struct cw_render_item *items, size_t n)
+{
+    return rnd_items(out, fmt, items, n, true);
+}
+
+int cw_render_batches(struct cw_buf *out, enum cw_format fmt, unsigned flags,
+                      struct cw_batch *const *batches, size_t nbatches)
+{
+    struct cw_render_item *items;
+    struct cw_buf text;
+    size_t i, n = 0, off = 0;
+    int rc;
+
+    for (i = 0; i < nbatches; i++) {
+        if (batches[i] == NULL)
+            continue;
+        if (cw_batch_err(batches[i]) != CW_OK)
+            return cw_batch_err(batches[i]);
+        n += cw_batch_len(batches[i]);
+    }
+    items = malloc((n != 0 ? n : 1) * sizeof(*items));
+    if (items == NULL)
+        return CW_ENOMEM;
+    for (i = 0; i < nbatches; i++) {
+        if (batches[i] == NULL)
+            continue;
+        cw_batch_items(batches[i], items + off);
+        off += cw_batch_len(batches[i]);
+    }
+    if (!(flags & CW_RENDER_GZIP)) {
+        rc = rnd_items(out, fmt, items, n, !(flags & CW_RENDER_NO_EOF));
+    } else {
+        /* The plain text may take what the compressed body may. */
+        cw_buf_init(&text, out->limit);
+        rc = rnd_items(&text, fmt, items, n, !(flags & CW_RENDER_NO_EOF));
+        if (rc == CW_OK)
+            rc = cw_gzip(text.data != NULL ? text.data : "", text.len, 1, out);
+        cw_buf_reset(&text);
+    }
+    free(items);
+    return rc;
 }
 
 /* ---- negotiation ---- */

@@ -38,6 +38,18 @@ const char *cw_render_content_type(enum cw_format fmt);
 CW_MUST_CHECK int cw_render(struct cw_buf *out, enum cw_format fmt, struct cw_render_item *items,
                             size_t n);
 
+/* Flags of cw_render_batches(). */
+#define CW_RENDER_GZIP   0x1u /* append the body as one gzip member */
+#define CW_RENDER_NO_EOF 0x2u /* OpenMetrics: no closing "# EOF" (a first part of a body) */
+
+/* cw_render_batches() renders every sample of the 'n' batches (NULL entries
+ * are skipped) as one exposition appended to 'out', as cw_render() does,
+ * compressed with CW_RENDER_GZIP (the plain text is bounded by out->limit
+ * too). A batch with a sticky error gives that error and nothing is
+ * written. Returns CW_OK, CW_ENOMEM, CW_ETOOBIG or the batch's error. */
+CW_MUST_CHECK int cw_render_batches(struct cw_buf *out, enum cw_format fmt, unsigned flags,
+                                    struct cw_batch *const *batches, size_t n);
+
 /* cw_format_double() writes 'v' in Go's ParseFloat-compatible shortest
  * round-trip form (integers without exponent when exact below 2^53, "NaN",
  * "+Inf", "-Inf") into buf (>= 32 bytes); returns the length. */

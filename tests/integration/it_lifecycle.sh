@@ -141,6 +141,9 @@ cw_metric_in "$CW_TMP/default.txt" connwatch_host_tcp_connections 'state="establ
     cw_fail "the built-in configuration serves no host series"
 [[ $(cw_metric_in "$CW_TMP/default.txt" connwatch_check_success 'check="host"') == 1 ]] ||
     cw_fail "the built-in configuration's host check does not succeed"
+# Its tcp check probes the port connwatch listens on (here port 0 made real).
+[[ $(cw_metric_in "$CW_TMP/default.txt" connwatch_check_success "check=\"tcp\",service=\"localhost\",target=\"$CW_ADDR\"") == 1 ]] ||
+    cw_fail "the built-in configuration's tcp check does not probe $CW_ADDR: $(grep 'check="tcp"' "$CW_TMP/default.txt" | grep success)"
 start=$(cw_now)
 kill -INT "$CW_PID"
 rc=0
@@ -150,3 +153,43 @@ took=$(cw_elapsed_ms "$start")
 [[ $rc -eq 0 ]] || cw_fail "SIGINT: exit status $rc, not 0"
 ((took < 2000)) || cw_fail "SIGINT: exit took $took ms"
 cw_pass "built-in default config serves host series; SIGINT: exit 0 after $took ms"
+
+# --- the built-in default on --web.listen-address=:PORT probes that port ------------------------
+# (it used to probe 19367, the default listener, and fail.) Started by hand:
+# cw_start_connwatch listens on 127.0.0.1:0.
+wrapper=()
+[[ -n $CW_WRAPPER ]] && read -r -a wrapper <<<"$CW_WRAPPER"
+# A free port can be taken by someone else before connwatch binds it: then
+# it exits 1 naming the port, and another one is tried.
+for ((try = 0; try < 3; try++)); do
+    p=$(cw_free_port) || cw_fail "no free port"
+    "${wrapper[@]}" "$CW_BUILD_ROOT/connwatch" --web.listen-address=":$p" 2>"$CW_TMP/self.log" \
+        >/dev/null </dev/null &
+    CW_PID=$!
+    cw_pids+=("$CW_PID")
+    for ((i = 0; i < 100 * CW_SLOW; i++)); do
+        grep -q 'msg=listening' "$CW_TMP/self.log" && break
+        kill -0 "$CW_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q 'msg=listening' "$CW_TMP/self.log" && break
+    kill -0 "$CW_PID" 2>/dev/null && cw_fail ":$p: not listening within $((10 * CW_SLOW)) s"
+    rc=0
+    wait "$CW_PID" || rc=$?
+    cw_forget_pid "$CW_PID"
+    [[ $rc -eq 1 ]] || cw_fail ":$p: exited $rc before listening: $(cat "$CW_TMP/self.log")"
+done
+grep -q 'msg=listening' "$CW_TMP/self.log" || cw_fail "no free port could be bound in 3 tries"
+CW_ADDR=127.0.0.1:$p
+cw_wait_ready 10
+cw_scrape >"$CW_TMP/self.txt"
+# ":PORT" binds the wildcard ("[::]" dual-stack, or 0.0.0.0): the check
+# connects to the loopback address of that family.
+line=$(grep -E '^connwatch_check_success\{check="tcp",service="localhost",target="(127\.0\.0\.1|\[::1\]):'"$p"'"\} ' "$CW_TMP/self.txt") ||
+    cw_fail ":$p: no tcp check of port $p: $(grep 'check="tcp"' "$CW_TMP/self.txt" | grep success)"
+[[ ${line##* } == 1 ]] || cw_fail ":$p: the tcp check of its own listener fails: $(grep -m1 'check failing' "$CW_TMP/self.log")"
+if ((p != 19367)) && grep -q 'target="127.0.0.1:19367"' "$CW_TMP/self.txt"; then
+    cw_fail ":$p: the built-in default still probes 19367"
+fi
+cw_stop || cw_fail ":$p: exit status $?"
+cw_pass "built-in default on :$p probes its own port and succeeds ($line)"

@@ -12,6 +12,7 @@
 #include "exporter/core/buf.h"
 #include "exporter/core/metric.h"
 #include "exporter/core/render.h"
+#include "exporter/kinds.h"
 #include "exporter/settings.h"
 
 #include <check.h>
@@ -137,8 +138,7 @@ START_TEST(test_alloc_batch_and_render_fail_cleanly_at_every_allocation)
 
     for (n = 0;; n++) {
         struct cw_batch *b;
-        struct cw_render_item items[8];
-        struct cw_buf out, gz;
+        struct cw_buf gz;
         const char *lv1[] = {"open \"x\""};
         const char *lv2[] = {"closed"};
         const uint64_t h[] = {1, 2, 3};
@@ -151,26 +151,21 @@ START_TEST(test_alloc_batch_and_render_fail_cleanly_at_every_allocation)
             cw_batch_add(b, &desc_g, NULL, 1, lv1, NULL);
             cw_batch_add(b, &desc_g, NULL, 2, lv2, NULL);
             cw_batch_add(b, &desc_h, NULL, 0.5, NULL, h);
-            if (b->err == CW_OK) {
-                cw_batch_items(b, items);
-                cw_buf_init(&out, 1 << 20);
+            if (cw_batch_err(b) == CW_OK) {
                 cw_buf_init(&gz, 1 << 20);
-                rc = cw_render(&out, CW_FMT_OPENMETRICS, items, b->n);
-                if (rc == CW_OK)
-                    rc = cw_gzip(out.data, out.len, 1, &gz);
-                cw_buf_reset(&out);
+                rc = cw_render_batches(&gz, CW_FMT_OPENMETRICS, CW_RENDER_GZIP, &b, 1);
                 cw_buf_reset(&gz);
             }
         }
         alloc_countdown = -1;
         if (!alloc_failed) {
             ck_assert_ptr_nonnull(b);
-            ck_assert_int_eq(b->err, CW_OK);
+            ck_assert_int_eq(cw_batch_err(b), CW_OK);
             ck_assert_int_eq(rc, CW_OK);
             cw_batch_unref(b);
             break;
         }
-        ck_assert(b == NULL || b->err != CW_OK || rc != CW_OK);
+        ck_assert(b == NULL || cw_batch_err(b) != CW_OK || rc != CW_OK);
         cw_batch_unref(b);
     }
     ck_assert_int_gt(n, 3);

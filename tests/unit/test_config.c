@@ -13,6 +13,8 @@
 #include "exporter/core/clock.h"
 #include "exporter/core/config.h"
 #include "exporter/core/strindex.h"
+#include "exporter/kinds.h"
+#include "exporter/live.h"
 #include "exporter/settings.h"
 
 #include <check.h>
@@ -374,6 +376,76 @@ START_TEST(test_config_rejects_reserved_label)
     ASSERT_LOAD_ERROR("services:\n  - name: a\n    labels: {target: x}\n    checks: []\n",
                       "t.yml:3:14: services[0].labels.target: label \"target\" is set by "
                       "connwatch itself");
+}
+END_TEST
+
+/* The labels a service may not set are derived from the kinds' families:
+ * here host (mode, state) and tcp, whose TLS families (cw_tls_descs) add
+ * depth, subject, issuer, serial, not_after, version and cipher; plus the
+ * core's own. A label no family uses is free. */
+START_TEST(test_config_reserves_the_kinds_label_names)
+{
+    static const char *const taken[] = {"check",  "service",   "target",  "reason",  "le",
+                                        "mode",   "state",     "depth",   "subject", "issuer",
+                                        "serial", "not_after", "version", "cipher",  NULL};
+    size_t i;
+
+    for (i = 0; taken[i] != NULL; i++) {
+        char yaml[200], want[200];
+        char *got;
+
+        snprintf(yaml, sizeof(yaml),
+                 "services:\n  - name: a\n    labels: {%s: x}\n    checks: []\n", taken[i]);
+        snprintf(want, sizeof(want), "label \"%s\" is set by connwatch itself", taken[i]);
+        got = load(yaml, NULL);
+        ck_assert_msg(strstr(got, want) != NULL, "%s: %s", taken[i], got);
+        free(got);
+    }
+    {
+        /* "db" is mysql's and redis's, kinds this test does not link. */
+        char *got = load("services:\n  - name: a\n    labels: {db: x, env: prod}\n"
+                         "    checks: []\n",
+                         NULL);
+
+        ck_assert_str_eq(got, "");
+        free(got);
+    }
+}
+END_TEST
+
+/* The built-in default probes the listener it is given, and only an address. */
+START_TEST(test_config_builtin_default_probes_its_listener)
+{
+    struct cw_diag d;
+    struct cw_settings *s;
+    char t[64];
+
+    cw_diag_init(&d);
+    s = cw_settings_load_builtin("127.0.0.1:9999", &d);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s->inst[2]->kind->name, "tcp");
+    ck_assert_str_eq(s->inst[2]->target, "127.0.0.1:9999");
+    cw_settings_unref(s);
+    s = cw_settings_load_builtin("x\", interval: 1ms, y: \"", &d);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(s->inst[2]->target, CW_DEFAULT_SELF_TARGET);
+    cw_settings_unref(s);
+    ck_assert_uint_eq(d.n, 0);
+    cw_diag_reset(&d);
+
+    ck_assert(cw_live_self_target(":9999", t, sizeof(t)));
+    ck_assert_str_eq(t, "127.0.0.1:9999");
+    ck_assert(cw_live_self_target("0.0.0.0:19367", t, sizeof(t)));
+    ck_assert_str_eq(t, "127.0.0.1:19367");
+    ck_assert(cw_live_self_target("[::]:41234", t, sizeof(t)));
+    ck_assert_str_eq(t, "[::1]:41234");
+    ck_assert(cw_live_self_target("[::1]:8080", t, sizeof(t)));
+    ck_assert_str_eq(t, "[::1]:8080");
+    ck_assert(cw_live_self_target("localhost:8080", t, sizeof(t)));
+    ck_assert_str_eq(t, "localhost:8080");
+    ck_assert(!cw_live_self_target("localhost", t, sizeof(t)));
+    ck_assert(!cw_live_self_target("127.0.0.1:", t, sizeof(t)));
+    ck_assert(!cw_live_self_target("127.0.0.1:9999", t, 8));
 }
 END_TEST
 
@@ -1138,6 +1210,8 @@ static Suite *config_suite(void)
     TCase *tf = tcase_create("files");
 
     tcase_add_test(tc, test_config_builtin_default_loads);
+    tcase_add_test(tc, test_config_builtin_default_probes_its_listener);
+    tcase_add_test(tc, test_config_reserves_the_kinds_label_names);
     tcase_add_test(tc, test_config_rejects_yaml_syntax_error);
     tcase_add_test(tc, test_config_rejects_unknown_top_level_key);
     tcase_add_test(tc, test_config_rejects_unknown_key);

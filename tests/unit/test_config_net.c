@@ -8,6 +8,7 @@
 #include "exporter/check.h"
 #include "exporter/core/buf.h"
 #include "exporter/core/config.h"
+#include "exporter/kinds.h"
 #include "exporter/settings.h"
 
 #include <check.h>

@@ -199,15 +199,18 @@ static bool request_ok(const char *src)
 static double emitted(const char *name)
 {
     struct cw_batch *b = cw_batch_new(NULL);
+    struct cw_render_item items[64];
     double v = -1;
     size_t i;
 
     ck_assert_ptr_nonnull(b);
     cw_http_emit(srv, b);
-    ck_assert_int_eq(b->err, CW_OK);
-    for (i = 0; i < b->n && v < 0; i++) {
-        if (strcmp(b->samples[i].desc->name, name) == 0)
-            v = b->samples[i].value;
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
+    ck_assert_uint_le(cw_batch_len(b), 64);
+    cw_batch_items(b, items);
+    for (i = 0; i < cw_batch_len(b) && v < 0; i++) {
+        if (strcmp(items[i].desc->name, name) == 0)
+            v = items[i].value;
     }
     cw_batch_unref(b);
     return v;

@@ -5,6 +5,7 @@
  * cw_label_escape(). Single-threaded.
  */
 #include "exporter/core/metric.h"
+#include "exporter/core/metric_impl.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -45,7 +46,7 @@ static const char *labels_of(const struct cw_batch *b, size_t i)
     struct cw_render_item items[64];
     size_t len;
 
-    ck_assert_uint_le(b->n, CW_ARRAY_LEN(items));
+    ck_assert_uint_le(cw_batch_len(b), CW_ARRAY_LEN(items));
     cw_batch_items(b, items);
     len = items[i].labels_len;
     ck_assert_uint_lt(len, sizeof(text));
@@ -67,8 +68,8 @@ START_TEST(test_metric_joins_prefix_labels_and_extra)
     cw_batch_add(b, &desc_state, NULL, 4, vals, NULL);
     cw_batch_add(b, &desc_up, NULL, 1, NULL, NULL);
     cw_batch_add(b, &desc_up, "reason=\"dns\"", 0, NULL, NULL);
-    ck_assert_int_eq(b->err, CW_OK);
-    ck_assert_uint_eq(b->n, 4);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
+    ck_assert_uint_eq(cw_batch_len(b), 4);
     ck_assert_str_eq(labels_of(b, 0),
                      "service=\"web\",target=\"db1:3306\",state=\"listen\",family=\"inet6\","
                      "reason=\"refused\"");
@@ -90,7 +91,7 @@ START_TEST(test_metric_joins_without_prefix)
     cw_batch_add(b, &desc_up, "", 1, NULL, NULL);
     cw_batch_add(b, &desc_state, NULL, 2, vals, NULL);
     cw_batch_add(b, &desc_up, "reason=\"dns\"", 0, NULL, NULL);
-    ck_assert_int_eq(b->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
     ck_assert_str_eq(labels_of(b, 0), "");
     ck_assert_str_eq(labels_of(b, 1), "");
     ck_assert_str_eq(labels_of(b, 2), "state=\"listen\",family=\"inet\"");
@@ -118,7 +119,7 @@ START_TEST(test_metric_escapes_backslash_quote_and_newline_in_values)
 
     ck_assert_ptr_nonnull(b);
     cw_batch_add(b, &desc_state, NULL, 1, vals, NULL);
-    ck_assert_int_eq(b->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
     ck_assert_str_eq(labels_of(b, 0), "state=\"C:\\\\dir \\\"x\\\"\\nnext\",family=\"\\\\\\\\\"");
     cw_batch_unref(b);
 }
@@ -137,7 +138,7 @@ START_TEST(test_metric_keeps_value_and_histogram_counts)
     cw_batch_add(b, &desc_hist, NULL, 0.25, fast, h1);
     cw_batch_add(b, &desc_up, NULL, 42.5, NULL, NULL);
     cw_batch_add(b, &desc_hist, NULL, 12.5, slow, h2);
-    ck_assert_int_eq(b->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
     ck_assert_uint_eq(b->nhist, 6);
     cw_batch_items(b, items);
     ck_assert_ptr_eq(items[0].desc, &desc_hist);
@@ -169,8 +170,8 @@ START_TEST(test_metric_grows_past_initial_capacity)
         else
             cw_batch_add(b, &desc_hist, NULL, (double)i, vals, h);
     }
-    ck_assert_int_eq(b->err, CW_OK);
-    ck_assert_uint_eq(b->n, n);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
+    ck_assert_uint_eq(cw_batch_len(b), n);
     items = calloc(n, sizeof(*items));
     ck_assert_ptr_nonnull(items);
     cw_batch_items(b, items);
@@ -194,14 +195,14 @@ START_TEST(test_metric_error_is_sticky_when_text_limit_is_hit)
     ck_assert_int_eq(cw_buf_setlimit(&b->text, 40),
                      CW_OK); /* a test-only shortcut to the real 64 MiB bound */
     cw_batch_add(b, &desc_up, NULL, 1, NULL, NULL);
-    ck_assert_int_eq(b->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
     cw_batch_add(b, &desc_state, NULL, 2, vals, NULL);
-    ck_assert_int_eq(b->err, CW_ETOOBIG);
-    ck_assert_uint_eq(b->n, 1);
+    ck_assert_int_eq(cw_batch_err(b), CW_ETOOBIG);
+    ck_assert_uint_eq(cw_batch_len(b), 1);
     /* A later add that would fit does nothing: the first error is kept. */
     cw_batch_add(b, &desc_up, NULL, 3, NULL, NULL);
-    ck_assert_int_eq(b->err, CW_ETOOBIG);
-    ck_assert_uint_eq(b->n, 1);
+    ck_assert_int_eq(cw_batch_err(b), CW_ETOOBIG);
+    ck_assert_uint_eq(cw_batch_len(b), 1);
     cw_batch_unref(b);
 }
 END_TEST
@@ -213,14 +214,14 @@ START_TEST(test_metric_rejects_missing_label_values)
 
     ck_assert_ptr_nonnull(b);
     cw_batch_add(b, &desc_state, NULL, 1, vals, NULL);
-    ck_assert_int_eq(b->err, CW_EINVAL);
-    ck_assert_uint_eq(b->n, 0);
+    ck_assert_int_eq(cw_batch_err(b), CW_EINVAL);
+    ck_assert_uint_eq(cw_batch_len(b), 0);
     cw_batch_unref(b);
 
     b = cw_batch_new(NULL);
     ck_assert_ptr_nonnull(b);
     cw_batch_add(b, &desc_state, NULL, 1, NULL, NULL);
-    ck_assert_int_eq(b->err, CW_EINVAL);
+    ck_assert_int_eq(cw_batch_err(b), CW_EINVAL);
     cw_batch_unref(b);
 }
 END_TEST
@@ -232,8 +233,8 @@ START_TEST(test_metric_rejects_histogram_without_counts)
 
     ck_assert_ptr_nonnull(b);
     cw_batch_add(b, &desc_hist, NULL, 1, vals, NULL);
-    ck_assert_int_eq(b->err, CW_EINVAL);
-    ck_assert_uint_eq(b->n, 0);
+    ck_assert_int_eq(cw_batch_err(b), CW_EINVAL);
+    ck_assert_uint_eq(cw_batch_len(b), 0);
     cw_batch_unref(b);
 }
 END_TEST
@@ -251,7 +252,7 @@ START_TEST(test_metric_refcount_frees_on_last_unref)
     cw_batch_unref(b);
     cw_batch_unref(b);
     ck_assert_int_eq(atomic_load(&b->refs), 1);
-    ck_assert_uint_eq(b->n, 1);
+    ck_assert_uint_eq(cw_batch_len(b), 1);
     cw_batch_unref(b); /* frees; ASan and valgrind check there is no leak */
 }
 END_TEST

@@ -138,7 +138,7 @@ START_TEST(test_render_escapes_quote_in_label_value)
 
     ck_assert_ptr_nonnull(b);
     cw_batch_add(b, &desc_temp, NULL, 21.5, vals, NULL);
-    ck_assert_int_eq(b->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
     cw_batch_items(b, &it);
     s = render(CW_FMT_TEXT, &it, 1);
     ck_assert_str_eq(s,
@@ -915,7 +915,7 @@ static size_t golden_items(struct cw_render_item *items, struct cw_batch *batche
     cw_batch_add(batches[0], &desc_ratio, NULL, -INFINITY, (const char *[]){"neg_inf"}, NULL);
     cw_batch_add(batches[0], &desc_ratio, NULL, 1.0 / 3, (const char *[]){"third"}, NULL);
     cw_batch_add(batches[0], &desc_ratio, NULL, 2.5e-7, (const char *[]){"tiny"}, NULL);
-    ck_assert_int_eq(batches[0]->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(batches[0]), CW_OK);
 
     /* Batch 1: a prefix with every escape, built the way the core builds it. */
     cw_buf_init(&prefix, 1024);
@@ -928,15 +928,15 @@ static size_t golden_items(struct cw_render_item *items, struct cw_batch *batche
     cw_batch_add(batches[1], &desc_up, NULL, 0, NULL, NULL);
     cw_batch_add(batches[1], &desc_up, NULL, 1, NULL, NULL); /* duplicate: dropped */
     cw_batch_add(batches[1], &desc_failures, "reason=\"timeout\"", 3, NULL, NULL);
-    ck_assert_int_eq(batches[1]->err, CW_OK);
+    ck_assert_int_eq(cw_batch_err(batches[1]), CW_OK);
     cw_buf_reset(&prefix); /* borrowed by the batch for the emits only */
 
     /* A series without any label, and the batches interleaved as a scrape would. */
     items[n++] = mk(&desc_up, NULL, 1, NULL);
     cw_batch_items(batches[1], items + n);
-    n += batches[1]->n;
+    n += cw_batch_len(batches[1]);
     cw_batch_items(batches[0], items + n);
-    n += batches[0]->n;
+    n += cw_batch_len(batches[0]);
     return n;
 }
 
@@ -995,6 +995,61 @@ static void check_golden(enum cw_format fmt, const char *file)
 START_TEST(test_render_matches_golden_text)
 {
     check_golden(CW_FMT_TEXT, "render_text.prom");
+}
+END_TEST
+
+/* cw_render_batches(): the batches' samples as one exposition, the same
+ * bytes as cw_render() over their items; CW_RENDER_NO_EOF leaves out the
+ * OpenMetrics "# EOF" and nothing else; CW_RENDER_GZIP is one gzip member of
+ * those bytes; a batch with a sticky error gives that error. */
+START_TEST(test_render_batches_flags)
+{
+    struct cw_batch *b[3] = {cw_batch_new("a=\"1\""), NULL, cw_batch_new("a=\"2\"")};
+    struct cw_render_item items[2];
+    struct cw_buf out, gz;
+    char back[4096], *want;
+    size_t back_len;
+
+    ck_assert_ptr_nonnull(b[0]);
+    ck_assert_ptr_nonnull(b[2]);
+    cw_batch_add(b[2], &desc_bare_counter, NULL, 2, NULL, NULL);
+    cw_batch_add(b[0], &desc_bare_counter, NULL, 1, NULL, NULL);
+    cw_batch_items(b[0], items);
+    cw_batch_items(b[2], items + 1);
+    want = render(CW_FMT_OPENMETRICS, items, 2);
+    ck_assert_uint_gt(strlen(want), 6);
+    ck_assert_str_eq(want + strlen(want) - 6, "# EOF\n");
+
+    cw_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(cw_render_batches(&out, CW_FMT_OPENMETRICS, 0, b, 3), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&out), want);
+    cw_buf_clear(&out);
+    ck_assert_int_eq(cw_render_batches(&out, CW_FMT_OPENMETRICS, CW_RENDER_NO_EOF, b, 3), CW_OK);
+    ck_assert_uint_eq(out.len, strlen(want) - 6);
+    ck_assert_int_eq(memcmp(out.data, want, out.len), 0);
+    cw_buf_clear(&out);
+    /* Text has no "# EOF" to leave out. */
+    ck_assert_int_eq(cw_render_batches(&out, CW_FMT_TEXT, CW_RENDER_NO_EOF, b, 3), CW_OK);
+    ck_assert_ptr_null(strstr(cw_buf_str(&out), "# EOF"));
+
+    cw_buf_init(&gz, 1 << 20);
+    ck_assert_int_eq(cw_render_batches(&gz, CW_FMT_OPENMETRICS, CW_RENDER_GZIP, b, 3), CW_OK);
+    ck_assert_int_eq(gunzip(gz.data, gz.len, back, sizeof(back), &back_len), 0);
+    ck_assert_uint_eq(back_len, strlen(want));
+    ck_assert_int_eq(memcmp(back, want, back_len), 0);
+
+    /* A sticky error: a family with labels added without their values. */
+    cw_batch_add(b[2], &desc_temp, NULL, 3, NULL, NULL);
+    ck_assert_int_ne(cw_batch_err(b[2]), CW_OK);
+    cw_buf_clear(&out);
+    ck_assert_int_eq(cw_render_batches(&out, CW_FMT_TEXT, 0, b, 3), cw_batch_err(b[2]));
+    ck_assert_uint_eq(out.len, 0);
+
+    free(want);
+    cw_buf_reset(&out);
+    cw_buf_reset(&gz);
+    cw_batch_unref(b[0]);
+    cw_batch_unref(b[2]);
 }
 END_TEST
 
@@ -1059,6 +1114,7 @@ static Suite *render_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("golden");
+    tcase_add_test(tc, test_render_batches_flags);
     tcase_add_test(tc, test_render_matches_golden_text);
     tcase_add_test(tc, test_render_matches_golden_openmetrics);
     suite_add_tcase(s, tc);
