@@ -29,8 +29,9 @@ int cw_handle_metrics(void *ctx, const struct cw_http_request *req, struct cw_ht
     struct cw_settings *s = cw_live_settings(web->live);
     int rc;
 
-    resp->body.limit = SCRAPE_LIMIT;
-    rc = cw_registry_render(web->registry, s, fmt, gzip, &resp->body);
+    rc = cw_buf_setlimit(&resp->body, SCRAPE_LIMIT);
+    if (rc == CW_OK)
+        rc = cw_registry_render(web->registry, s, fmt, gzip, &resp->body);
     cw_settings_unref(s);
     if (rc != CW_OK) {
         cw_log(CW_LOG_ERROR, "http", "cannot render metrics", "err", cw_strerror(rc), (char *)NULL);

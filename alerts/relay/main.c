@@ -15,6 +15,7 @@
 #include "alerts/relay/delivery.h"
 #include "alerts/relay/payload.h"
 #include "alerts/relay/spool.h"
+#include "exporter/core/buf.h"
 #include "exporter/core/cli.h"
 #include "exporter/core/http.h"
 #include "exporter/core/log.h"
@@ -287,9 +288,9 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
                      (const char *const[]){reject_names[i]}, NULL);
     cw_batch_add(b, &desc_reload_ok, NULL, atomic_load(&app->reload_ok), NULL, NULL);
     cw_http_emit(app->http, b);
-    if (gzip)
-        resp->body.limit = 64u << 20;
-    rc = cw_render_batches(&resp->body, fmt, gzip ? CW_RENDER_GZIP : 0, &b, 1);
+    rc = gzip ? cw_buf_setlimit(&resp->body, 64u << 20) : CW_OK;
+    if (rc == CW_OK)
+        rc = cw_render_batches(&resp->body, fmt, gzip ? CW_RENDER_GZIP : 0, &b, 1);
     if (gzip)
         resp->content_encoding = "gzip";
     resp->content_type = cw_render_content_type(fmt);

@@ -640,9 +640,7 @@ static int rnd_put_line(struct cw_buf *out, const struct rnd_family *f, const ch
     memcpy(p, val, val_len);
     p += val_len;
     *p++ = '\n';
-    *p = '\0';
-    out->len = (size_t)(p - out->data);
-    return CW_OK;
+    return cw_buf_setlen(out, (size_t)(p - out->data));
 }
 
 /* rnd_put_histogram() appends the _bucket lines (then +Inf, equal to the
@@ -1026,9 +1024,7 @@ int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out)
     zs.avail_out = (uInt)room;
     zrc = deflate(&zs, Z_FINISH);
     if (zrc == Z_STREAM_END) {
-        out->len += room - zs.avail_out;
-        out->data[out->len] = '\0';
-        rc = CW_OK;
+        rc = cw_buf_setlen(out, out->len + (room - zs.avail_out));
     } else if (zrc == Z_OK || zrc == Z_BUF_ERROR) {
         rc = CW_ETOOBIG; /* output space ran out before the end */
     } else {
@@ -1037,9 +1033,9 @@ int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out)
 
 out_end:
     deflateEnd(&zs);
-    if (rc != CW_OK && out->data != NULL) {
-        out->len = old_len;
-        out->data[old_len] = '\0';
-    }
+    /* Take back what was written; a cut never fails, its result is only
+     * checked because every setlen's must be. */
+    if (rc != CW_OK && out->data != NULL && cw_buf_setlen(out, old_len) != CW_OK)
+        rc = CW_EINVAL;
     return rc;
 }
