@@ -5,7 +5,9 @@
  * bounded request bodies, and the exporter-toolkit web config at run time
  * (TLS, client certificates, basic auth with a cache, extra headers, a
  * token-bucket rate limit). Who may ask (basic auth, client certificates)
- * is decided in http_auth.c; the types both files use are in http_int.h.
+ * is decided in http_auth.c, the listen sockets are bound in http_listen.c,
+ * the connection guard (idle and read deadlines) is http_guard.c; the types
+ * these files share are in http_int.h.
  *
  * Ownership: the server owns its listen sockets (bound here, handed to MHD
  * with MHD_OPTION_LISTEN_SOCKET), its daemons and a reference to the current
@@ -29,14 +31,11 @@
 #include "strindex.h"
 #include "webcfg.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <limits.h>
-#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received (glibc's lacks it) */
 #include <microhttpd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -147,154 +146,6 @@ static bool http_rate_allow(struct cw_http_server *s)
     }
     pthread_mutex_unlock(&s->lock);
     return ok;
-}
-
-/* ---- connection guard ---------------------------------------------------- */
-
-/* http_wait_ms() waits on 'c' (a CLOCK_MONOTONIC condition, 'm' held) for at
- * most 'ms' milliseconds. */
-static void http_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, long ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += ms * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    (void)pthread_cond_timedwait(c, m, &ts);
-}
-
-/* http_rx_bytes() reads how many bytes the kernel has received on 'fd'
- * (TCP_INFO, Linux 4.1+); false when it cannot tell. */
-static bool http_rx_bytes(int fd, uint64_t *out)
-{
-    struct tcp_info ti;
-    socklen_t len = sizeof(ti);
-
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
-        return false;
-    *out = ti.tcpi_bytes_received;
-    return true;
-}
-
-static void http_conn_track(struct cw_http_server *s, struct MHD_Connection *conn,
-                            void **socket_context)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct http_conn *c;
-
-    if (ci == NULL || (c = calloc(1, sizeof(*c))) == NULL)
-        return; /* untracked: libmicrohttpd's inactivity timeout still applies */
-    c->fd = ci->connect_fd;
-    c->since = cw_now();
-    pthread_mutex_lock(&s->conn_lock);
-    c->next = s->conns;
-    if (s->conns != NULL)
-        s->conns->prev = c;
-    s->conns = c;
-    s->conns_open++;
-    pthread_mutex_unlock(&s->conn_lock);
-    *socket_context = c;
-}
-
-static void http_conn_untrack(struct cw_http_server *s, void **socket_context)
-{
-    struct http_conn *c = *socket_context;
-
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&s->conn_lock);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    s->conns_open--;
-    pthread_mutex_unlock(&s->conn_lock);
-    free(c);
-    *socket_context = NULL;
-}
-
-static struct http_conn *http_conn_of(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-    return ci != NULL ? ci->socket_context : NULL;
-}
-
-/* http_conn_busy() marks the connection's request complete: from now on it
- * is being answered and the guard leaves it alone. */
-static void http_conn_busy(struct cw_http_server *s, struct http_conn *c)
-{
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&s->conn_lock);
-    c->busy = true;
-    pthread_mutex_unlock(&s->conn_lock);
-}
-
-/* http_conn_ready() starts the wait for the connection's next request. */
-static void http_conn_ready(struct cw_http_server *s, struct http_conn *c)
-{
-    uint64_t rx = 0;
-    bool known;
-
-    if (c == NULL)
-        return;
-    known = http_rx_bytes(c->fd, &rx);
-    pthread_mutex_lock(&s->conn_lock);
-    c->busy = false;
-    c->since = cw_now();
-    c->first_byte = known ? 0 : c->since;
-    c->rx_base = rx;
-    pthread_mutex_unlock(&s->conn_lock);
-}
-
-/* http_guard_sweep() closes the connections past their deadline. Shutting
- * the socket down (not closing it: it is libmicrohttpd's) makes its polling
- * thread see the end of the connection and clean it up. Caller holds no lock. */
-static void http_guard_sweep(struct cw_http_server *s)
-{
-    cw_mono now = cw_now();
-    struct http_conn *c;
-
-    pthread_mutex_lock(&s->conn_lock);
-    for (c = s->conns; c != NULL; c = c->next) {
-        uint64_t rx;
-
-        if (c->busy || c->shut)
-            continue;
-        if (c->first_byte == 0 && http_rx_bytes(c->fd, &rx) && rx > c->rx_base)
-            c->first_byte = now;
-        if (c->first_byte != 0 ? now - c->first_byte > s->read_timeout
-                               : now - c->since > s->idle_timeout) {
-            atomic_fetch_add(c->first_byte != 0 ? &s->closed_read_timeout : &s->closed_idle, 1);
-            (void)shutdown(c->fd, SHUT_RDWR);
-            c->shut = true;
-        }
-    }
-    pthread_mutex_unlock(&s->conn_lock);
-}
-
-static void *http_guard_main(void *arg)
-{
-    struct cw_http_server *s = arg;
-
-    pthread_mutex_lock(&s->guard_lock);
-    while (!s->guard_stop) {
-        pthread_mutex_unlock(&s->guard_lock);
-        http_guard_sweep(s);
-        pthread_mutex_lock(&s->guard_lock);
-        if (!s->guard_stop)
-            http_wait_ms(&s->guard_cond, &s->guard_lock, HTTP_GUARD_TICK_MS);
-    }
-    pthread_mutex_unlock(&s->guard_lock);
-    return NULL;
 }
 
 /* http_notify_connection() tracks every connection for the guard and, on
@@ -845,196 +696,6 @@ bool cw_http_is_head(const struct cw_http_request *r)
     return r->head;
 }
 
-/* ---- listen sockets ------------------------------------------------------ */
-
-static int http_format_addr(const struct sockaddr_storage *ss, char **out)
-{
-    char host[INET6_ADDRSTRLEN];
-    char text[INET6_ADDRSTRLEN + 16];
-    unsigned port;
-    const void *a;
-
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-        a = &s6->sin6_addr;
-        port = ntohs(s6->sin6_port);
-    } else {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-
-        a = &s4->sin_addr;
-        port = ntohs(s4->sin_port);
-    }
-    if (inet_ntop(ss->ss_family, a, host, sizeof(host)) == NULL)
-        return CW_EIO;
-    if (ss->ss_family == AF_INET6)
-        snprintf(text, sizeof(text), "[%s]:%u", host, port);
-    else
-        snprintf(text, sizeof(text), "%s:%u", host, port);
-    *out = strdup(text);
-    return *out != NULL ? CW_OK : CW_ENOMEM;
-}
-
-/* http_bind() creates a listening socket on 'sa'. Returns the fd, or -1
- * with errno set. 'v6only' is applied to IPv6 sockets. */
-static int http_bind(const struct sockaddr *sa, socklen_t len, bool v6only)
-{
-    int one = 1;
-    int v6 = v6only ? 1 : 0;
-    int saved;
-    int fd;
-
-    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
-        goto out_close;
-    if (sa->sa_family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6)) != 0)
-        goto out_close;
-    if (bind(fd, sa, len) != 0)
-        goto out_close;
-    if (listen(fd, SOMAXCONN) != 0)
-        goto out_close;
-    return fd;
-
-out_close:
-    saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-}
-
-/* http_split() parses ":PORT", "HOST:PORT" and "[V6]:PORT" into host and
- * port text and the port's number; returns NULL or a reason. */
-static const char *http_split(const char *spec, char *host, size_t hostlen, char *port,
-                              size_t portlen, uint16_t *portnum, bool *bracketed)
-{
-    const char *colon;
-    const char *h = spec;
-    size_t hl;
-    size_t pl;
-    uint64_t v = 0;
-
-    *bracketed = false;
-    if (spec[0] == '[') {
-        const char *close = strchr(spec, ']');
-
-        if (close == NULL)
-            return "missing ']' after an IPv6 address";
-        if (close[1] != ':')
-            return "missing port (write [address]:port)";
-        h = spec + 1;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-        *bracketed = true;
-        if (hl == 0)
-            return "empty IPv6 address";
-    } else {
-        colon = strrchr(spec, ':');
-        if (colon == NULL)
-            return "missing port (write host:port or :port)";
-        hl = (size_t)(colon - spec);
-        if (memchr(spec, ':', hl) != NULL)
-            return "IPv6 addresses must be written in brackets, e.g. [::1]:9100";
-    }
-    pl = strlen(colon + 1);
-    if (pl == 0 || pl > 5 || cw_parse_u64(colon + 1, pl, &v) != CW_OK || v > 65535)
-        return "port must be a number from 0 to 65535";
-    if (hl >= hostlen || pl >= portlen)
-        return "host name too long";
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    memcpy(port, colon + 1, pl);
-    port[pl] = '\0';
-    *portnum = (uint16_t)v;
-    return NULL;
-}
-
-/* http_listen() binds one listen address and records the bound address. */
-static int http_listen(const char *spec, struct http_listener *l, struct cw_diag *diag)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof(ss);
-    char errbuf[128];
-    char host[256];
-    char port[8];
-    uint16_t portnum;
-    const char *why;
-    bool bracketed;
-    int err = 0;
-    int rc;
-
-    l->fd = -1;
-    why = http_split(spec, host, sizeof(host), port, sizeof(port), &portnum, &bracketed);
-    if (why != NULL) {
-        cw_diagf(diag, NULL, "listen address \"%s\": %s", spec, why);
-        return CW_ECONFIG;
-    }
-    if (host[0] == '\0') {
-        struct sockaddr_in6 any6;
-        struct sockaddr_in any4;
-
-        /* All addresses: IPv6 "any" accepting IPv4 too, or IPv4 alone on
-         * hosts without IPv6. */
-        memset(&any6, 0, sizeof(any6));
-        any6.sin6_family = AF_INET6;
-        any6.sin6_addr = in6addr_any;
-        any6.sin6_port = htons(portnum);
-        l->fd = http_bind((const struct sockaddr *)&any6, sizeof(any6), false);
-        if (l->fd < 0 &&
-            (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL || errno == EPROTONOSUPPORT)) {
-            memset(&any4, 0, sizeof(any4));
-            any4.sin_family = AF_INET;
-            any4.sin_addr.s_addr = htonl(INADDR_ANY);
-            any4.sin_port = any6.sin6_port;
-            l->fd = http_bind((const struct sockaddr *)&any4, sizeof(any4), false);
-        }
-        err = errno;
-    } else {
-        struct addrinfo hints;
-        struct addrinfo *ai = NULL;
-
-        memset(&hints, 0, sizeof(hints));
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
-        rc = getaddrinfo(host, port, &hints, &ai);
-        if (rc != 0) {
-            cw_diagf(diag, NULL, "listen address \"%s\": cannot resolve %s: %s", spec, host,
-                     gai_strerror(rc));
-            cw_log(CW_LOG_ERROR, "http", "cannot resolve listen address", "address", spec, "err",
-                   gai_strerror(rc), (char *)NULL);
-            return CW_ECONFIG;
-        }
-        l->fd = http_bind(ai->ai_addr, ai->ai_addrlen, true);
-        err = errno;
-        freeaddrinfo(ai);
-    }
-    if (l->fd < 0) {
-        cw_strerror_r(err, errbuf, sizeof(errbuf));
-        cw_diagf(diag, NULL, "listen address \"%s\": cannot listen: %s", spec, errbuf);
-        cw_log(CW_LOG_ERROR, "http", "cannot listen", "address", spec, "err", errbuf, (char *)NULL);
-        return CW_EIO;
-    }
-    if (getsockname(l->fd, (struct sockaddr *)&ss, &sslen) != 0) {
-        cw_strerror_r(errno, errbuf, sizeof(errbuf));
-        cw_diagf(diag, NULL, "listen address \"%s\": getsockname: %s", spec, errbuf);
-        goto out_close;
-    }
-    rc = http_format_addr(&ss, &l->addr);
-    if (rc != CW_OK) {
-        cw_diagf(diag, NULL, "listen address \"%s\": %s", spec, cw_strerror(rc));
-        goto out_close;
-    }
-    return CW_OK;
-
-out_close:
-    close(l->fd);
-    l->fd = -1;
-    return CW_EIO;
-}
-
 /* ---- daemons ------------------------------------------------------------- */
 
 /* http_share() is one listener's share of 'total', at least 1. */
@@ -1259,18 +920,6 @@ out_reload_lock:
     return CW_ENOMEM;
 }
 
-static void http_guard_stop(struct cw_http_server *s)
-{
-    if (!s->guard_running)
-        return;
-    pthread_mutex_lock(&s->guard_lock);
-    s->guard_stop = true;
-    pthread_cond_signal(&s->guard_cond);
-    pthread_mutex_unlock(&s->guard_lock);
-    pthread_join(s->guard, NULL);
-    s->guard_running = false;
-}
-
 static void http_server_free(struct cw_http_server *s)
 {
     size_t i;
@@ -1420,11 +1069,8 @@ struct cw_http_server *cw_http_start(const struct cw_http_options *opt,
         if (s->lis[i].live == NULL)
             goto out_free;
     }
-    if (pthread_create(&s->guard, NULL, http_guard_main, s) != 0) {
-        cw_diagf(diag, NULL, "cannot start the HTTP server: cannot start the connection guard");
+    if (http_guard_start(s, diag) != CW_OK)
         goto out_free;
-    }
-    s->guard_running = true;
     http_log_listening(s);
     return s;
 
