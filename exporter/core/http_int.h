@@ -26,38 +26,6 @@
 #define HTTP_RESULT enum MHD_Result
 #else
 #define HTTP_RESULT int
-/* ---- the connection guard (http_guard.c) --------------------------------- */
-
-/* http_wait_ms() waits on 'c' (a CLOCK_MONOTONIC condition, 'm' held) for at
- * most 'ms' milliseconds. */
-void http_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, long ms);
-
-/* http_conn_track() starts tracking a new connection (its struct http_conn,
- * owned by the list until http_conn_untrack(), becomes *socket_context). */
-void http_conn_track(struct cw_http_server *s, struct MHD_Connection *conn, void **socket_context);
-void http_conn_untrack(struct cw_http_server *s, void **socket_context);
-
-/* http_conn_of() returns the tracking of a connection, or NULL. */
-struct http_conn *http_conn_of(struct MHD_Connection *conn);
-
-/* http_conn_busy() marks the connection's request complete: from now on it
- * is being answered and the guard leaves it alone. */
-void http_conn_busy(struct cw_http_server *s, struct http_conn *c);
-
-/* http_conn_ready() starts the wait for the connection's next request. */
-void http_conn_ready(struct cw_http_server *s, struct http_conn *c);
-
-/* http_guard_start() starts the guard thread; http_guard_stop() ends it
- * (a no-op when it is not running). */
-int http_guard_start(struct cw_http_server *s, struct cw_diag *diag);
-void http_guard_stop(struct cw_http_server *s);
-
-/* ---- listen sockets (http_listen.c) -------------------------------------- */
-
-/* http_listen() binds the listener 'l' for 'spec' ("host:port", "[v6]:port"
- * or ":port"); every problem goes to 'diag'. */
-int http_listen(const char *spec, struct http_listener *l, struct cw_diag *diag);
-
 #endif
 
 /* ---- constants ----------------------------------------------------------- */
