@@ -62,7 +62,9 @@ static void entry_name(char *buf, size_t len, uint64_t seq, const char *key)
     snprintf(buf, len, "%020" PRIu64 "-%s.json", seq, key);
 }
 
-/* parse_name() reads "<20 digits>-<32 key>.json". */
+/* parse_name() reads "<20 digits>-<32 key>.json". A sequence that does not
+ * fit (or is UINT64_MAX, after which next_seq would wrap) is no entry: its
+ * name could not be written back from the parsed value. */
 static bool parse_name(const char *nm, uint64_t *seq, char *key)
 {
     size_t i;
@@ -71,9 +73,11 @@ static bool parse_name(const char *nm, uint64_t *seq, char *key)
         return false;
     *seq = 0;
     for (i = 0; i < 20; i++) {
-        if (nm[i] < '0' || nm[i] > '9')
+        uint64_t d = (uint64_t)(nm[i] - '0');
+
+        if (nm[i] < '0' || nm[i] > '9' || *seq > (UINT64_MAX - 1 - d) / 10)
             return false;
-        *seq = *seq * 10 + (uint64_t)(nm[i] - '0');
+        *seq = *seq * 10 + d;
     }
     memcpy(key, nm + 21, 32);
     key[32] = '\0';
