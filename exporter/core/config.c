@@ -298,8 +298,10 @@ static char *path_join(struct parse *p, const yaml_mark_t *mark, const char *par
         cw_buf_reset(&b);
         return NULL;
     }
-    if (b.len == 0)
+    if (b.len == 0) {
+        cw_buf_reset(&b); /* addf reserved memory even for "" */
         return strdup("");
+    }
     return cw_buf_take(&b, NULL);
 }
 
