@@ -213,7 +213,9 @@ struct app {
     struct slot *slots; /* owned, never shrinks */
     atomic_uint_fast64_t rejected[REJ_COUNT];
     atomic_int reload_ok;
-    struct cw_http_server *http;
+    /* owned; stored by serve() once the server runs, while its threads may
+     * already answer a scrape (h_metrics): atomic, NULL until then */
+    _Atomic(struct cw_http_server *) http;
 };
 
 /* ---- configuration -------------------------------------------------------- */
@@ -1004,6 +1006,7 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
     enum cw_format fmt = cw_render_negotiate(cw_http_header(req, "Accept"));
     bool gzip = cw_accepts_gzip(cw_http_header(req, "Accept-Encoding"));
     struct cw_render_item *items = NULL;
+    struct cw_http_server *http = atomic_load(&app->http);
     struct cw_batch *b;
     struct cw_buf text;
     struct slot *s;
@@ -1043,7 +1046,8 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
         cw_batch_add(b, &desc_rejected, NULL, (double)atomic_load(&app->rejected[i]),
                      (const char *const[]){reject_names[i]}, NULL);
     cw_batch_add(b, &desc_reload_ok, NULL, atomic_load(&app->reload_ok), NULL, NULL);
-    cw_http_emit(app->http, b);
+    if (http != NULL) /* NULL only for a scrape answered before serve() stored it */
+        cw_http_emit(http, b);
     rc = b->err;
     if (rc == CW_OK) {
         items = calloc(b->n ? b->n : 1, sizeof(*items));
