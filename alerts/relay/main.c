@@ -588,7 +588,7 @@ static void hand_to_fallback(struct receiver *r)
 static cw_duration jittered(struct worker *w, cw_duration step)
 {
     return step / 4 * 3 +
-           (cw_duration)((double)(step / 2) * ((double)rand_r(&w->seed) / (double)RAND_MAX));
+           (cw_duration)((double)step / 2 * ((double)rand_r(&w->seed) / (double)RAND_MAX));
 }
 
 /* rejected() handles an answer no retry of the same message can change (a
