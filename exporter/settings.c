@@ -284,8 +284,11 @@ static struct cw_instance *instance_new(const struct cw_check_kind *kind, const 
     }
     in->name = t.name;
     t.name = NULL;
-    if (svc->name != NULL && (in->service = strdup(svc->name)) == NULL)
-        goto out_oom;
+    if (svc->name != NULL) {
+        in->service = strdup(svc->name);
+        if (in->service == NULL)
+            goto out_oom;
+    }
     in->info.service = in->service;
     in->info.name = in->name;
     in->info.interval = in->interval;

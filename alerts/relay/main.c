@@ -420,7 +420,9 @@ static struct slot *slot_get(struct app *app, const struct relay_config *cfg, co
             goto out;
     }
     s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->name = strdup(name)) == NULL) {
+    if (s != NULL)
+        s->name = strdup(name);
+    if (s == NULL || s->name == NULL) {
         free(s);
         s = NULL;
         snprintf(why, whylen, "out of memory");

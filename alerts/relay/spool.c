@@ -518,6 +518,7 @@ int cw_spool_bury(struct cw_spool *sp, uint64_t seq, char *name, size_t namelen)
     char errbuf[128], dead[96];
     ssize_t i;
     int dfd = -1, rc = CW_EIO;
+    bool ok;
 
     pthread_mutex_lock(&sp->lock);
     i = find(sp, seq);
@@ -527,10 +528,13 @@ int cw_spool_bury(struct cw_spool *sp, uint64_t seq, char *name, size_t namelen)
     }
     entry_name(name, namelen, seq, sp->e[i].key);
     snprintf(dead, sizeof(dead), DEAD_DIR "/%s", name);
-    if ((mkdirat(sp->dirfd, DEAD_DIR, 0700) != 0 && errno != EEXIST) ||
-        (dfd = openat(sp->dirfd, DEAD_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-        renameat(sp->dirfd, name, sp->dirfd, dead) != 0 || fsync(dfd) != 0 ||
-        fsync(sp->dirfd) != 0) {
+    ok = mkdirat(sp->dirfd, DEAD_DIR, 0700) == 0 || errno == EEXIST;
+    if (ok) {
+        dfd = openat(sp->dirfd, DEAD_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ok = dfd >= 0 && renameat(sp->dirfd, name, sp->dirfd, dead) == 0 && fsync(dfd) == 0 &&
+             fsync(sp->dirfd) == 0;
+    }
+    if (!ok) {
         cw_log(CW_LOG_ERROR, "spool", "cannot move an entry to the dead-letter directory", "dir",
                sp->dir, "file", name, "err", cw_strerror_r(errno, errbuf, sizeof(errbuf)),
                (char *)NULL);
