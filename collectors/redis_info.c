@@ -122,7 +122,7 @@ static bool redis_is_hex(const char *s, size_t len)
 
 int cw_redis_parse_info(const char *text, size_t len, struct cw_redis_info *out)
 {
-    const char *p = text, *end = text + len;
+    const char *p = text, *end;
     const char *line;
     size_t llen;
     bool any = false;
@@ -130,6 +130,7 @@ int cw_redis_parse_info(const char *text, size_t len, struct cw_redis_info *out)
     memset(out, 0, sizeof(*out));
     if (text == NULL)
         return CW_EPARSE;
+    end = text + len;
     while (redis_next_line(&p, end, &line, &llen)) {
         const char *colon;
         size_t klen, vlen;
@@ -279,7 +280,7 @@ static unsigned redis_slot_count(const char *t, size_t len)
 int cw_redis_parse_nodes(const char *text, size_t len, struct cw_redis_node *out, size_t max,
                          size_t *n, size_t *dropped)
 {
-    const char *p = text, *end = text + len;
+    const char *p = text, *end;
     const char *line;
     size_t llen;
 
@@ -287,6 +288,7 @@ int cw_redis_parse_nodes(const char *text, size_t len, struct cw_redis_node *out
     *dropped = 0;
     if (text == NULL)
         return CW_EPARSE;
+    end = text + len;
     while (redis_next_line(&p, end, &line, &llen)) {
         struct cw_redis_node node;
         const char *q = line, *lend = line + llen;

@@ -176,8 +176,11 @@ static void tcp_run(void *state, struct cw_run *run)
 
             if (r != CW_REASON_NONE)
                 cw_run_fail(run, r, "TLS with %s: %s", ab, detail);
-            else if (!ts->insecure && (r = cw_tls_facts_reason(ts->facts, &why)) != CW_REASON_NONE)
-                cw_run_fail(run, r, "TLS with %s: %s", ab, why);
+            else if (!ts->insecure) {
+                r = cw_tls_facts_reason(ts->facts, &why);
+                if (r != CW_REASON_NONE)
+                    cw_run_fail(run, r, "TLS with %s: %s", ab, why);
+            }
         }
     } else {
         cw_net_connect_fail(rc, err, (struct sockaddr *)&ss, elapsed, &f);

@@ -107,7 +107,7 @@ static void *kind_shared_get(const struct cw_check_kind *kind)
     if (kind->shared_new == NULL)
         return NULL;
     pthread_mutex_lock(&kind_shared_lock);
-    for (i = 0; cw_check_kinds[i] != NULL && i < MAX_KINDS; i++) {
+    for (i = 0; i < MAX_KINDS && cw_check_kinds[i] != NULL; i++) {
         if (cw_check_kinds[i] != kind)
             continue;
         /* A failed creation is retried at the next load (e.g. after the
@@ -126,7 +126,7 @@ void cw_check_kinds_shutdown(void)
     size_t i;
 
     pthread_mutex_lock(&kind_shared_lock);
-    for (i = 0; cw_check_kinds[i] != NULL && i < MAX_KINDS; i++) {
+    for (i = 0; i < MAX_KINDS && cw_check_kinds[i] != NULL; i++) {
         if (kind_shared[i] != NULL && cw_check_kinds[i]->shared_free != NULL)
             cw_check_kinds[i]->shared_free(kind_shared[i]);
         kind_shared[i] = NULL;
@@ -267,8 +267,11 @@ static struct cw_instance *instance_new(const struct cw_check_kind *kind, const 
     }
     in->name = t.name;
     t.name = NULL;
-    if (svc->name != NULL && (in->service = strdup(svc->name)) == NULL)
-        goto out_oom;
+    if (svc->name != NULL) {
+        in->service = strdup(svc->name);
+        if (in->service == NULL)
+            goto out_oom;
+    }
     in->info.service = in->service;
     in->info.name = in->name;
     in->info.interval = in->interval;

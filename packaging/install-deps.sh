@@ -21,6 +21,7 @@ build_pkgs=(
 # "a|b": the first one apt can install; either one satisfies the group.
 test_pkgs=(
     prometheus curl python3 valgrind clang 'libclang-rt-14-dev|libclang-rt-dev' clang-format
+    cppcheck clang-tidy # lint_static_analysis (tests/lint/static.sh)
     iproute2 nftables procps openssl gzip
     nginx-light faketime # it_http.sh, it_tls.sh
     prometheus-alertmanager python3-aiosmtpd

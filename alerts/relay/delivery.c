@@ -68,7 +68,9 @@ static struct cw_slot *slot_get(struct cw_slots *slots, const struct cw_relay_co
             goto out;
     }
     s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->name = strdup(name)) == NULL) {
+    if (s != NULL)
+        s->name = strdup(name);
+    if (s == NULL || s->name == NULL) {
         free(s);
         s = NULL;
         snprintf(why, whylen, "out of memory");
@@ -360,7 +362,7 @@ static void hand_to_fallback(struct cw_relay_receiver *r)
 static cw_duration jittered(struct worker *w, cw_duration step)
 {
     return step / 4 * 3 +
-           (cw_duration)((double)(step / 2) * ((double)rand_r(&w->seed) / (double)RAND_MAX));
+           (cw_duration)((double)step / 2 * ((double)rand_r(&w->seed) / (double)RAND_MAX));
 }
 
 /* rejected() handles an answer no retry of the same message can change (a

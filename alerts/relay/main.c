@@ -108,7 +108,10 @@ struct app {
     struct cw_slots slots; /* outlive every configuration */
     atomic_uint_fast64_t rejected[REJ_COUNT];
     atomic_int reload_ok;
-    struct cw_http_server *http; /* owned: cw_http_stop() */
+    /* owned (cw_http_stop()); stored by serve() once the server runs, while
+     * its threads may already answer a scrape (h_metrics): atomic, NULL
+     * until then */
+    _Atomic(struct cw_http_server *) http;
 };
 
 /* reload() swaps in a new configuration, or keeps the old one. */
@@ -249,6 +252,7 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
     struct app *app = ctx;
     enum cw_format fmt = cw_render_negotiate(cw_http_header(req, "Accept"));
     bool gzip = cw_accepts_gzip(cw_http_header(req, "Accept-Encoding"));
+    struct cw_http_server *http = atomic_load(&app->http);
     struct cw_batch *b;
     struct cw_slot *s;
     size_t i;
@@ -287,7 +291,8 @@ static int h_metrics(void *ctx, const struct cw_http_request *req, struct cw_htt
         cw_batch_add(b, &desc_rejected, NULL, (double)atomic_load(&app->rejected[i]),
                      (const char *const[]){reject_names[i]}, NULL);
     cw_batch_add(b, &desc_reload_ok, NULL, atomic_load(&app->reload_ok), NULL, NULL);
-    cw_http_emit(app->http, b);
+    if (http != NULL) /* NULL only for a scrape answered before serve() stored it */
+        cw_http_emit(http, b);
     rc = gzip ? cw_buf_setlimit(&resp->body, 64u << 20) : CW_OK;
     if (rc == CW_OK)
         rc = cw_render_batches(&resp->body, fmt, gzip ? CW_RENDER_GZIP : 0, &b, 1);

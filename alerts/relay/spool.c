@@ -64,12 +64,14 @@ static void entry_name(char *buf, size_t len, uint64_t seq, const char *key)
     snprintf(buf, len, "%020" PRIu64 "-%s.json", seq, key);
 }
 
-/* parse_name() reads "<20 digits>-<32 key>.json". */
+/* parse_name() reads "<20 digits>-<32 key>.json". A sequence that does not
+ * fit (or is UINT64_MAX, after which next_seq would wrap) is no entry: its
+ * name could not be written back from the parsed value. */
 static bool parse_name(const char *nm, uint64_t *seq, char *key)
 {
     if (strlen(nm) != 20 + 1 + 32 + 5 || nm[20] != '-' || strcmp(nm + 53, ".json") != 0)
         return false;
-    if (cw_parse_u64(nm, 20, seq) != CW_OK)
+    if (cw_parse_u64(nm, 20, seq) != CW_OK || *seq == UINT64_MAX)
         return false;
     memcpy(key, nm + 21, 32);
     key[32] = '\0';
@@ -490,6 +492,7 @@ int cw_spool_bury(struct cw_spool *sp, uint64_t seq, char *name, size_t namelen)
     char errbuf[128], dead[96];
     ssize_t i;
     int dfd = -1, rc = CW_EIO;
+    bool ok;
 
     pthread_mutex_lock(&sp->lock);
     i = find(sp, seq);
@@ -499,10 +502,13 @@ int cw_spool_bury(struct cw_spool *sp, uint64_t seq, char *name, size_t namelen)
     }
     entry_name(name, namelen, seq, sp->e[i].key);
     snprintf(dead, sizeof(dead), DEAD_DIR "/%s", name);
-    if ((mkdirat(sp->dirfd, DEAD_DIR, 0700) != 0 && errno != EEXIST) ||
-        (dfd = openat(sp->dirfd, DEAD_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-        renameat(sp->dirfd, name, sp->dirfd, dead) != 0 || fsync(dfd) != 0 ||
-        fsync(sp->dirfd) != 0) {
+    ok = mkdirat(sp->dirfd, DEAD_DIR, 0700) == 0 || errno == EEXIST;
+    if (ok) {
+        dfd = openat(sp->dirfd, DEAD_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ok = dfd >= 0 && renameat(sp->dirfd, name, sp->dirfd, dead) == 0 && fsync(dfd) == 0 &&
+             fsync(sp->dirfd) == 0;
+    }
+    if (!ok) {
         cw_log(CW_LOG_ERROR, "spool", "cannot move an entry to the dead-letter directory", "dir",
                sp->dir, "file", name, "err", cw_strerror_r(errno, errbuf, sizeof(errbuf)),
                (char *)NULL);

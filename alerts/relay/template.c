@@ -27,8 +27,8 @@ static const char *const names[] = {
 
 const char *cw_tmpl_default_title(enum cw_lang lang)
 {
-    return lang == CW_LANG_ZH ? "[{{status_text}}] {{alertname}} ({{count}})"
-                              : "[{{status_text}}] {{alertname}} ({{count}})";
+    (void)lang; /* one title for both: {{status_text}} is what the language changes */
+    return "[{{status_text}}] {{alertname}} ({{count}})";
 }
 
 const char *cw_tmpl_default_alert(enum cw_lang lang)

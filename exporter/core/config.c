@@ -298,8 +298,10 @@ static char *path_join(struct parse *p, const yaml_mark_t *mark, const char *par
         cw_buf_reset(&b);
         return NULL;
     }
-    if (b.len == 0)
+    if (b.len == 0) {
+        cw_buf_reset(&b); /* addf reserved memory even for "" */
         return strdup("");
+    }
     return cw_buf_take(&b, NULL);
 }
 
@@ -401,8 +403,11 @@ static struct cw_node *node_copy(struct parse *p, const struct cw_node *src, con
     n->quoted = src->quoted;
     if (src->scalar != NULL && !tree_take(p, mark, path, strlen(src->scalar) + 1))
         goto out_free;
-    if (src->scalar != NULL && (n->scalar = strdup(src->scalar)) == NULL)
-        goto out_free;
+    if (src->scalar != NULL) {
+        n->scalar = strdup(src->scalar);
+        if (n->scalar == NULL)
+            goto out_free;
+    }
     for (i = 0; i < src->nitems; i++) {
         const struct cw_node *c = src->items[i];
         char *cpath = path_join(p, mark, path, src->type == CW_NODE_MAP ? c->key : NULL, i);
@@ -414,10 +419,13 @@ static struct cw_node *node_copy(struct parse *p, const struct cw_node *src, con
         free(cpath);
         if (cn == NULL)
             goto out_free;
-        if (c->key != NULL &&
-            (!tree_take(p, mark, path, strlen(c->key) + 1) || (cn->key = strdup(c->key)) == NULL)) {
-            cw_node_free(cn);
-            goto out_free;
+        if (c->key != NULL) {
+            if (tree_take(p, mark, path, strlen(c->key) + 1))
+                cn->key = strdup(c->key);
+            if (cn->key == NULL) {
+                cw_node_free(cn);
+                goto out_free;
+            }
         }
         if (node_append(n, cn) != CW_OK) {
             cw_node_free(cn);

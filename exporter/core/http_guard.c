@@ -61,7 +61,8 @@ void http_conn_track(struct cw_http_server *s, struct MHD_Connection *conn, void
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     struct http_conn *c;
 
-    if (ci == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+    c = ci != NULL ? calloc(1, sizeof(*c)) : NULL;
+    if (c == NULL)
         return; /* untracked: libmicrohttpd's inactivity timeout still applies */
     c->fd = ci->connect_fd;
     c->since = cw_now();

@@ -15,6 +15,7 @@
 #      and a scrape is served in < 1 s.
 #   3. one address over --web.max-connections-per-ip is refused while
 #      another is served.
+# The latency bounds (50 ms, 1 s) are stretched by CW_SLOW in a TSan build.
 # Counts are bounded, all traffic stays on loopback, processes are ended by
 # the PIDs this script started.
 set -euo pipefail
@@ -37,17 +38,17 @@ ulimit -n "$(ulimit -Hn)"
 check_flood()
 {
     local name=$1 json=$2
-    python3 - "$name" "$json" "$READ_TIMEOUT" "$IDLE" "$SLOW" <<'EOF'
+    python3 - "$name" "$json" "$READ_TIMEOUT" "$IDLE" "$SLOW" "$CW_SLOW" <<'EOF'
 import json, sys
 name, r, deadline = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
-idle, slow = int(sys.argv[4]), int(sys.argv[5])
+idle, slow, stretch = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 bad = []
 if r["requests"] < 50:
     bad.append("only %d requests timed" % r["requests"])
 if r["failed"]:
     bad.append("%d of %d requests failed" % (r["failed"], r["requests"]))
-if r["p99_ms"] is None or r["p99_ms"] >= 50:
-    bad.append("p99 %s ms, not < 50 ms" % r["p99_ms"])
+if r["p99_ms"] is None or r["p99_ms"] >= 50 * stretch:
+    bad.append("p99 %s ms, not < %d ms" % (r["p99_ms"], 50 * stretch))
 if r["held_idle"] < idle * 0.9 or r["held_slowloris"] < slow * 0.9:
     bad.append("the flood was not held: %d idle, %d slowloris open at the end"
                % (r["held_idle"], r["held_slowloris"]))
@@ -56,7 +57,7 @@ if r["closed_slowloris"] < slow:
 elif not (deadline * 0.9 <= r["closed_slowloris_min_s"] and r["closed_slowloris_max_s"] <= deadline + 3):
     bad.append("slowloris closed after %.2f..%.2f s, not within [%.1f, %.1f] s"
                % (r["closed_slowloris_min_s"], r["closed_slowloris_max_s"], deadline * 0.9, deadline + 3))
-if not r["after_ok"] or r["after_ms"] >= 1000:
+if not r["after_ok"] or r["after_ms"] >= 1000 * stretch:
     bad.append("after the flood: ok=%s in %.0f ms" % (r["after_ok"], r["after_ms"]))
 print("# %s: %d requests, p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d idle + %d slowloris held; "
       "slowloris closed after %.2f..%.2f s; after the flood %.1f ms"
@@ -93,7 +94,8 @@ cw_note "wrk -c1000: $(grep -E 'Requests/sec' "$T/wrk.txt")"
 start=$(cw_now)
 code=$(cw_http_code /metrics)
 ms=$(cw_elapsed_ms "$start")
-[[ $code == 200 && $ms -lt 1000 ]] || cw_fail "the scrape after wrk -c1000: $code in $ms ms"
+[[ $code == 200 && $ms -lt $((1000 * CW_SLOW)) ]] ||
+    cw_fail "the scrape after wrk -c1000: $code in $ms ms (limit $((1000 * CW_SLOW)) ms)"
 # wrk's 1,000 sockets close at once when it exits; the server must notice
 # every one promptly (the old tree left ~200 in CLOSE-WAIT for 30 s).
 for ((i = 0; i < 20; i++)); do

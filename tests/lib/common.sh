@@ -31,9 +31,12 @@ CW_BUILD_ROOT=${CW_BUILD_ROOT:-$CW_SOURCE_ROOT/build}
 CW_WRAPPER=${CW_WRAPPER:-}
 export CW_SOURCE_ROOT CW_BUILD_ROOT
 
-# Programs under valgrind are 20-50 times slower: stretch every deadline.
+# Programs under valgrind are 20-50 times slower, under ThreadSanitizer
+# (build-tsan/) 5-15 times: stretch every deadline.
 if [[ $CW_WRAPPER == *valgrind* ]]; then
     CW_SLOW=10
+elif ldd "$CW_BUILD_ROOT/connwatch" 2>/dev/null | grep -q libtsan; then
+    CW_SLOW=3
 else
     CW_SLOW=1
 fi

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # banned.sh - functions connwatch does not use (see STYLE.md "banned functions"):
 # unbounded string writes, conversions without error detection, thread-unsafe
-# libc calls, and shelling out.
+# libc calls, and shelling out; and no assignment inside an if condition
+# (STYLE.md, errors rule 2; tests/lint/conditions.py). Both rules hold for
+# every C file of the tree: the programs (exporter/, collectors/, alerts/),
+# the tests (tests/) and the benchmarks (bench/).
 set -euo pipefail
 root=${CW_SOURCE_ROOT:?}
 cd "$root"
 banned='sprintf|vsprintf|strcpy|strcat|strncpy|strtok|gets|atoi|atol|atof|localtime|gmtime|strerror|system|popen|asctime|ctime'
-mapfile -t files < <(git ls-files -co --exclude-standard -- 'exporter/*.c' 'exporter/*.h' 'collectors/*.c' 'collectors/*.h' 'alerts/*.c' 'alerts/*.h' 2>/dev/null)
+mapfile -t files < <(git ls-files -co --exclude-standard -- 'exporter/*.[ch]' 'collectors/*.[ch]' 'alerts/*.[ch]' \
+    'tests/*.[ch]' 'bench/*.[ch]' 2>/dev/null)
+[[ ${#files[@]} -gt 0 ]] || { echo "no C files found"; exit 1; }
 bad=0
 for f in "${files[@]}"; do
     [ -f "$f" ] || continue
@@ -19,5 +24,10 @@ for f in "${files[@]}"; do
         bad=1
     fi
 done
-[ "$bad" = 0 ] && echo "no banned functions"
+existing=()
+for f in "${files[@]}"; do
+    [ -f "$f" ] && existing+=("$f")
+done
+python3 "$root/tests/lint/conditions.py" "${existing[@]}" || bad=1
+[ "$bad" = 0 ] && echo "no banned functions, no assignment in an if condition (${#existing[@]} files)"
 exit "$bad"

@@ -186,7 +186,7 @@ static int request_status(const char *src, const char *auth)
     }
     buf[got] = '\0';
     close(fd);
-    return strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9) : -1;
+    return strncmp(buf, "HTTP/1.1 ", 9) == 0 ? (int)strtol(buf + 9, NULL, 10) : -1;
 }
 
 /* request_ok() tells whether a GET on a fresh connection from 'src' is served. */
