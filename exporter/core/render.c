@@ -640,6 +640,7 @@ static int rnd_put_line(struct cw_buf *out, const struct rnd_family *f, const ch
     memcpy(p, val, val_len);
     p += val_len;
     *p++ = '\n';
+    *p = '\0'; /* the line is a string at every step; setlen writes the NUL again */
     return cw_buf_setlen(out, (size_t)(p - out->data));
 }
 

@@ -29,7 +29,7 @@ START_TEST(test_row)
     unsigned found = 0;
 
     ck_assert_msg(cw_reason_from_errno(e->err) == e->reason, "errno %d (%s): %s, want %s", e->err,
-                  strerror(e->err), cw_reason_label(cw_reason_from_errno(e->err)),
+                  strerrorname_np(e->err), cw_reason_label(cw_reason_from_errno(e->err)),
                   cw_reason_label(e->reason));
     for (unsigned i = 0; i < cw_errno_reasons_len; i++)
         if (cw_errno_reasons[i].err == e->err) {
