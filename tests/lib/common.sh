@@ -169,6 +169,7 @@ cw_spawn()
 {
     local log=$1
     shift
+    : >"$log" # exists before the child opens it: callers read it at once
     "$@" >"$log" 2>&1 </dev/null &
     CW_LAST_PID=$!
     cw_pids+=("$CW_LAST_PID")
