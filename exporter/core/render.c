@@ -527,6 +527,18 @@ static int rnd_put_meta(struct cw_buf *out, const char *what, const char *name, 
     return cw_buf_addc(out, ' ');
 }
 
+/* rnd_put_type() writes the family's "# TYPE name type" line. */
+static int rnd_put_type(struct cw_buf *out, const char *name, size_t len, const char *type)
+{
+    int rc = rnd_put_meta(out, "# TYPE ", name, len);
+
+    if (rc == CW_OK)
+        rc = cw_buf_adds(out, type);
+    if (rc == CW_OK)
+        rc = cw_buf_addc(out, '\n');
+    return rc;
+}
+
 /* rnd_put_family() starts family 'f': HELP and TYPE lines (TYPE first in
  * OpenMetrics, as its spec recommends), and the cache of le values. */
 static int rnd_put_family(struct cw_buf *out, enum cw_format fmt, struct rnd_family *f,
@@ -557,11 +569,7 @@ static int rnd_put_family(struct cw_buf *out, enum cw_format fmt, struct rnd_fam
     }
 
     if (fmt == CW_FMT_OPENMETRICS) {
-        rc = rnd_put_meta(out, "# TYPE ", d->name, fam_len);
-        if (rc == CW_OK)
-            rc = cw_buf_adds(out, type);
-        if (rc == CW_OK)
-            rc = cw_buf_addc(out, '\n');
+        rc = rnd_put_type(out, d->name, fam_len, type);
         if (rc != CW_OK)
             return rc;
     }
@@ -575,11 +583,7 @@ static int rnd_put_family(struct cw_buf *out, enum cw_format fmt, struct rnd_fam
             return rc;
     }
     if (fmt == CW_FMT_TEXT) {
-        rc = rnd_put_meta(out, "# TYPE ", d->name, fam_len);
-        if (rc == CW_OK)
-            rc = cw_buf_adds(out, type);
-        if (rc == CW_OK)
-            rc = cw_buf_addc(out, '\n');
+        rc = rnd_put_type(out, d->name, fam_len, type);
         if (rc != CW_OK)
             return rc;
     }
