@@ -47,10 +47,10 @@ probe:
 services:
   - name: m
     checks:
-      - icmp: {target: 127.0.0.1, probe_interval: 100ms, window: 1s}
-      - icmp: {target: "::1", probe_interval: 100ms, window: 1s}
-      - icmp: {target: 10.201.6.1, probe_interval: 100ms, window: 1s}
-      - icmp: {target: "fd00:201::6", probe_interval: 100ms, window: 1s}
+      - icmp: {target: 127.0.0.1, probe_interval: 100ms, probe_timeout: 1s, window: 1s}
+      - icmp: {target: "::1", probe_interval: 100ms, probe_timeout: 1s, window: 1s}
+      - icmp: {target: 10.201.6.1, probe_interval: 100ms, probe_timeout: 1s, window: 1s}
+      - icmp: {target: "fd00:201::6", probe_interval: 100ms, probe_timeout: 1s, window: 1s}
       - icmp: {target: 10.203.0.1, probe_interval: 100ms, probe_timeout: 300ms, window: 1s}
       - icmp: {target: "fd00:203::1", probe_interval: 100ms, probe_timeout: 300ms, window: 1s}
       - icmp: {target: 10.202.0.1, probe_interval: 100ms, window: 1s}
@@ -81,9 +81,17 @@ run_mode()
         [[ $v == 1 ]] || cw_fail "$mode: $t is not a success"
         # Loss accuracy is it_icmp_loss.sh's business; here a reachable target
         # may lose at most one probe of the ten in its window to a starved
-        # core (seen at load average 20), not more.
+        # core (seen at load average 20), not more. The reachable targets
+        # wait 1 s for a reply, not the default 100 ms: in the sanitizer
+        # builds under two busy loops 2-3 of ten probes to ::1 exceeded
+        # 100 ms (not reproduced in 19 runs alone; a send time taken before
+        # a preempted sendto() counts the preemption as RTT). The failure
+        # message prints the late/sent/received counters to tell late from
+        # lost.
         v=$(cw_metric_in "$CW_TMP/scrape.prom" connwatch_icmp_loss_ratio "target=\"$t\"")
-        cw_cmp "$v" "<=" 0.1 || cw_fail "$mode: loss $v to $t"
+        cw_cmp "$v" "<=" 0.1 || cw_fail "$mode: loss $v to $t ($(grep -E \
+            "^connwatch_icmp_(late_replies_total|rtt_max_seconds|packets_(sent|received)_total)\{.*target=\"$t\"" \
+            "$CW_TMP/scrape.prom" | sed 's/{.*}//' | tr '\n' ' '))"
     done
     expect_reason 10.203.0.1 unreachable
     expect_reason fd00:203::1 unreachable
