@@ -36,6 +36,16 @@ uint64_t cw_hash_bytes(const void *data, size_t len)
         h ^= p[i];
         h *= 1099511628211ull;
     }
+    /* FNV-1a leaves the high bits poorly mixed when keys differ only in
+     * their last bytes ("10.0.0.1:8001", "10.0.0.1:8002"): the phases of
+     * such checks, taken from those bits, bunched into a few slots. The
+     * 64-bit finaliser of MurmurHash3 spreads every input bit over all
+     * output bits. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h;
 }
 

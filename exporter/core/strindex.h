@@ -34,8 +34,10 @@ void cw_strindex_init(struct cw_strindex *ix);
 /* cw_strindex_reset() frees the slots and leaves an empty index. */
 void cw_strindex_reset(struct cw_strindex *ix);
 
-/* cw_strindex_hash() is the index's string hash (FNV-1a, 64 bits): stable
- * across runs, so it also serves as a spread for check phases. */
+/* cw_strindex_hash() is the index's string hash (FNV-1a, 64 bits, with
+ * MurmurHash3's finaliser so that every bit depends on every input byte):
+ * stable across runs and builds, so it also serves as a spread for check
+ * phases. */
 uint64_t cw_strindex_hash(const char *key);
 
 /* cw_hash_bytes() is the same hash over 'len' bytes (binary keys). */
