@@ -284,6 +284,7 @@ static const struct cw_desc *const dns_descs[] = {
 };
 const struct cw_check_kind cw_kind_dns = {
     .name = "dns",
+    .layer = CW_LAYER_NETWORK,
     .state_size = sizeof(struct dns_state),
     .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_TIMEOUT | 1u << CW_REASON_REFUSED |
                1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_PROTOCOL | 1u << CW_REASON_INTERNAL,

@@ -452,6 +452,7 @@ static const struct cw_desc *const host_descs[] = {
 };
 const struct cw_check_kind cw_kind_host = {
     .name = "host",
+    .layer = CW_LAYER_HOST,
     .state_size = sizeof(struct host_state),
     .flags = CW_KIND_SECTION | CW_KIND_ON_BY_DEFAULT,
     .reasons = 1u << CW_REASON_INTERNAL,

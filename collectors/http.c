@@ -1147,6 +1147,7 @@ static const struct cw_desc *const http_descs[] = {
 };
 const struct cw_check_kind cw_kind_http = {
     .name = "http",
+    .layer = CW_LAYER_HTTP,
     .state_size = sizeof(struct http_state),
     .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_REFUSED | 1u << CW_REASON_TIMEOUT |
                1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_TLS_HANDSHAKE |

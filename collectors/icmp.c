@@ -977,6 +977,7 @@ static const struct cw_desc *const icmp_descs[] = {
 };
 const struct cw_check_kind cw_kind_icmp = {
     .name = "icmp",
+    .layer = CW_LAYER_NETWORK,
     .state_size = sizeof(struct icmp_state),
     .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_TIMEOUT | 1u << CW_REASON_UNREACHABLE |
                1u << CW_REASON_INTERNAL,

@@ -780,6 +780,7 @@ static const struct cw_desc *const mysql_descs[] = {
 };
 const struct cw_check_kind cw_kind_mysql = {
     .name = "mysql",
+    .layer = CW_LAYER_DATABASE,
     .state_size = sizeof(struct mysql_state),
     .reasons = (1u << CW_REASON_DNS) | (1u << CW_REASON_REFUSED) | (1u << CW_REASON_TIMEOUT) |
                (1u << CW_REASON_UNREACHABLE) | (1u << CW_REASON_TLS_HANDSHAKE) |

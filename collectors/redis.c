@@ -815,6 +815,7 @@ static const struct cw_desc *const redis_descs[] = {
 };
 const struct cw_check_kind cw_kind_redis = {
     .name = "redis",
+    .layer = CW_LAYER_CACHE,
     .state_size = sizeof(struct redis_state),
     .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_REFUSED | 1u << CW_REASON_TIMEOUT |
                1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_AUTH | 1u << CW_REASON_PROTOCOL |

@@ -213,6 +213,7 @@ static const struct cw_desc *const tcp_descs[] = {
 };
 const struct cw_check_kind cw_kind_tcp = {
     .name = "tcp",
+    .layer = CW_LAYER_NETWORK,
     .state_size = sizeof(struct tcp_state),
     .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_REFUSED | 1u << CW_REASON_TIMEOUT |
                1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_INTERNAL |

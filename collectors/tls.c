@@ -188,6 +188,7 @@ static const struct cw_desc *const tls_descs[] = {
 };
 const struct cw_check_kind cw_kind_tls = {
     .name = "tls",
+    .layer = CW_LAYER_TLS,
     .state_size = sizeof(struct tls_state),
     .reasons = 1u << CW_REASON_DNS | 1u << CW_REASON_REFUSED | 1u << CW_REASON_TIMEOUT |
                1u << CW_REASON_UNREACHABLE | 1u << CW_REASON_TLS_HANDSHAKE |

@@ -194,6 +194,7 @@ static const struct cw_desc *const tls_file_descs[] = {
 };
 const struct cw_check_kind cw_kind_tls_file = {
     .name = "tls_file",
+    .layer = CW_LAYER_TLS,
     .state_size = sizeof(struct tls_file_state),
     .reasons = 1u << CW_REASON_PROTOCOL | 1u << CW_REASON_INTERNAL,
     .configure = tls_file_configure,

@@ -55,12 +55,28 @@ struct cw_check_info {
 
 #define CW_KIND_MAX_DESC_LISTS 3
 
+/* The layer of the connection a kind watches, lowest first: where the
+ * health page and `diagnose` put its result. A failure for a network reason
+ * (dns, refused, timeout, unreachable) belongs to the network layer whatever
+ * the kind; a certificate or handshake failure to the TLS layer
+ * (cw_check_layer() in kinds.h). */
+enum cw_layer {
+    CW_LAYER_NETWORK = 0, /* icmp, tcp, dns */
+    CW_LAYER_TLS,         /* tls, tls_file */
+    CW_LAYER_HTTP,        /* http */
+    CW_LAYER_DATABASE,    /* mysql */
+    CW_LAYER_CACHE,       /* redis */
+    CW_LAYER_HOST,        /* host: the machine connwatch (the client) runs on */
+    CW_LAYER_COUNT
+};
+
 struct cw_check_kind {
     const char *name;  /* YAML key and value of the "check" label */
     size_t state_size; /* bytes of per-instance state, zeroed by the core */
     unsigned flags;
-    unsigned reasons; /* bitmask 1u<<CW_REASON_x this kind can report; the core
-                       * exports failures_total{reason} = 0 for each from the start */
+    enum cw_layer layer; /* the layer its results belong to when it succeeds */
+    unsigned reasons;    /* bitmask 1u<<CW_REASON_x this kind can report; the core
+                          * exports failures_total{reason} = 0 for each from the start */
 
     /* configure() reads this kind's options from 'node' (a mapping; may be
      * NULL for section kinds with no section) into 'state'. The keys

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * handlers.c - the exporter's HTTP endpoints: metrics, landing page, /probe.
+ * handlers.c - the exporter's HTTP endpoints: metrics, the health page at /
+ * (health.c), /probe.
  * See handlers.h. Called on HTTP threads (the probe on a slow-route thread);
  * no state of their own.
  */
@@ -9,6 +10,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/render.h"
+#include "health.h"
 #include "instance.h"
 #include "kinds.h"
 #include "live.h"
@@ -18,8 +20,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
-#define SCRAPE_LIMIT (256u << 20)
+#define SCRAPE_LIMIT     (256u << 20)
+#define HEALTH_LIMIT     (64u << 20) /* ~6 KB a check: 10,000 checks fit */
+#define HEALTH_REFRESH_S 10
 
 int cw_handle_metrics(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)
 {
@@ -47,45 +52,24 @@ int cw_handle_landing(void *ctx, const struct cw_http_request *req, struct cw_ht
 {
     struct cw_web *web = ctx;
     struct cw_settings *s = cw_live_settings(web->live);
-    struct cw_buf *b = &resp->body;
-    size_t i;
-    int rc = CW_OK;
+    struct cw_health_page page = {
+        .telemetry_path = web->telemetry_path,
+        .lang = cw_health_lang(cw_http_query(req, "lang"), cw_http_header(req, "Accept-Language")),
+        .now = cw_now(),
+        .wall = time(NULL),
+        .refresh_s = HEALTH_REFRESH_S,
+    };
+    int rc;
 
-    (void)req;
     resp->content_type = "text/html; charset=utf-8";
-    rc |= cw_buf_adds(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>connwatch"
-                         "</title></head><body>\n<h1>connwatch</h1>\n<p>version ");
-    rc |= cw_buf_addf(b, "%s (revision %s)</p>\n<ul>\n<li><a href=\"", CW_VERSION, CW_REVISION);
-    rc |= cw_buf_add_html(b, web->telemetry_path);
-    rc |= cw_buf_adds(b,
-                      "\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n"
-                      "<li><a href=\"/-/ready\">Readiness</a></li>\n"
-                      "<li>/probe?check=KIND&amp;target=T (targets listed under probe.allow)</li>\n"
-                      "</ul>\n");
-    rc |= cw_buf_adds(b, "<h2>Checks</h2>\n<table border=\"1\" cellpadding=\"4\">\n"
-                         "<tr><th>check</th><th>service</th><th>target</th><th>interval</th>"
-                         "<th>status</th><th>last error</th></tr>\n");
-    for (i = 0; s != NULL && i < s->ninst && rc == CW_OK; i++) {
-        struct cw_instance_status st;
-        char d1[32];
-
-        cw_instance_status(s->inst[i], &st);
-        rc |= cw_buf_addf(b, "<tr><td>%s</td><td>", st.kind);
-        rc |= cw_buf_add_html(b, st.service);
-        rc |= cw_buf_adds(b, "</td><td>");
-        rc |= cw_buf_add_html(b, st.target);
-        rc |= cw_buf_addf(
-            b, "</td><td>%s</td><td>%s%s</td><td>", cw_duration_format(st.interval, d1, sizeof(d1)),
-            !st.has_run                   ? "pending"
-            : st.reason == CW_REASON_NONE ? "ok"
-                                          : "failing: ",
-            st.has_run && st.reason != CW_REASON_NONE ? cw_reason_label(st.reason) : "");
-        rc |= cw_buf_add_html(b, st.last_error);
-        rc |= cw_buf_adds(b, "</td></tr>\n");
-    }
-    rc |= cw_buf_adds(b, "</table>\n</body></html>\n");
+    rc = cw_buf_setlimit(&resp->body, HEALTH_LIMIT);
+    if (rc == CW_OK)
+        rc = cw_health_render(&resp->body, s, &page);
     cw_settings_unref(s);
-    return rc == CW_OK ? CW_OK : CW_ENOMEM;
+    if (rc != CW_OK)
+        cw_log(CW_LOG_ERROR, "http", "cannot render the health page", "err", cw_strerror(rc),
+               (char *)NULL);
+    return rc;
 }
 
 int cw_handle_probe(void *ctx, const struct cw_http_request *req, struct cw_http_response *resp)

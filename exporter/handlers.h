@@ -24,7 +24,8 @@ struct cw_web {
  * asks for, gzip compressed when Accept-Encoding allows it. */
 int cw_handle_metrics(void *web, const struct cw_http_request *req, struct cw_http_response *resp);
 
-/* cw_handle_landing() writes the landing page: links and the table of checks. */
+/* cw_handle_landing() writes the connection health page (health.h) in the
+ * language of ?lang= or Accept-Language. */
 int cw_handle_landing(void *web, const struct cw_http_request *req, struct cw_http_response *resp);
 
 /* cw_handle_probe() runs one check now for /probe?check=KIND&target=T, only

@@ -257,12 +257,20 @@ void cw_instance_status(struct cw_instance *in, struct cw_instance_status *out)
     out->kind = in->kind->name;
     out->service = in->service != NULL ? in->service : "";
     out->target = in->target;
+    out->check = in->kind;
+    out->address = in->configured && in->kind->target != NULL ? in->kind->target(in->state) : NULL;
     out->interval = in->interval;
     pthread_mutex_lock(&in->lock);
     out->has_run = in->has_run;
     out->reason = in->reason;
     snprintf(out->last_error, sizeof(out->last_error), "%s",
              in->reason != CW_REASON_NONE ? in->last_error : "");
+    out->state_since = in->state_since;
+    out->last_run_at = in->last_run_at;
+    out->last_took = in->last_took;
+    out->last_failure_at = in->last_failure_at;
+    snprintf(out->last_failure_error, sizeof(out->last_failure_error), "%s",
+             in->last_failure_at != 0 ? in->last_error : "");
     pthread_mutex_unlock(&in->lock);
 }
 
@@ -356,10 +364,16 @@ static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw
         outage = now - in->failing_since;
     if (!ok && was_ok)
         in->failing_since = now;
+    if (!in->has_run || ok != was_ok || (!ok && reason != was_reason))
+        in->state_since = now;
     in->reason = ok ? CW_REASON_NONE : reason;
     in->runs++;
-    if (!ok)
+    in->last_run_at = now;
+    in->last_took = took;
+    if (!ok) {
+        in->last_failure_at = now;
         snprintf(in->last_error, sizeof(in->last_error), "%s", detail);
+    }
     memcpy(failures, in->failures, sizeof(failures));
     skipped = in->skipped;
     pthread_mutex_unlock(&in->lock);
@@ -458,4 +472,35 @@ void cw_instance_publish_overrun(struct cw_instance *in, cw_duration running_for
     snprintf(detail, sizeof(detail), "still running after %s, past its deadline",
              cw_duration_format(running_for - running_for % CW_MS(1), d1, sizeof(d1)));
     publish(in, b, false, CW_REASON_TIMEOUT, detail, running_for, true, now);
+}
+
+static const char *const layer_labels[CW_LAYER_COUNT] = {
+    [CW_LAYER_NETWORK] = "network",   [CW_LAYER_TLS] = "tls",     [CW_LAYER_HTTP] = "http",
+    [CW_LAYER_DATABASE] = "database", [CW_LAYER_CACHE] = "cache", [CW_LAYER_HOST] = "host",
+};
+
+const char *cw_layer_label(enum cw_layer layer)
+{
+    return (unsigned)layer < CW_LAYER_COUNT ? layer_labels[layer] : "host";
+}
+
+enum cw_layer cw_check_layer(const struct cw_check_kind *kind, enum cw_reason reason)
+{
+    if (kind->layer == CW_LAYER_HOST)
+        return CW_LAYER_HOST; /* the host's own figures never fail for a peer */
+    switch (reason) {
+    case CW_REASON_DNS:
+    case CW_REASON_REFUSED:
+    case CW_REASON_TIMEOUT:
+    case CW_REASON_UNREACHABLE:
+        return CW_LAYER_NETWORK;
+    case CW_REASON_TLS_HANDSHAKE:
+    case CW_REASON_CERT_EXPIRED:
+    case CW_REASON_CERT_NOT_YET_VALID:
+    case CW_REASON_CERT_UNTRUSTED:
+    case CW_REASON_CERT_HOSTNAME:
+        return CW_LAYER_TLS; /* a tcp check with tls: true too */
+    default:
+        return kind->layer;
+    }
 }

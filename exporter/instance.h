@@ -57,22 +57,46 @@ struct cw_instance {
     bool has_run;
     bool overran; /* the watchdog published a timeout for the current run */
     cw_mono failing_since;
-    char last_error[256]; /* detail of the last failure, for logs and the landing page */
+    cw_mono state_since;   /* last change of state: first result, failing, recovered, new reason */
+    cw_mono last_run_at;   /* end of the last published run */
+    cw_duration last_took; /* duration of the last published run */
+    cw_mono last_failure_at; /* end of the last failed run (0: none yet) */
+    char last_error[256]; /* detail of the last failure, kept after recovery: logs, health page */
 
     /* The scheduler's, guarded by its lock (scheduler.h). */
     struct cw_sched_entry sched;
 };
 
-/* What the landing page shows of an instance, copied under its lock. */
+/* What the health page shows of an instance, copied under its lock. The
+ * times are on the monotonic clock (cw_now()). */
 struct cw_instance_status {
-    const char *kind;    /* borrowed from the instance */
-    const char *service; /* borrowed; "" for section kinds */
-    const char *target;  /* borrowed */
+    const char *kind;                  /* borrowed from the instance */
+    const char *service;               /* borrowed; "" for section kinds */
+    const char *target;                /* borrowed */
+    const struct cw_check_kind *check; /* borrowed: static */
+    const char *address; /* borrowed: what /probe would be given (the kind's target()), or NULL */
     cw_duration interval;
     bool has_run;
     enum cw_reason reason; /* CW_REASON_NONE while succeeding */
     char last_error[256];  /* "" while succeeding */
+    cw_mono state_since;   /* valid once has_run */
+    cw_mono last_run_at;
+    cw_duration last_took;
+    cw_mono last_failure_at;      /* 0: never failed */
+    char last_failure_error[256]; /* detail of the last failure, even after recovery */
 };
+
+/* cw_layer_label() returns the name of 'layer' ("network", "tls", "http",
+ * "database", "cache", "host"), the value of the rules' layer label. */
+const char *cw_layer_label(enum cw_layer layer);
+
+/* cw_check_layer() returns the layer a result of 'kind' belongs to: the
+ * kind's own layer when it succeeds (CW_REASON_NONE) or fails in its own
+ * protocol; the network layer for dns, refused, timeout and unreachable
+ * (the connection never got as far as the kind's protocol); the TLS layer
+ * for a handshake or certificate failure (of an http check, or of a tcp
+ * check with tls: true). */
+enum cw_layer cw_check_layer(const struct cw_check_kind *kind, enum cw_reason reason);
 
 /* cw_instance_alloc() returns a zeroed instance of 'kind' with one
  * reference and its lock initialised, or NULL. */

@@ -30,6 +30,7 @@ test_pkgs=(
     mariadb-server mariadb-client # it_mysql.sh (mariadbd, mariadb-install-db, mariadb)
     python3-yaml # it_promql.sh, it_alerts_e2e.sh, lint_alert_rules, alerts/*/gen_*.py
     wrk # it_http_flood.sh
+    chromium fonts-wqy-microhei # it_health_page.sh (headless browser, CJK glyphs in the screenshot)
 )
 bench_pkgs=(prometheus-node-exporter wrk hyperfine prometheus-blackbox-exporter fping iputils-ping prometheus-smokeping-prober
     prometheus-redis-exporter prometheus-mysqld-exporter)

@@ -276,6 +276,30 @@ void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items)
     }
 }
 
+bool cw_batch_value(const struct cw_batch *b, const char *name, const char *label,
+                    struct cw_batch_agg *agg)
+{
+    size_t llen = label != NULL ? strlen(label) : 0;
+
+    *agg = (struct cw_batch_agg){0};
+    for (size_t i = 0; b != NULL && i < b->n; i++) {
+        const struct cw_sample *s = &b->samples[i];
+
+        if (strcmp(s->desc->name, name) != 0)
+            continue;
+        if (llen > 0 && (s->labels_len < llen ||
+                         memmem(b->text.data + s->labels_off, s->labels_len, label, llen) == NULL))
+            continue;
+        agg->sum += s->value;
+        if (agg->n == 0 || s->value < agg->min)
+            agg->min = s->value;
+        if (agg->n == 0 || s->value > agg->max)
+            agg->max = s->value;
+        agg->n++;
+    }
+    return agg->n > 0;
+}
+
 bool cw_label_name_is_valid(const char *s)
 {
     if (!(isalpha((unsigned char)*s) || *s == '_'))

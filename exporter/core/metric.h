@@ -82,6 +82,20 @@ void cw_batch_set_prefix(struct cw_batch *b, const char *prefix);
  * (which must have room for b->n). The items borrow from 'b'. */
 void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items);
 
+/* What cw_batch_value() found: the sum, smallest and largest value of the
+ * matching samples (a histogram's value is its sum), and their number. */
+struct cw_batch_agg {
+    double sum, min, max;
+    size_t n;
+};
+
+/* cw_batch_value() aggregates the samples of family 'name' in 'b' (NULL:
+ * none) whose label text contains 'label' (escaped `k="v"` text; NULL or
+ * "": every sample) into *agg, and tells whether any matched. For readers
+ * of published results (the health page), not for renderers. */
+bool cw_batch_value(const struct cw_batch *b, const char *name, const char *label,
+                    struct cw_batch_agg *agg);
+
 /* cw_escape() appends 's' with backslash and newline escaped (\\, \n), and
  * the double quote too (\") when 'quote' is set: label values always, HELP
  * text in OpenMetrics. */

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_accept.c - libFuzzer target for the request headers the renderer
- * parses: Accept (cw_render_negotiate) and Accept-Encoding (cw_accepts_gzip).
+ * parses: Accept (cw_render_negotiate), Accept-Encoding (cw_accepts_gzip)
+ * and, for the health page, Accept-Language and ?lang= (cw_health_lang).
  *
  * Built with -fsanitize=fuzzer it is a fuzzer; tests/fuzz/replay_main.c
  * replays its corpus as a test in suite "fuzz-replay". Single-threaded.
  */
 #include "exporter/core/render.h"
+#include "exporter/health.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cw_render_content_type(fmt) == NULL)
         abort();
     (void)cw_accepts_gzip(s);
+    if (cw_health_lang(NULL, s) > CW_HEALTH_ZH || cw_health_lang(s, s) > CW_HEALTH_ZH)
+        abort();
     free(s);
     return 0;
 }
