@@ -124,7 +124,8 @@ static const struct text_row layers[] = {
     {"connwatch", "connwatch 自身", "connwatch itself"},
 };
 
-/* SPEC.md's reasons of connwatch_check_failure_info, one row each. */
+/* SPEC.md's reasons of connwatch_check_failure_info, one row each, and
+ * redirect_refused (issue 11, /probe only). */
 static const struct text_row reasons[] = {
     {"dns", "域名解析失败", "DNS lookup failed"},
     {"refused", "连接被拒绝（端口无服务监听）", "connection refused (nothing listens on the port)"},
@@ -145,6 +146,8 @@ static const struct text_row reasons[] = {
     {"protocol", "协议错误（对端应答不符合协议）",
      "protocol error (the peer's answer does not follow the protocol)"},
     {"internal", "connwatch 内部错误", "internal error of connwatch"},
+    {"redirect_refused", "重定向目标不在允许范围（probe.allow）",
+     "redirect refused (outside probe.allow)"},
 };
 
 static const char *row_text(const struct text_row *rows, size_t n, const char *key,

@@ -180,7 +180,7 @@ START_TEST(test_unknown_layer_and_reason_pass_through)
 }
 END_TEST
 
-/* SPEC.md: the values of the reason label. */
+/* SPEC.md: the values of the reason label (redirect_refused: README changelog, issue 11). */
 static const char *const spec_reasons[] = {
     "dns",
     "refused",
@@ -195,6 +195,7 @@ static const char *const spec_reasons[] = {
     "auth",
     "protocol",
     "internal",
+    "redirect_refused",
 };
 
 START_TEST(test_every_reason_explained)
