@@ -6,6 +6,7 @@
 #include "collectors/http_util.h"
 
 #include "collectors/tlsinspect.h"
+#include "exporter/core/clock.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -142,20 +143,6 @@ static bool is_leap(int64_t y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-/* days_from_civil(): days since 1970-01-01 of a proleptic Gregorian date
- * (H. Hinnant's algorithm); no libc time zone involved. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 int cw_http_parse_date(const char *s, size_t len, int64_t *out)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -197,7 +184,7 @@ int cw_http_parse_date(const char *s, size_t len, int64_t *out)
         return CW_EPARSE;
     if (sec == 60)
         sec = 59; /* a leap second: keep it within the minute */
-    *out = days_from_civil(year, mon + 1, day) * 86400 + h * 3600 + mi * 60 + sec;
+    *out = cw_days_from_civil(year, mon + 1, day) * 86400 + h * 3600 + mi * 60 + sec;
     return CW_OK;
 }
 

@@ -36,6 +36,7 @@ static const struct cw_opt recv_opts[] = {
     CW_OPT("min_severity", CW_OPT_T_STRING, struct cw_recv_common, min_severity, NULL, 0, 0, 0),
     CW_OPT("dead_letter_after", CW_OPT_T_INT, struct cw_recv_common, dead_letter_after, "3", 1, 100,
            0),
+    CW_OPT("time_zone", CW_OPT_T_STRING, struct cw_recv_common, time_zone, "local", 0, 0, 0),
     CW_OPT_END,
 };
 
@@ -216,6 +217,10 @@ static int receiver_load(struct cw_relay_receiver *r, const struct cw_node *node
     }
     if (r->c.alert_template != NULL && !cw_tmpl_check(r->c.alert_template, &why)) {
         cw_diagf(diag, cw_node_get(node, "alert_template"), "%s", why);
+        rc = CW_ECONFIG;
+    }
+    if (r->c.time_zone != NULL && !cw_tz_parse(r->c.time_zone, &r->tz, &why)) {
+        cw_diagf(diag, cw_node_get(node, "time_zone"), "\"%s\": %s", r->c.time_zone, why);
         rc = CW_ECONFIG;
     }
     /* Both set (a bad value leaves 0): no second message about a bad one. */

@@ -39,6 +39,7 @@ struct cw_recv_common {
     bool send_resolved;
     char *min_severity; /* owned, or NULL for the kind's default */
     int64_t dead_letter_after;
+    char *time_zone; /* owned: "local", "UTC", "+08:00", "Asia/Shanghai" (cw_tz_parse) */
 };
 
 /* The delivery engine's part of a receiver (delivery.c): zero in a loaded
@@ -56,6 +57,7 @@ struct cw_relay_receiver {
     const struct cw_receiver_kind *kind; /* borrowed from cw_receiver_kinds[] (static) */
     void *state;                         /* owned: kind->state_size bytes, kind->release() */
     struct cw_receiver_caps caps;
+    struct cw_tz tz;                    /* c.time_zone, parsed */
     int min_rank;                       /* alerts below are filtered; 0 = all */
     struct cw_relay_receiver *fallback; /* borrowed from the same configuration, or NULL */
     struct cw_relay_run run;

@@ -267,6 +267,7 @@ static enum cw_deliver_result attempt(struct worker *w, struct batch *b, size_t 
     struct cw_relay_receiver *r = w->r;
     struct cw_deliver_ctx ctx = {.receiver = r->c.name,
                                  .lang = (enum cw_lang)r->c.language,
+                                 .tz = &r->tz,
                                  .title_tmpl = r->c.title_template,
                                  .alert_tmpl = r->c.alert_template,
                                  .timeout = r->c.timeout,

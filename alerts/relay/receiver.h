@@ -48,6 +48,7 @@ struct cw_receiver_caps {
 struct cw_deliver_ctx {
     const char *receiver; /* borrowed from the configuration: receiver name */
     enum cw_lang lang;
+    const struct cw_tz *tz; /* borrowed from the configuration: the reader's time zone */
     const char *title_tmpl; /* borrowed from the configuration, or NULL for the kind's default */
     const char *alert_tmpl; /* borrowed from the configuration, or NULL for the kind's default */
     cw_duration timeout;
@@ -75,5 +76,22 @@ struct cw_receiver_kind {
 /* cw_receiver_kinds[] is the one list of receiver kinds (kinds.c), sorted by
  * name, NULL-terminated: configuration keys, lookups and messages derive from it. */
 extern const struct cw_receiver_kind *const cw_receiver_kinds[];
+
+/* What the TemplateParam of an aliyun_sms receiver is made of. */
+struct cw_sms_params {
+    const struct cw_strmap *custom; /* borrowed: template_param, or NULL/empty: the defaults */
+    size_t value_max;               /* characters of one value (param_max_chars); 0 = 1000 */
+    size_t total_max;               /* characters of all values (message_max_chars); 0 = no cap */
+    enum cw_lang lang;
+    const struct cw_tz *tz; /* borrowed, or NULL for UTC */
+};
+
+/* cw_sms_aliyun_params() (receiver_sms_aliyun.c) appends the TemplateParam
+ * JSON object of 'm': every value rendered at group level, cut to
+ * p->value_max characters, then the longest ones cut further until all of
+ * them fit p->total_max together, so that the SMS stays within two segments.
+ * Returns CW_OK or CW_ENOMEM. Any thread. */
+CW_MUST_CHECK int cw_sms_aliyun_params(struct cw_buf *json, const struct cw_sms_params *p,
+                                       const struct cw_am_msg *m);
 
 #endif

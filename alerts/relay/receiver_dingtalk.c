@@ -141,7 +141,7 @@ static int render_msg(struct cw_buf *text, const struct cw_am_msg *m,
         ctx->title_tmpl != NULL ? ctx->title_tmpl : cw_tmpl_default_title(ctx->lang);
     const char *alert =
         ctx->alert_tmpl != NULL ? ctx->alert_tmpl : cw_tmpl_default_alert(ctx->lang);
-    struct cw_tmpl_opts topts = {.value_max = TITLE_VALUE_MAX};
+    struct cw_tmpl_opts topts = {.value_max = TITLE_VALUE_MAX, .tz = ctx->tz};
     struct cw_buf head, alerts, foot;
     struct cw_digest d;
     size_t hc, fc, shown = 0;
@@ -167,11 +167,14 @@ static int render_msg(struct cw_buf *text, const struct cw_am_msg *m,
     fc = escaped_len(cw_buf_str(&foot), foot.len);
     if (hc + fc >= *budget)
         goto out;
-    d = (struct cw_digest){.budget = *budget - hc - fc,
-                           .value_max = VALUE_MAX,
-                           .cost = escaped_len,
-                           .sep = "\n",
-                           .piece_limit = 64u << 10};
+    d = (struct cw_digest){
+        .budget = *budget - hc - fc,
+        .value_max = VALUE_MAX,
+        .cost = escaped_len,
+        .sep = "\n",
+        .piece_limit = 64u << 10,
+        .tz = ctx->tz,
+        .resolved_tmpl = ctx->alert_tmpl != NULL ? NULL : cw_tmpl_default_resolved(ctx->lang)};
     rc = cw_tmpl_digest(&alerts, alert, m, ctx->lang, &d, &shown);
     if (rc == CW_ETOOBIG) {
         rc = CW_OK; /* not even the count fits what is left: not in this message */
@@ -218,7 +221,7 @@ static enum cw_deliver_result dingtalk_deliver(void *state, const struct cw_deli
     /* The title of a message with one notification; a merged message has a
      * short fixed one. */
     {
-        struct cw_tmpl_opts topts = {.value_max = TITLE_VALUE_MAX};
+        struct cw_tmpl_opts topts = {.value_max = TITLE_VALUE_MAX, .tz = ctx->tz};
 
         rc = cw_tmpl_render_opts(
             &title, ctx->title_tmpl != NULL ? ctx->title_tmpl : cw_tmpl_default_title(ctx->lang),

@@ -142,7 +142,7 @@ static size_t mail_cost(const char *s, size_t len)
 static int build_message(const struct email_state *s, const struct cw_deliver_ctx *ctx,
                          const struct cw_am_msg *m, struct cw_buf *mail)
 {
-    struct cw_tmpl_opts topts = {.value_max = SUBJECT_VALUE_MAX};
+    struct cw_tmpl_opts topts = {.value_max = SUBJECT_VALUE_MAX, .tz = ctx->tz};
     struct cw_digest d;
     size_t shown, budget, link = 0;
     const char *alert =
@@ -172,11 +172,14 @@ static int build_message(const struct email_state *s, const struct cw_deliver_ct
     budget = budget > mail_cost(cw_buf_str(&subject), subject.len) + 2 * link + 64
                  ? budget - mail_cost(cw_buf_str(&subject), subject.len) - 2 * link - 64
                  : 0;
-    d = (struct cw_digest){.budget = budget,
-                           .value_max = VALUE_MAX,
-                           .cost = mail_cost,
-                           .sep = "\n",
-                           .piece_limit = 1u << 20};
+    d = (struct cw_digest){
+        .budget = budget,
+        .value_max = VALUE_MAX,
+        .cost = mail_cost,
+        .sep = "\n",
+        .piece_limit = 1u << 20,
+        .tz = ctx->tz,
+        .resolved_tmpl = ctx->alert_tmpl != NULL ? NULL : cw_tmpl_default_resolved(ctx->lang)};
     if (rc == CW_OK)
         rc = cw_tmpl_digest(&text, alert, m, ctx->lang, &d, &shown);
     if (rc == CW_OK && link > 0)

@@ -19,6 +19,7 @@
 
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -33,6 +34,7 @@ struct sms_state {
     char *region_id; /* owned */
     struct cw_strmap template_param;
     int64_t param_max_chars;
+    int64_t message_max_chars;
 };
 
 static const struct cw_opt sms_opts[] = {
@@ -51,12 +53,40 @@ static const struct cw_opt sms_opts[] = {
     CW_OPT("region_id", CW_OPT_T_STRING, struct sms_state, region_id, "cn-hangzhou", 0, 0, 0),
     CW_OPT("template_param", CW_OPT_T_STRING_MAP, struct sms_state, template_param, NULL, 0, 0, 0),
     CW_OPT("param_max_chars", CW_OPT_T_INT, struct sms_state, param_max_chars, "35", 0, 1000, 0),
+    CW_OPT("message_max_chars", CW_OPT_T_INT, struct sms_state, message_max_chars, "90", 0, 10000,
+           0),
     CW_OPT_END,
 };
 
 static const char *const default_param_keys[] = {"status", "alertname", "instance", "summary"};
-static const char *const default_param_tmpls[] = {"{{status_text}}", "{{alertname}}{{more}}",
-                                                  "{{instance}}", "{{summary}}"};
+
+/* default_param_tmpl() is the default template of TemplateParam value i:
+ * the status, the alert's name, where (the target, else the instance), and
+ * what: the layer and the reason explained (en: the reason without its hint,
+ * to fit 35 characters) when the alert has a reason, else
+ * its summary; for a resolved notification the layer and how long it
+ * lasted (the rules' summaries say "… failing"). */
+static const char *default_param_tmpl(size_t i, const struct cw_am_msg *m, enum cw_lang lang)
+{
+    const char *reason = m->nalerts > 0 ? cw_am_label(&m->alerts[0], "reason") : "";
+
+    switch (i) {
+    case 0:
+        return "{{status_text}}";
+    case 1:
+        return "{{alertname}}{{more}}";
+    case 2:
+        return "{{target_or_instance}}";
+    default:
+        if (strcmp(m->status, "resolved") == 0)
+            return lang == CW_LANG_ZH ? "{{layer_text}} 持续 {{duration}}"
+                                      : "{{layer_text}} lasted {{duration}}";
+        if (reason[0] == '\0')
+            return "{{summary}}";
+        /* en texts are longer: the layer is in the alert's name anyway */
+        return lang == CW_LANG_ZH ? "{{layer_text}} {{reason_text}}" : "{{reason_short}}";
+    }
+}
 
 #define PARAM_HARD_MAX 1000 /* characters of one value when param_max_chars is 0 */
 
@@ -101,51 +131,127 @@ static void sms_release(void *state)
     cw_opts_release(sms_opts, state);
 }
 
-/* add_param() appends "key":"value" with the value rendered and cut to
- * param_max_chars characters (not bytes), keeping a {{more}} whole at the
- * end, so "HighCPU …另有99条" survives a long alert name. */
-static int add_param(struct cw_buf *json, const char *key, const char *tmpl,
-                     const struct cw_am_msg *m, const struct sms_state *s, enum cw_lang lang)
+struct sms_value {
+    struct cw_buf v, more; /* the rendered value, and its {{more}} kept whole */
+    size_t chars, mchars;  /* characters of v and of more */
+};
+
+static size_t utf8_chars(const char *s, size_t len)
 {
-    size_t maxc = s->param_max_chars > 0 ? (size_t)s->param_max_chars : PARAM_HARD_MAX;
-    struct cw_buf v, more;
-    struct cw_tmpl_opts o = {.value_max = 4 * maxc, .more_out = &more};
-    size_t len, chars = 0, mchars = 0, i;
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/* utf8_prefix() returns the bytes of the first k characters of s[0..len). */
+static size_t utf8_prefix(const char *s, size_t len, size_t k)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80 && n++ == k)
+            return i;
+    }
+    return len;
+}
+
+/* render_value() renders one value, spaces at its ends trimmed (a
+ * placeholder that rendered empty leaves none), and counts it. */
+static int render_value(struct sms_value *x, const char *tmpl, const struct cw_am_msg *m,
+                        const struct cw_sms_params *p, size_t maxc)
+{
+    struct cw_tmpl_opts o = {.value_max = 4 * maxc, .more_out = &x->more, .tz = p->tz};
+    size_t b = 0, e;
     int rc;
 
-    cw_buf_init(&v, 64u << 10);
-    cw_buf_init(&more, 4096);
-    rc = cw_tmpl_render_opts(&v, tmpl, m, NULL, lang, &o);
-    for (i = 0; i < more.len; i++)
-        mchars += ((unsigned char)more.data[i] & 0xC0) != 0x80;
-    if (mchars > maxc) {
-        cw_buf_clear(&more);
+    rc = cw_tmpl_render_opts(&x->v, tmpl, m, NULL, p->lang, &o);
+    if (rc != CW_OK)
+        return rc;
+    e = x->v.len;
+    while (b < e && x->v.data[b] == ' ')
+        b++;
+    while (e > b && x->v.data[e - 1] == ' ')
+        e--;
+    if (b > 0)
+        memmove(x->v.data, x->v.data + b, e - b);
+    rc = cw_buf_setlen(&x->v, e - b);
+    x->chars = utf8_chars(cw_buf_str(&x->v), x->v.len);
+    x->mchars = utf8_chars(cw_buf_str(&x->more), x->more.len);
+    return rc;
+}
+
+/* share() returns the largest per-value limit L <= maxc such that the values
+ * cut to min(own length, L) characters fit 'total' together: long values
+ * give way first, short ones stay whole. */
+static size_t share(const struct sms_value *x, size_t n, size_t maxc, size_t total)
+{
+    size_t lim, i, sum;
+
+    for (lim = maxc; lim > 0; lim--) {
+        for (i = 0, sum = 0; i < n; i++)
+            sum += x[i].chars + x[i].mchars < lim ? x[i].chars + x[i].mchars : lim;
+        if (sum <= total)
+            break;
+    }
+    return lim;
+}
+
+/* add_param() appends "key":"value" with the value cut to 'lim' characters
+ * (not bytes), keeping a {{more}} whole at the end, so "HighCPU …另有99条"
+ * survives a long alert name. */
+static int add_param(struct cw_buf *json, const char *key, const struct sms_value *x, size_t lim)
+{
+    size_t mlen = x->more.len, mchars = x->mchars, len;
+    int rc;
+
+    if (mchars > lim) {
+        mlen = 0;
         mchars = 0;
     }
-    len = v.len;
-    for (i = 0; rc == CW_OK && i < v.len; i++) {
-        if (((unsigned char)v.data[i] & 0xC0) != 0x80) {
-            if (chars == maxc - mchars) {
-                len = i;
-                break;
-            }
-            chars++;
-        }
-    }
-    if (rc == CW_OK)
-        rc = cw_buf_adds(json, json->len > 1 ? ",\"" : "\"");
+    len = utf8_prefix(cw_buf_str(&x->v), x->v.len, lim - mchars);
+    rc = cw_buf_adds(json, json->len > 1 ? ",\"" : "\"");
     if (rc == CW_OK)
         rc = cw_json_escape(json, key, strlen(key));
     if (rc == CW_OK)
         rc = cw_buf_adds(json, "\":\"");
     if (rc == CW_OK)
-        rc = cw_json_escape(json, cw_buf_str(&v), len);
+        rc = cw_json_escape(json, cw_buf_str(&x->v), len);
     if (rc == CW_OK)
-        rc = cw_json_escape(json, cw_buf_str(&more), more.len);
+        rc = cw_json_escape(json, cw_buf_str(&x->more), mlen);
     if (rc == CW_OK)
         rc = cw_buf_adds(json, "\"");
-    cw_buf_reset(&v);
-    cw_buf_reset(&more);
+    return rc;
+}
+
+int cw_sms_aliyun_params(struct cw_buf *json, const struct cw_sms_params *p,
+                         const struct cw_am_msg *m)
+{
+    bool custom = p->custom != NULL && p->custom->n > 0;
+    size_t n = custom ? p->custom->n : CW_ARRAY_LEN(default_param_keys);
+    size_t maxc = p->value_max > 0 ? p->value_max : PARAM_HARD_MAX, lim, i;
+    struct sms_value *x = calloc(n, sizeof(*x));
+    int rc = x != NULL ? CW_OK : CW_ENOMEM;
+
+    for (i = 0; i < n && rc == CW_OK; i++) {
+        cw_buf_init(&x[i].v, 64u << 10);
+        cw_buf_init(&x[i].more, 4096);
+        rc = render_value(&x[i], custom ? p->custom->values[i] : default_param_tmpl(i, m, p->lang),
+                          m, p, maxc);
+    }
+    lim = p->total_max > 0 ? share(x, n, maxc, p->total_max) : maxc;
+    if (rc == CW_OK)
+        rc = cw_buf_adds(json, "{");
+    for (i = 0; i < n && rc == CW_OK; i++)
+        rc = add_param(json, custom ? p->custom->keys[i] : default_param_keys[i], &x[i], lim);
+    if (rc == CW_OK)
+        rc = cw_buf_adds(json, "}");
+    for (i = 0; x != NULL && i < n; i++) {
+        cw_buf_reset(&x[i].v);
+        cw_buf_reset(&x[i].more);
+    }
+    free(x);
     return rc;
 }
 
@@ -196,17 +302,15 @@ static enum cw_deliver_result sms_deliver(void *state, const struct cw_deliver_c
     cw_buf_init(&url, 1u << 20);
     memset(&resp, 0, sizeof(resp));
 
-    rc = cw_buf_adds(&params, "{");
-    if (s->template_param.n > 0) {
-        for (i = 0; i < s->template_param.n && rc == CW_OK; i++)
-            rc = add_param(&params, s->template_param.keys[i], s->template_param.values[i], m, s,
-                           ctx->lang);
-    } else {
-        for (i = 0; i < CW_ARRAY_LEN(default_param_keys) && rc == CW_OK; i++)
-            rc = add_param(&params, default_param_keys[i], default_param_tmpls[i], m, s, ctx->lang);
+    {
+        struct cw_sms_params p = {.custom = &s->template_param,
+                                  .value_max = (size_t)s->param_max_chars,
+                                  .total_max = (size_t)s->message_max_chars,
+                                  .lang = ctx->lang,
+                                  .tz = ctx->tz};
+
+        rc = cw_sms_aliyun_params(&params, &p, m);
     }
-    if (rc == CW_OK)
-        rc = cw_buf_adds(&params, "}");
     for (i = 0; i < s->phone_numbers.n && rc == CW_OK; i++)
         rc = cw_buf_addf(&phones, "%s%s", i > 0 ? "," : "", s->phone_numbers.items[i]);
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)

@@ -16,13 +16,44 @@
  */
 #include "alerts/relay/template.h"
 
+#include "exporter/core/clock.h"
+
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const names[] = {
-    "status",  "status_text", "alertname", "severity",  "service",       "layer",        "instance",
-    "summary", "description", "starts_at", "ends_at",   "generator_url", "external_url", "receiver",
-    "count",   "firing",      "resolved",  "group_key", "more",          NULL,
+    "status",
+    "status_text",
+    "alertname",
+    "severity",
+    "service",
+    "layer",
+    "layer_text",
+    "instance",
+    "target",
+    "reason",
+    "reason_text",
+    "reason_short",
+    "target_or_instance",
+    "instance_if_no_target",
+    "summary",
+    "description",
+    "starts_at",
+    "ends_at",
+    "duration",
+    "generator_url",
+    "external_url",
+    "receiver",
+    "count",
+    "firing",
+    "resolved",
+    "group_key",
+    "more",
+    NULL,
 };
 
 const char *cw_tmpl_default_title(enum cw_lang lang)
@@ -31,25 +62,173 @@ const char *cw_tmpl_default_title(enum cw_lang lang)
     return "[{{status_text}}] {{alertname}} ({{count}})";
 }
 
+/* The target label names what is checked; instance is where connwatch was
+ * scraped, so it stands in only for alerts without a target (host alerts). */
 const char *cw_tmpl_default_alert(enum cw_lang lang)
 {
     if (lang == CW_LANG_ZH)
         return "**{{alertname}}** {{status_text}}\n\n"
                "- 级别: {{severity}}\n"
                "- 服务: {{service}}\n"
-               "- 层: {{layer}}\n"
-               "- 实例: {{instance}}\n"
+               "- 目标: {{target}}\n"
+               "- 实例: {{instance_if_no_target}}\n"
+               "- 层级: {{layer_text}}\n"
+               "- 原因: {{reason_text}}\n"
                "- 摘要: {{summary}}\n"
-               "- 开始: {{starts_at}}\n"
+               "- 开始时间: {{starts_at}}\n"
                "- [查看]({{generator_url}})\n";
     return "**{{alertname}}** {{status_text}}\n\n"
            "- severity: {{severity}}\n"
            "- service: {{service}}\n"
-           "- layer: {{layer}}\n"
-           "- instance: {{instance}}\n"
+           "- target: {{target}}\n"
+           "- instance: {{instance_if_no_target}}\n"
+           "- layer: {{layer_text}}\n"
+           "- reason: {{reason_text}}\n"
            "- summary: {{summary}}\n"
-           "- started: {{starts_at}}\n"
+           "- since: {{starts_at}}\n"
            "- [source]({{generator_url}})\n";
+}
+
+/* No summary: the rules' summaries say "… failing", which a recovery is not. */
+const char *cw_tmpl_default_resolved(enum cw_lang lang)
+{
+    if (lang == CW_LANG_ZH)
+        return "**{{alertname}}** {{status_text}}\n\n"
+               "- 服务: {{service}}\n"
+               "- 目标: {{target}}\n"
+               "- 实例: {{instance_if_no_target}}\n"
+               "- 层级: {{layer_text}}\n"
+               "- 持续: {{duration}}\n"
+               "- 恢复时间: {{ends_at}}\n";
+    return "**{{alertname}}** {{status_text}}\n\n"
+           "- service: {{service}}\n"
+           "- target: {{target}}\n"
+           "- instance: {{instance_if_no_target}}\n"
+           "- layer: {{layer_text}}\n"
+           "- lasted: {{duration}}\n"
+           "- resolved: {{ends_at}}\n";
+}
+
+struct text_row {
+    const char *key, *zh, *en;
+};
+
+/* The layer label of the bundled rules (alerts/rules/connwatch.rules.yml). */
+static const struct text_row layers[] = {
+    {"network", "网络层", "network layer"},
+    {"tls", "TLS 层 (应用层/TLS)", "TLS layer"},
+    {"http", "应用层 (HTTP)", "HTTP layer"},
+    {"database", "数据库层", "database layer"},
+    {"cache", "缓存层", "cache layer"},
+    {"host", "主机", "host"},
+    {"connwatch", "connwatch 自身", "connwatch itself"},
+};
+
+/* SPEC.md's reasons of connwatch_check_failure_info, one row each, and
+ * redirect_refused (issue 11, /probe only). */
+static const struct text_row reasons[] = {
+    {"dns", "域名解析失败", "DNS lookup failed"},
+    {"refused", "连接被拒绝（端口无服务监听）", "connection refused (nothing listens on the port)"},
+    {"timeout", "连接超时（可能是防火墙丢弃 SYN）",
+     "connection timed out (a firewall may be dropping SYNs)"},
+    {"unreachable", "目标不可达（路由或防火墙拒绝）",
+     "target unreachable (no route, or a firewall rejects)"},
+    {"tls_handshake", "TLS 握手失败（协议或加密套件不匹配）",
+     "TLS handshake failed (protocol or cipher mismatch)"},
+    {"cert_expired", "证书已过期", "certificate expired"},
+    {"cert_not_yet_valid", "证书尚未生效（检查时钟）",
+     "certificate not yet valid (check the clock)"},
+    {"cert_untrusted", "证书不受信任（自签名或未知 CA）",
+     "certificate not trusted (self-signed or unknown CA)"},
+    {"cert_hostname", "证书与主机名不符", "host name not in the certificate"},
+    {"http_status", "HTTP 状态码异常", "unexpected HTTP status code"},
+    {"auth", "认证失败", "authentication failed"},
+    {"protocol", "协议错误（对端应答不符合协议）",
+     "protocol error (the peer's answer does not follow the protocol)"},
+    {"internal", "connwatch 内部错误", "internal error of connwatch"},
+    {"redirect_refused", "重定向目标不在允许范围（probe.allow）",
+     "redirect refused (outside probe.allow)"},
+};
+
+static const char *row_text(const struct text_row *rows, size_t n, const char *key,
+                            enum cw_lang lang)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(rows[i].key, key) == 0)
+            return lang == CW_LANG_ZH ? rows[i].zh : rows[i].en;
+    }
+    return key;
+}
+
+const char *cw_tmpl_layer_text(const char *layer, enum cw_lang lang)
+{
+    return row_text(layers, CW_ARRAY_LEN(layers), layer, lang);
+}
+
+const char *cw_tmpl_reason_text(const char *reason, enum cw_lang lang)
+{
+    return row_text(reasons, CW_ARRAY_LEN(reasons), reason, lang);
+}
+
+/* Named zones accepted by time_zone: the ones without daylight saving time
+ * (tzdata 2024), so that a fixed offset is their wall clock. Zones with DST
+ * are served by "local" (the host's zone). */
+static const struct {
+    const char *name;
+    int offset;
+    const char *abbr;
+} zones[] = {
+    {"Asia/Shanghai", 8 * 3600, "CST"},
+    {"Asia/Chongqing", 8 * 3600, "CST"},
+    {"PRC", 8 * 3600, "CST"},
+    {"Asia/Hong_Kong", 8 * 3600, "HKT"},
+    {"Asia/Macau", 8 * 3600, "CST"},
+    {"Asia/Taipei", 8 * 3600, "CST"},
+    {"Asia/Singapore", 8 * 3600, "+08"},
+    {"Asia/Tokyo", 9 * 3600, "JST"},
+    {"Asia/Seoul", 9 * 3600, "KST"},
+    {"Asia/Kolkata", 19800, "IST"},
+};
+
+bool cw_tz_parse(const char *s, struct cw_tz *tz, const char **why)
+{
+    size_t i, n = strlen(s);
+    int h, m;
+
+    memset(tz, 0, sizeof(*tz));
+    if (strcmp(s, "local") == 0) {
+        tz->local = true;
+        return true;
+    }
+    if (strcmp(s, "UTC") == 0 || strcmp(s, "Z") == 0 || strcmp(s, "Etc/UTC") == 0) {
+        snprintf(tz->name, sizeof(tz->name), "UTC");
+        return true;
+    }
+    for (i = 0; i < CW_ARRAY_LEN(zones); i++) {
+        if (strcmp(s, zones[i].name) == 0) {
+            tz->offset = zones[i].offset;
+            snprintf(tz->name, sizeof(tz->name), "%s", zones[i].abbr);
+            return true;
+        }
+    }
+    /* ±HH:MM or ±HHMM */
+    if ((n == 6 || n == 5) && (s[0] == '+' || s[0] == '-') && isdigit((unsigned char)s[1]) &&
+        isdigit((unsigned char)s[2]) && (n == 5 || s[3] == ':') &&
+        isdigit((unsigned char)s[n - 2]) && isdigit((unsigned char)s[n - 1])) {
+        h = (s[1] - '0') * 10 + (s[2] - '0');
+        m = (s[n - 2] - '0') * 10 + (s[n - 1] - '0');
+        if (m < 60 && h * 60 + m <= 14 * 60) {
+            tz->offset = (s[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+            snprintf(tz->name, sizeof(tz->name), "%c%02d:%02d", s[0], h, m);
+            return true;
+        }
+    }
+    *why = "want local, UTC, an offset such as +08:00, or a zone without daylight saving "
+           "time: Asia/Shanghai, Asia/Hong_Kong, Asia/Taipei, Asia/Singapore, Asia/Tokyo, "
+           "Asia/Seoul, Asia/Kolkata (see relay.md)";
+    return false;
 }
 
 int cw_severity_rank(const char *sev)
@@ -87,17 +266,117 @@ static const char *status_text(const char *status, enum cw_lang lang)
     return firing ? "FIRING" : "RESOLVED";
 }
 
-/* time_text() writes an RFC 3339 time as "2025-01-01 08:00:00 UTC" into
- * buf; anything else is returned as it came (the zero time as ""). */
-static const char *time_text(const char *t, char *buf, size_t len)
+static bool digits(const char *s, size_t n, int *v)
 {
-    size_t n = strlen(t);
+    size_t i;
+
+    *v = 0;
+    for (i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
+/* rfc3339_seconds() reads "2025-01-01T08:00:00[.123](Z|+08:00)" into
+ * seconds since the epoch; false for anything else. */
+static bool rfc3339_seconds(const char *t, int64_t *sec)
+{
+    size_t n = strlen(t), i = 19;
+    int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0;
+
+    if (n < 20 || n > 40 || t[4] != '-' || t[7] != '-' || (t[10] != 'T' && t[10] != 't') ||
+        t[13] != ':' || t[16] != ':' || !digits(t, 4, &y) || !digits(t + 5, 2, &mo) ||
+        !digits(t + 8, 2, &d) || !digits(t + 11, 2, &h) || !digits(t + 14, 2, &mi) ||
+        !digits(t + 17, 2, &se))
+        return false;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+        return false;
+    if (t[i] == '.') {
+        for (i++; i < n && isdigit((unsigned char)t[i]); i++)
+            ;
+    }
+    if ((t[i] == 'Z' || t[i] == 'z') && i + 1 == n) {
+        sign = 0;
+    } else if ((t[i] == '+' || t[i] == '-') && i + 6 == n && t[i + 3] == ':' &&
+               digits(t + i + 1, 2, &oh) && digits(t + i + 4, 2, &om) && oh < 24 && om < 60) {
+        sign = t[i] == '-' ? -1 : 1;
+    } else {
+        return false;
+    }
+    *sec = cw_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
+           sign * (oh * 3600 + om * 60);
+    return true;
+}
+
+/* time_text() writes an RFC 3339 time as the wall clock of 'tz' (NULL: UTC),
+ * "2025-01-01 16:00:00 CST", into buf; anything else is returned as it came
+ * (the zero time as ""). */
+static const char *time_text(const char *t, const struct cw_tz *tz, char *buf, size_t len)
+{
+    const char *name = "UTC";
+    char off[16];
+    int64_t sec;
+    time_t tt;
+    struct tm tm;
 
     if (strncmp(t, "0001-", 5) == 0)
         return "";
-    if (n < 19 || t[10] != 'T' || n > 40)
+    if (!rfc3339_seconds(t, &sec))
         return t;
-    snprintf(buf, len, "%.10s %.8s%s", t, t + 11, t[n - 1] == 'Z' ? " UTC" : t + 19);
+    if (tz != NULL && tz->local) {
+        tt = (time_t)sec;
+        if (localtime_r(&tt, &tm) == NULL)
+            return t;
+        name = tm.tm_zone;
+        if (name == NULL || name[0] == '\0') {
+            int g = (int)(tm.tm_gmtoff % 86400);
+
+            snprintf(off, sizeof(off), "%c%02d:%02d", g < 0 ? '-' : '+', abs(g) / 3600 % 24,
+                     abs(g) % 3600 / 60);
+            name = off;
+        }
+    } else {
+        tt = (time_t)(sec + (tz != NULL ? tz->offset : 0));
+        if (gmtime_r(&tt, &tm) == NULL)
+            return t;
+        if (tz != NULL)
+            name = tz->name;
+    }
+    snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d %s", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, name);
+    return buf;
+}
+
+/* duration_text() writes how long a resolved alert lasted, two units at
+ * most ("5 分钟 30 秒", "2h 5m"); "" when it is not resolved or a time is
+ * missing. */
+static const char *duration_text(const struct cw_am_alert *x, enum cw_lang lang, char *buf,
+                                 size_t len)
+{
+    static const char *const zh[] = {"天", "小时", "分钟", "秒"};
+    static const char *const en[] = {"d", "h", "m", "s"};
+    const char *const *u = lang == CW_LANG_ZH ? zh : en;
+    const char *sp = lang == CW_LANG_ZH ? " " : "";
+    int64_t a, b, d, v[4];
+    size_t i;
+
+    if (x == NULL || strcmp(x->status, "resolved") != 0 || !rfc3339_seconds(x->starts_at, &a) ||
+        !rfc3339_seconds(x->ends_at, &b) || b < a)
+        return "";
+    d = b - a;
+    v[0] = d / 86400;
+    v[1] = d % 86400 / 3600;
+    v[2] = d % 3600 / 60;
+    v[3] = d % 60;
+    for (i = 0; i < 3 && v[i] == 0; i++)
+        ;
+    if (i < 3 && v[i + 1] != 0)
+        snprintf(buf, len, "%lld%s%s %lld%s%s", (long long)v[i], sp, u[i], (long long)v[i + 1], sp,
+                 u[i + 1]);
+    else
+        snprintf(buf, len, "%lld%s%s", (long long)v[i], sp, u[i]);
     return buf;
 }
 
@@ -180,10 +459,32 @@ static int render_one(struct cw_buf *out, const char *name, size_t nlen, const s
     } else if (IS("status_text")) {
         v = status_text(a != NULL ? a->status : m->status, lang);
     } else if (IS("alertname") || IS("severity") || IS("service") || IS("layer") ||
-               IS("instance")) {
+               IS("instance") || IS("target") || IS("reason")) {
         memcpy(tmp, name, nlen);
         tmp[nlen] = '\0';
         v = pick(m, a, tmp);
+    } else if (IS("layer_text")) {
+        v = cw_tmpl_layer_text(pick(m, a, "layer"), lang);
+    } else if (IS("reason_text") || IS("reason_short")) {
+        v = cw_tmpl_reason_text(pick(m, a, "reason"), lang);
+        if (IS("reason_short")) {
+            /* without the hint in parentheses: "连接超时", "connection timed out" */
+            const char *h = strstr(v, lang == CW_LANG_ZH ? "（" : " (");
+
+            if (h != NULL && (size_t)(h - v) < sizeof(tmp)) {
+                memcpy(tmp, v, (size_t)(h - v));
+                tmp[h - v] = '\0';
+                v = tmp;
+            }
+        }
+    } else if (IS("target_or_instance") || IS("instance_if_no_target")) {
+        v = pick(m, a, "target");
+        if (v[0] == '\0')
+            v = pick(m, a, "instance");
+        else if (IS("instance_if_no_target"))
+            v = "";
+    } else if (IS("duration")) {
+        v = duration_text(x, lang, num, sizeof(num));
     } else if (IS("summary") || IS("description")) {
         memcpy(tmp, name, nlen);
         tmp[nlen] = '\0';
@@ -191,7 +492,8 @@ static int render_one(struct cw_buf *out, const char *name, size_t nlen, const s
     } else if (IS("starts_at") || IS("ends_at")) {
         if (x == NULL)
             return CW_OK;
-        v = time_text(IS("starts_at") ? x->starts_at : x->ends_at, num, sizeof(num));
+        v = time_text(IS("starts_at") ? x->starts_at : x->ends_at, o != NULL ? o->tz : NULL, num,
+                      sizeof(num));
     } else if (IS("generator_url")) {
         v = x != NULL ? x->generator_url : "";
     } else if (IS("external_url")) {
@@ -287,7 +589,7 @@ static size_t cost_of(const struct cw_digest *d, const char *s, size_t len)
 int cw_tmpl_digest(struct cw_buf *out, const char *tmpl, const struct cw_am_msg *m,
                    enum cw_lang lang, const struct cw_digest *d, size_t *shown)
 {
-    struct cw_tmpl_opts o = {.value_max = d->value_max};
+    struct cw_tmpl_opts o = {.value_max = d->value_max, .tz = d->tz};
     struct cw_buf piece, more;
     size_t avail = d->budget, reserve, i, c;
     int rc;
@@ -303,7 +605,12 @@ int cw_tmpl_digest(struct cw_buf *out, const char *tmpl, const struct cw_am_msg 
     reserve = cost_of(d, cw_buf_str(&more), more.len);
     for (i = 0; i < m->nalerts && rc == CW_OK; i++) {
         cw_buf_clear(&piece);
-        rc = cw_tmpl_render_opts(&piece, tmpl, m, &m->alerts[i], lang, &o);
+        rc = cw_tmpl_render_opts(&piece,
+                                 d->resolved_tmpl != NULL &&
+                                         strcmp(m->alerts[i].status, "resolved") == 0
+                                     ? d->resolved_tmpl
+                                     : tmpl,
+                                 m, &m->alerts[i], lang, &o);
         if (rc == CW_OK && d->sep != NULL)
             rc = cw_buf_adds(&piece, d->sep);
         if (rc == CW_ETOOBIG) {

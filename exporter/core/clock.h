@@ -49,4 +49,9 @@ int cw_seconds_parse(const char *s, cw_duration max, cw_duration *out);
  * "250ms", "0s") into buf and returns buf. */
 char *cw_duration_format(cw_duration d, char *buf, unsigned long len);
 
+/* cw_days_from_civil() returns the days since 1970-01-01 of a proleptic
+ * Gregorian date (H. Hinnant's algorithm; month 1..12): no libc time zone
+ * involved, so any thread. */
+int64_t cw_days_from_civil(int64_t y, int m, int d);
+
 #endif

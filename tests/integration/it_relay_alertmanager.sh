@@ -51,6 +51,7 @@ max_request_bytes: 65536
 receivers:
   - name: oncall
     language: zh
+    time_zone: Asia/Shanghai
     dingtalk:
       url_file: dt.url
       secret_file: dt.secret
@@ -112,7 +113,7 @@ post_am()
     curl -fsS -XPOST -H 'Content-Type: application/json' --data-binary "$1" \
         "http://127.0.0.1:$AM_PORT/api/v2/alerts" >/dev/null || cw_fail "Alertmanager refused the alerts"
 }
-post_am '[{"labels":{"alertname":"ProbeFailure","severity":"critical","service":"orders","layer":"tcp","instance":"db1:3306"},
+post_am '[{"labels":{"alertname":"ProbeFailure","severity":"critical","service":"orders","layer":"tcp","instance":"connwatch:19367","target":"db1:3306","reason":"refused"},
            "annotations":{"summary":"数据库连接失败 connection refused"},"startsAt":"'"$now"'","generatorURL":"http://prom/graph?g0.expr=up"},
           {"labels":{"alertname":"HighLatency","severity":"warning","service":"orders","layer":"icmp","instance":"10.0.0.1"},
            "annotations":{"summary":"RTT 250 ms"},"startsAt":"'"$now"'"}]'
@@ -137,7 +138,7 @@ wait_for "e-mails" 2 count_mail
 cw_pass "Alertmanager -> relay -> DingTalk, SMS, e-mail and webhook"
 
 # Resolve the critical alert: Alertmanager sends a resolved notification.
-post_am '[{"labels":{"alertname":"ProbeFailure","severity":"critical","service":"orders","layer":"tcp","instance":"db1:3306"},
+post_am '[{"labels":{"alertname":"ProbeFailure","severity":"critical","service":"orders","layer":"tcp","instance":"connwatch:19367","target":"db1:3306","reason":"refused"},
            "annotations":{"summary":"数据库连接失败 connection refused"},"startsAt":"'"$now"'","endsAt":"'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'"}]'
 wait_for "DingTalk requests after the resolve" 3 count_lines "$T/dt/requests.jsonl"
 sleep 1.5 # a late SMS would show up here (resolved is not critical-firing, but still critical)
@@ -177,6 +178,9 @@ for r in dt:
     if "ProbeFailure" in text and "已恢复" in text:
         seen["resolved"] += 1
         check(mobiles == [], "resolved message mentions %r" % mobiles)
+        check("- 目标: db1:3306" in text and "- 持续: " in text and " CST" in text,
+              "resolved markdown lacks target, duration or the Asia/Shanghai time: " + text)
+        check("数据库连接失败" not in text, "resolved markdown repeats the firing summary: " + text)
     elif "ProbeFailure" in text:
         seen["crit"] += 1
         check(mobiles == ["13800000000", "13900000000"], "critical atMobiles %r" % mobiles)
@@ -184,6 +188,10 @@ for r in dt:
         check("数据库连接失败" in text and "级别: critical" in text and "告警" in title,
               "critical markdown lacks the zh fields: " + text)
         check("db1:3306" in text and "orders" in text and "tcp" in text, "instance/service/layer missing")
+        check("- 目标: db1:3306" in text and "connwatch:19367" not in text,
+              "the target is not shown instead of the scrape address: " + text)
+        check("- 原因: 连接被拒绝（端口无服务监听）" in text, "the reason is not explained: " + text)
+        check(" CST\n" in text, "the start is not in the receiver's time zone: " + text)
     elif "HighLatency" in text:
         seen["warn"] += 1
         check(mobiles == [] and "@138" not in text, "warning alert mentions people")
@@ -215,6 +223,9 @@ for r in sms:
     check(tp.get("alertname") == "ProbeFailure", "SMS for %r (only critical expected)" % tp)
     check(all(len(v) <= 35 for v in tp.values()), "TemplateParam value over 35 characters: %r" % tp)
     firing += tp.get("status") == "告警"
+    if tp.get("status") == "告警":
+        check(tp.get("instance") == "db1:3306" and "连接被拒绝" in tp.get("summary", ""),
+              "firing SMS lacks the target or the reason: %r" % tp)
 check(firing == 1, "critical firing SMS sent %d times" % firing)
 check(len(sms) <= 2, "SMS sent %d times (warning alerts must not go out)" % len(sms))
 
@@ -230,7 +241,15 @@ for p in mails:
     check("ops@example.com" in str(m["To"]) and "dba@example.com" in str(m["To"]), "To: " + str(m["To"]))
     parts = {part.get_content_type(): part.get_content() for part in m.iter_parts()}
     check(set(parts) == {"text/plain", "text/html"}, "mail parts %r" % list(parts))
-    check("severity:" in parts.get("text/plain", ""), "plain text lacks the alert")
+    plain = parts.get("text/plain", "")
+    if "RESOLVED" in str(m["Subject"]):
+        check("- lasted: " in plain and "- target: db1:3306" in plain and "severity:" not in plain,
+              "resolved plain text: " + plain)
+    else:
+        check("severity:" in plain, "plain text lacks the alert")
+    if "ProbeFailure" in str(m["Subject"]) and "FIRING" in str(m["Subject"]):
+        check("- reason: connection refused (nothing listens on the port)" in plain,
+              "firing plain text lacks the reason: " + plain)
     check("<pre" in parts.get("text/html", ""), "html part lacks the alert")
 check(any("ProbeFailure" in s and "FIRING" in s for s in subjects), "subjects: %r" % subjects)
 check(any("HighLatency" in s for s in subjects), "subjects: %r" % subjects)

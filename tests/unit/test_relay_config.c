@@ -186,6 +186,51 @@ START_TEST(test_relay_config_one_problem_one_message)
 }
 END_TEST
 
+START_TEST(test_relay_config_time_zone)
+{
+    static const char *const bad[] = {
+        "5:16: receivers[1].time_zone: \"Mars/Olympus\": want local, UTC, an offset such as "
+        "+08:00, or a zone without daylight saving time: Asia/Shanghai, Asia/Hong_Kong, "
+        "Asia/Taipei, Asia/Singapore, Asia/Tokyo, Asia/Seoul, Asia/Kolkata (see relay.md)",
+        "7:26: receivers[2].time_zone: \"+25:00\": want local, UTC, an offset such as +08:00, "
+        "or a zone without daylight saving time: Asia/Shanghai, Asia/Hong_Kong, Asia/Taipei, "
+        "Asia/Singapore, Asia/Tokyo, Asia/Seoul, Asia/Kolkata (see relay.md)",
+    };
+    struct cw_relay_config *cfg;
+    struct cw_diag diag;
+
+    write_file("spool_dir: /tmp/cw-relay-never\n"
+               "receivers:\n"
+               "  - {name: a, webhook: {url: \"http://127.0.0.1:9/\"}}\n"
+               "  - name: b\n"
+               "    time_zone: Mars/Olympus\n"
+               "    webhook: {url: \"http://127.0.0.1:9/\"}\n"
+               "  - {name: c, time_zone: \"+25:00\", webhook: {url: \"http://127.0.0.1:9/\"}}\n");
+    cw_diag_init(&diag);
+    ck_assert_ptr_null(cw_relay_config_load(file, &diag));
+    assert_diag(&diag, bad, 2);
+    cw_diag_reset(&diag);
+
+    write_file("spool_dir: /tmp/cw-relay-never\n"
+               "receivers:\n"
+               "  - {name: a, webhook: {url: \"http://127.0.0.1:9/\"}}\n"
+               "  - {name: b, time_zone: Asia/Shanghai, webhook: {url: \"http://127.0.0.1:9/\"}}\n"
+               "  - {name: c, time_zone: \"-03:30\", webhook: {url: \"http://127.0.0.1:9/\"}}\n");
+    cw_diag_init(&diag);
+    cfg = cw_relay_config_load(file, &diag);
+    assert_diag(&diag, NULL, 0);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert(cfg->recv[0].tz.local); /* default: the host's zone */
+    ck_assert(!cfg->recv[1].tz.local);
+    ck_assert_int_eq(cfg->recv[1].tz.offset, 8 * 3600);
+    ck_assert_str_eq(cfg->recv[1].tz.name, "CST");
+    ck_assert_int_eq(cfg->recv[2].tz.offset, -(3 * 3600 + 1800));
+    ck_assert_str_eq(cfg->recv[2].tz.name, "-03:30");
+    cw_relay_config_free(cfg);
+    cw_diag_reset(&diag);
+}
+END_TEST
+
 START_TEST(test_relay_config_kinds_come_from_the_table)
 {
     char list[256] = "", text[512];
@@ -235,6 +280,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_relay_config_reports_every_bad_receiver);
     tcase_add_test(tc, test_relay_config_one_problem_one_message);
     tcase_add_test(tc, test_relay_config_kinds_come_from_the_table);
+    tcase_add_test(tc, test_relay_config_time_zone);
     suite_add_tcase(s, tc);
     return s;
 }
