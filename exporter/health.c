@@ -39,7 +39,6 @@ static const char *const state_class[H_COUNT] = {"none",    "ok",       "pending
 struct words {
     const char *state[H_COUNT];
     const char *layer[CW_LAYER_COUNT];
-    const char *reason[CW_REASON_COUNT];
     const char *title, *service, *verdict, *checks, *check, *target, *layer_h, *state_h, *since,
         *last_run, *figures, *last_failure, *actions, *probe, *metrics, *all_ok, *this_host, *took,
         *ago, *none_yet, *no_checks, *refresh, *summary, *other_lang, *other_href;
@@ -48,24 +47,6 @@ struct words {
 static const struct words en = {
     .state = {"—", "ok", "pending", "not reached", "degraded", "failing"},
     .layer = {"network", "TLS", "HTTP", "database", "cache", "host"},
-    .reason =
-        {
-            [CW_REASON_NONE] = "",
-            [CW_REASON_DNS] = "name resolution failed",
-            [CW_REASON_REFUSED] = "connection refused (nothing listens on the port)",
-            [CW_REASON_TIMEOUT] = "timed out (a firewall may drop the SYNs)",
-            [CW_REASON_UNREACHABLE] = "unreachable (no route, or a firewall rejects)",
-            [CW_REASON_TLS_HANDSHAKE] = "TLS handshake failed",
-            [CW_REASON_CERT_EXPIRED] = "certificate expired",
-            [CW_REASON_CERT_NOT_YET_VALID] = "certificate not yet valid (check the clocks)",
-            [CW_REASON_CERT_UNTRUSTED] = "certificate untrusted (self-signed or unknown CA)",
-            [CW_REASON_CERT_HOSTNAME] = "certificate is for another host name",
-            [CW_REASON_HTTP_STATUS] = "unexpected HTTP status",
-            [CW_REASON_AUTH] = "authentication failed",
-            [CW_REASON_PROTOCOL] = "protocol error",
-            [CW_REASON_INTERNAL] = "internal error of connwatch",
-            [CW_REASON_REDIRECT_REFUSED] = "redirect to a target probe.allow does not list",
-        },
     .title = "Connection health",
     .service = "service",
     .verdict = "verdict",
@@ -96,24 +77,6 @@ static const struct words en = {
 static const struct words zh = {
     .state = {"—", "正常", "等待首次结果", "未到达", "降级", "故障"},
     .layer = {"网络层", "TLS 层", "应用层 (HTTP)", "数据库层", "缓存层", "主机"},
-    .reason =
-        {
-            [CW_REASON_NONE] = "",
-            [CW_REASON_DNS] = "域名解析失败",
-            [CW_REASON_REFUSED] = "连接被拒绝（端口无服务监听）",
-            [CW_REASON_TIMEOUT] = "连接超时（可能是防火墙丢弃 SYN）",
-            [CW_REASON_UNREACHABLE] = "目标不可达（无路由或被防火墙拒绝）",
-            [CW_REASON_TLS_HANDSHAKE] = "TLS 握手失败",
-            [CW_REASON_CERT_EXPIRED] = "证书已过期",
-            [CW_REASON_CERT_NOT_YET_VALID] = "证书尚未生效（检查时钟）",
-            [CW_REASON_CERT_UNTRUSTED] = "证书不受信任（自签名或未知 CA）",
-            [CW_REASON_CERT_HOSTNAME] = "证书与主机名不符",
-            [CW_REASON_HTTP_STATUS] = "HTTP 状态码异常",
-            [CW_REASON_AUTH] = "认证失败",
-            [CW_REASON_PROTOCOL] = "协议错误",
-            [CW_REASON_INTERNAL] = "connwatch 内部错误",
-            [CW_REASON_REDIRECT_REFUSED] = "重定向目标不在 probe.allow 中",
-        },
     .title = "连接健康",
     .service = "服务",
     .verdict = "结论",
@@ -141,14 +104,14 @@ static const struct words zh = {
     .other_href = "?lang=en",
 };
 
-enum cw_health_lang cw_health_lang(const char *query, const char *accept)
+enum cw_lang cw_health_lang(const char *query, const char *accept)
 {
     double best_zh = -1, best_en = -1;
 
     if (query != NULL && strcmp(query, "zh") == 0)
-        return CW_HEALTH_ZH;
+        return CW_LANG_ZH;
     if (query != NULL && strcmp(query, "en") == 0)
-        return CW_HEALTH_EN;
+        return CW_LANG_EN;
     /* Accept-Language: tag[;q=V], ... (RFC 9110 12.5.4). */
     while (accept != NULL && *accept != '\0') {
         const char *end = strchr(accept, ',');
@@ -186,7 +149,7 @@ enum cw_health_lang cw_health_lang(const char *query, const char *accept)
             best_en = q > best_en ? q : best_en;
         accept = end != NULL ? end + 1 : NULL;
     }
-    return best_zh > 0 && best_zh > best_en ? CW_HEALTH_ZH : CW_HEALTH_EN;
+    return best_zh > 0 && best_zh > best_en ? CW_LANG_ZH : CW_LANG_EN;
 }
 
 /* ---- figures and thresholds --------------------------------------------- */
@@ -286,6 +249,11 @@ struct page {
     ssize_t host; /* index of the host check, or -1 */
     int rc;
 };
+
+static const char *reason_words(const struct page *pg, enum cw_reason r)
+{
+    return cw_reason_words(cw_reason_label(r), pg->p->lang);
+}
 
 static double figure_value(const struct figure *f, const struct cw_batch *b, time_t wall,
                            bool *found)
@@ -443,7 +411,7 @@ static void put_figures(struct page *pg, const struct hcheck *c, bool only_over)
         if (only_over && !over)
             continue;
         putf(pg, "%s<span class=\"fig%s\" data-metric=\"%s\">%s ", sep, over ? " over" : "",
-             f->metric, pg->p->lang == CW_HEALTH_ZH ? f->zh : f->en);
+             f->metric, pg->p->lang == CW_LANG_ZH ? f->zh : f->en);
         switch (f->unit) {
         case U_MS:
             putf(pg, "%.1f ms", v * 1000);
@@ -455,7 +423,7 @@ static void put_figures(struct page *pg, const struct hcheck *c, bool only_over)
             putf(pg, "%.0f", v);
             break;
         case U_DAYS_LEFT:
-            putf(pg, "%.0f %s", v, pg->p->lang == CW_HEALTH_ZH ? "天" : "days");
+            putf(pg, "%.0f %s", v, pg->p->lang == CW_LANG_ZH ? "天" : "days");
             break;
         case U_ABS_S:
             putf(pg, "%.2f s", v);
@@ -474,12 +442,13 @@ static void put_cell_detail(struct page *pg, const struct hcell *cell)
     switch (cell->state) {
     case H_FAILING:
         putf(pg, "<br><span class=\"reason\" data-reason=\"%s\">%s</span><br><small>%s ",
-             cw_reason_label(c->st.reason), pg->w->reason[c->st.reason], pg->w->since);
+             cw_reason_label(c->st.reason), reason_words(pg, c->st.reason), pg->w->since);
         put_when(pg, c->st.state_since);
         put(pg, "</small>");
         break;
     case H_BLOCKED:
-        putf(pg, "<br><small>%s: %s</small>", pg->w->layer[c->layer], pg->w->reason[c->st.reason]);
+        putf(pg, "<br><small>%s: %s</small>", pg->w->layer[c->layer],
+             reason_words(pg, c->st.reason));
         break;
     case H_DEGRADED:
         put(pg, "<br><small>");
@@ -516,7 +485,7 @@ static void put_verdict(struct page *pg, const struct hrow *r)
                  state_class[want[k]], state_class[want[k]], cw_layer_label((enum cw_layer)l));
             putf(pg, "<strong>%s</strong>: %s", pg->w->layer[l], pg->w->state[want[k]]);
             if (want[k] == H_FAILING)
-                putf(pg, " — %s", pg->w->reason[c->st.reason]);
+                putf(pg, " — %s", reason_words(pg, c->st.reason));
             if (want[k] == H_DEGRADED) {
                 put(pg, " — ");
                 put_figures(pg, c, true);
@@ -596,7 +565,7 @@ static void put_check(struct page *pg, size_t i)
     put_state(pg, c->state);
     if (c->state == H_FAILING)
         putf(pg, ": <span class=\"reason\" data-reason=\"%s\">%s</span>",
-             cw_reason_label(c->st.reason), pg->w->reason[c->st.reason]);
+             cw_reason_label(c->st.reason), reason_words(pg, c->st.reason));
     if (c->st.has_run) {
         putf(pg, "<br><small>%s ", pg->w->since);
         put_when(pg, c->st.state_since);
@@ -656,7 +625,7 @@ static const char style[] =
 static void put_head(struct page *pg)
 {
     putf(pg, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">\n",
-         pg->p->lang == CW_HEALTH_ZH ? "zh-CN" : "en");
+         pg->p->lang == CW_LANG_ZH ? "zh-CN" : "en");
     if (pg->p->refresh_s > 0)
         putf(pg, "<meta http-equiv=\"refresh\" content=\"%d\">\n", pg->p->refresh_s);
     putf(pg, "<title>connwatch — %s</title>\n%s</head><body>\n<h1>connwatch — %s</h1>\n",
@@ -667,7 +636,7 @@ static void put_head(struct page *pg)
          "\">%s</a> · <a href=\"/-/healthy\">/-/healthy</a> · <a href=\"/-/ready\">/-/ready</a>"
          " · /probe?check=KIND&amp;target=T (probe.allow) · <a href=\"%s\" hreflang=\"%s\">%s</a>"
          "</p>\n",
-         pg->w->metrics, pg->w->other_href, pg->p->lang == CW_HEALTH_ZH ? "en" : "zh",
+         pg->w->metrics, pg->w->other_href, pg->p->lang == CW_LANG_ZH ? "en" : "zh",
          pg->w->other_lang);
     if (pg->p->refresh_s > 0) {
         put(pg, "<p><small>");
@@ -725,7 +694,7 @@ static int collect(struct page *pg, const struct cw_settings *s)
 int cw_health_render(struct cw_buf *out, const struct cw_settings *s,
                      const struct cw_health_page *p)
 {
-    struct page pg = {.p = p, .w = p->lang == CW_HEALTH_ZH ? &zh : &en, .out = out, .host = -1};
+    struct page pg = {.p = p, .w = p->lang == CW_LANG_ZH ? &zh : &en, .out = out, .host = -1};
     int rc = CW_OK;
 
     put_head(&pg);

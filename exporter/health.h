@@ -17,23 +17,22 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/words.h"
 
 #include <time.h>
 
 struct cw_settings;
 
-enum cw_health_lang { CW_HEALTH_EN = 0, CW_HEALTH_ZH };
-
 /* cw_health_lang() picks the page's language: 'query' (the lang= parameter,
  * "zh" or "en"; NULL or anything else: not given) wins; otherwise the
  * Accept-Language header (NULL: absent): Chinese when a zh tag has a higher
  * q-value than every en tag, English otherwise. */
-enum cw_health_lang cw_health_lang(const char *query, const char *accept_language);
+enum cw_lang cw_health_lang(const char *query, const char *accept_language);
 
 /* The page's surroundings: borrowed, valid during the call. */
 struct cw_health_page {
     const char *telemetry_path; /* linked as the metrics endpoint */
-    enum cw_health_lang lang;
+    enum cw_lang lang;
     cw_mono now;   /* cw_now() of the render: "since" and "ago" are relative to it */
     time_t wall;   /* time() at 'now', to print those moments in local time */
     int refresh_s; /* <meta refresh> period; 0: none */

@@ -10,11 +10,10 @@
 #include "alerts/relay/payload.h"
 #include "exporter/core/buf.h"
 #include "exporter/core/err.h"
+#include "exporter/core/words.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-enum cw_lang { CW_LANG_ZH = 0, CW_LANG_EN };
 
 /* A receiver's time zone (its time_zone option): the times of a message are
  * written as the reader's wall clock. Either the host's local zone (the
@@ -108,12 +107,6 @@ bool cw_tmpl_check(const char *tmpl, const char **why);
 const char *cw_tmpl_default_title(enum cw_lang lang);
 const char *cw_tmpl_default_alert(enum cw_lang lang);
 const char *cw_tmpl_default_resolved(enum cw_lang lang);
-
-/* cw_tmpl_layer_text()/cw_tmpl_reason_text(): a layer label value as
- * operators say it, a reason label value explained in plain words (SPEC.md's
- * reasons), both static strings; an unknown value is returned as it is. */
-const char *cw_tmpl_layer_text(const char *layer, enum cw_lang lang);
-const char *cw_tmpl_reason_text(const char *reason, enum cw_lang lang);
 
 /* cw_utf8_cut() returns the largest length <= max that does not split a
  * UTF-8 sequence of s[0..len). */

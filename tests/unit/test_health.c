@@ -193,7 +193,7 @@ static void set_fail(struct cw_settings *s, const char *t, const char *fail)
     ck_abort_msg("no check of %s", t);
 }
 
-static char *render(const struct cw_settings *s, enum cw_health_lang lang)
+static char *render(const struct cw_settings *s, enum cw_lang lang)
 {
     struct cw_health_page page = {.telemetry_path = "/metrics",
                                   .lang = lang,
@@ -279,7 +279,7 @@ START_TEST(test_healthy_and_failing_services)
     set_fail(s, "db:3306", "auth");
     run_all(s);
     clock_now += CW_S(95);
-    page = render(s, CW_HEALTH_EN);
+    page = render(s, CW_LANG_EN);
     assert_cell(page, "invoice", "network", "ok");
     assert_cell(page, "invoice", "http", "ok");
     assert_cell(page, "invoice", "tls", "none");
@@ -316,12 +316,14 @@ START_TEST(test_network_reason_counts_at_network_layer)
 
     set_fail(s, "https://invoice:8443/health", "timeout");
     run_all(s);
-    page = render(s, CW_HEALTH_EN);
+    page = render(s, CW_LANG_EN);
     assert_cell(page, "invoice", "network", "failing");
     assert_cell(page, "invoice", "http", "blocked");
-    assert_has(page, "data-layer=\"network\"><strong>network</strong>: failing — timed out (a "
-                     "firewall may drop the SYNs)");
-    assert_has(page, "<span class=\"state\">not reached</span></a><br><small>network: timed out");
+    assert_has(page, "data-layer=\"network\"><strong>network</strong>: failing — connection timed "
+                     "out (a firewall may be dropping SYNs)");
+    assert_has(
+        page,
+        "<span class=\"state\">not reached</span></a><br><small>network: connection timed out");
     /* Two network checks and one more: 2 of 3 ok in the cell. */
     assert_has(page, "2/3 ok");
     free(page);
@@ -338,16 +340,16 @@ START_TEST(test_cert_reason_counts_at_tls_layer)
 
     set_fail(s, "https://invoice:8443/health", "cert_hostname");
     run_all(s);
-    page = render(s, CW_HEALTH_EN);
+    page = render(s, CW_LANG_EN);
     assert_cell(page, "invoice", "tls", "failing");
     assert_cell(page, "invoice", "http", "blocked");
     assert_cell(page, "invoice", "network", "ok");
-    assert_has(page, "<strong>TLS</strong>: failing — certificate is for another host name");
+    assert_has(page, "<strong>TLS</strong>: failing — host name not in the certificate");
     free(page);
     set_fail(s, "ping.invoice", "unreachable");
     run_all(s);
-    page = render(s, CW_HEALTH_EN);
-    assert_has(page, "<strong>network</strong>: failing — unreachable");
+    page = render(s, CW_LANG_EN);
+    assert_has(page, "<strong>network</strong>: failing — target unreachable");
     assert_cell(page, "invoice", "tls", "failing");
     free(page);
     cw_settings_unref(s);
@@ -371,7 +373,7 @@ START_TEST(test_degraded_figures)
 
     host_cpu = 0.91;
     run_all(s);
-    page = render(s, CW_HEALTH_EN);
+    page = render(s, CW_LANG_EN);
     assert_cell(page, "slow", "network", "degraded");
     assert_cell(page, "slow", "tls", "degraded");
     assert_cell(page, "cache", "cache", "degraded");
@@ -394,7 +396,7 @@ START_TEST(test_pending_then_recovered_keeps_last_failure)
     struct cw_settings *s = load(two_services);
     char *page;
 
-    page = render(s, CW_HEALTH_EN);
+    page = render(s, CW_LANG_EN);
     assert_cell(page, "invoice", "network", "pending");
     assert_has(page, "<strong>network</strong>: pending");
     assert_has(page, "2 services: 0 ok, 0 degraded, 0 failing, 2 pending");
@@ -406,7 +408,7 @@ START_TEST(test_pending_then_recovered_keeps_last_failure)
     set_fail(s, "cache:6379", "");
     run_all(s);
     clock_now += CW_S(5);
-    page = render(s, CW_HEALTH_EN);
+    page = render(s, CW_LANG_EN);
     assert_cell(page, "billing", "cache", "ok");
     /* The failure stays in the check's row, with its time. */
     assert_has(page, "<td class=\"last-failure\"><code>injected refused");
@@ -425,13 +427,14 @@ START_TEST(test_chinese_page)
 
     set_fail(s, "invoice:8443", "timeout");
     run_all(s);
-    page = render(s, CW_HEALTH_ZH);
+    page = render(s, CW_LANG_ZH);
     assert_has(page, "<html lang=\"zh-CN\">");
     assert_has(page, "<title>connwatch — 连接健康</title>");
     assert_has(page, "<strong>网络层</strong>: 故障 — 连接超时（可能是防火墙丢弃 SYN）");
     assert_has(page, "<th>数据库层</th><th>缓存层</th><th>主机</th>");
     assert_has(page, "<a href=\"?lang=en\" hreflang=\"en\">English</a>");
     assert_lacks(page, "timed out");
+    assert_lacks(page, "connection refused");
     assert_lacks(page, ">failing<");
     assert_lacks(page, "this host");
     free(page);
@@ -451,7 +454,7 @@ START_TEST(test_escapes_names_and_targets)
     char *page;
 
     run_all(s);
-    page = render(s, CW_HEALTH_EN);
+    page = render(s, CW_LANG_EN);
     assert_lacks(page, "<script>");
     assert_has(page, "data-service=\"a&lt;b&gt;&amp;&quot;c\"");
     assert_has(page, "&lt;script&gt;alert(1)&lt;/script&gt;:1");
@@ -464,12 +467,13 @@ END_TEST
 START_TEST(test_without_services_host_row_and_no_settings)
 {
     struct cw_settings *s = load("global: {interval: 10s}\n");
-    struct cw_health_page page = {.telemetry_path = "/m<", .now = T0, .wall = WALL};
+    struct cw_health_page page = {
+        .telemetry_path = "/m<", .lang = CW_LANG_EN, .now = T0, .wall = WALL};
     struct cw_buf b;
     char *text;
 
     run_all(s);
-    text = render(s, CW_HEALTH_EN);
+    text = render(s, CW_LANG_EN);
     assert_has(text, "<tr class=\"service\" data-service=\"\"><th>this host</th>");
     assert_cell(text, "", "host", "ok");
     free(text);
@@ -488,7 +492,8 @@ END_TEST
 START_TEST(test_limit)
 {
     struct cw_settings *s = load(two_services);
-    struct cw_health_page page = {.telemetry_path = "/metrics", .now = T0, .wall = WALL};
+    struct cw_health_page page = {
+        .telemetry_path = "/metrics", .lang = CW_LANG_EN, .now = T0, .wall = WALL};
     struct cw_buf b;
     size_t full;
 
@@ -511,22 +516,22 @@ START_TEST(test_language_negotiation)
 {
     static const struct {
         const char *query, *accept;
-        enum cw_health_lang want;
+        enum cw_lang want;
     } cases[] = {
-        {NULL, NULL, CW_HEALTH_EN},
-        {"zh", "en", CW_HEALTH_ZH},
-        {"en", "zh-CN", CW_HEALTH_EN},
-        {"fr", "zh-CN", CW_HEALTH_ZH},
-        {NULL, "zh-CN,zh;q=0.9,en;q=0.8", CW_HEALTH_ZH},
-        {NULL, "en-US,en;q=0.9,zh-CN;q=0.8", CW_HEALTH_EN},
-        {NULL, "  zh-TW ; q=0.5 , en;q=0.4", CW_HEALTH_ZH},
-        {NULL, "en;q=0.5, zh;q=0.5", CW_HEALTH_EN},
-        {NULL, "zh;q=0", CW_HEALTH_EN},
-        {NULL, "zhx, zh-;q=2", CW_HEALTH_EN},
-        {NULL, "de, *", CW_HEALTH_EN},
-        {NULL, "ZH-cn", CW_HEALTH_ZH},
-        {NULL, ",,;q=,zh;q=0.123456789999", CW_HEALTH_ZH},
-        {NULL, "", CW_HEALTH_EN},
+        {NULL, NULL, CW_LANG_EN},
+        {"zh", "en", CW_LANG_ZH},
+        {"en", "zh-CN", CW_LANG_EN},
+        {"fr", "zh-CN", CW_LANG_ZH},
+        {NULL, "zh-CN,zh;q=0.9,en;q=0.8", CW_LANG_ZH},
+        {NULL, "en-US,en;q=0.9,zh-CN;q=0.8", CW_LANG_EN},
+        {NULL, "  zh-TW ; q=0.5 , en;q=0.4", CW_LANG_ZH},
+        {NULL, "en;q=0.5, zh;q=0.5", CW_LANG_EN},
+        {NULL, "zh;q=0", CW_LANG_EN},
+        {NULL, "zhx, zh-;q=2", CW_LANG_EN},
+        {NULL, "de, *", CW_LANG_EN},
+        {NULL, "ZH-cn", CW_LANG_ZH},
+        {NULL, ",,;q=,zh;q=0.123456789999", CW_LANG_ZH},
+        {NULL, "", CW_LANG_EN},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

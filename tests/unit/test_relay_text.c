@@ -200,8 +200,8 @@ static const char *const spec_reasons[] = {
 
 START_TEST(test_every_reason_explained)
 {
-    const char *zh = cw_tmpl_reason_text(spec_reasons[_i], CW_LANG_ZH);
-    const char *en = cw_tmpl_reason_text(spec_reasons[_i], CW_LANG_EN);
+    const char *zh = cw_reason_words(spec_reasons[_i], CW_LANG_ZH);
+    const char *en = cw_reason_words(spec_reasons[_i], CW_LANG_EN);
     const char *p;
     bool cjk = false;
 
