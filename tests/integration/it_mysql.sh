@@ -353,7 +353,9 @@ cw_note "50 cycles in $(cw_elapsed_ms "$start") ms: fds $fd0 -> $fd1, VmRSS $rss
 ((fd1 <= fd0)) || cw_fail "fds grew over 50 cycles: $fd0 -> $fd1"
 # ASan keeps freed memory in quarantine, TSan maps shadow memory as the
 # heap is touched: RSS says nothing there (ASan's leak check at exit does).
-if ldd "$CW_BUILD_ROOT/connwatch" | grep -qE 'lib(asan|tsan)'; then
+# (grep reads ldd's whole output: "ldd | grep -q" under pipefail can read
+# as no match when grep's early exit kills ldd with SIGPIPE.)
+if grep -qE 'lib(asan|tsan)' <<<"$(ldd "$CW_BUILD_ROOT/connwatch")"; then
     cw_note "sanitizer build: RSS not compared"
 else
     ((rss1 - rss0 < 2048)) || cw_fail "VmRSS grew by $((rss1 - rss0)) kB over 50 cycles"
