@@ -37,6 +37,13 @@
 
 /* ---- the judgement -------------------------------------------------------- */
 
+/* step_layer() is the layer a step's result belongs to (a refused http
+ * check: the network). */
+static enum cw_layer step_layer(const struct cw_dx_step *s)
+{
+    return s->ok ? s->layer : cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason);
+}
+
 static bool is_network_kind(const char *kind)
 {
     return strcmp(kind, "dns") == 0 || strcmp(kind, "icmp") == 0 || strcmp(kind, "tcp") == 0;
@@ -69,9 +76,7 @@ struct cw_dx_verdict cw_dx_judge(struct cw_dx_step *steps, size_t n)
                 continue;
         }
         if (broken < n && s->layer != CW_LAYER_HOST &&
-            cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason) <=
-                cw_check_layer(&(struct cw_check_kind){.layer = steps[broken].layer},
-                               steps[broken].reason)) {
+            step_layer(s) <= step_layer(&steps[broken])) {
             s->state = CW_DX_NOT_REACHED;
             continue;
         }
@@ -443,9 +448,12 @@ static int dx_parse(int argc, char **argv, struct dx_opts *o)
                 known = true;
             }
         }
-        if (!known && (v = flag_value(argc, argv, &i, "--log.level")) != NULL) {
-            level = v;
-            known = true;
+        if (!known) {
+            v = flag_value(argc, argv, &i, "--log.level");
+            if (v != NULL) {
+                level = v;
+                known = true;
+            }
         }
         if (!known && strcmp(a, "--insecure-skip-verify") == 0)
             known = o->insecure = true;
@@ -737,13 +745,6 @@ static const char *state_key(enum cw_dx_state st)
     return key[st];
 }
 
-/* step_layer() is the layer a step's result belongs to (a refused http
- * check: the network). */
-static enum cw_layer step_layer(const struct cw_dx_step *s)
-{
-    return s->ok ? s->layer : cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason);
-}
-
 static const char *layer_column(enum cw_layer l, enum cw_lang lang)
 {
     return lang == CW_LANG_ZH ? cw_layer_words(cw_layer_label(l), lang) : cw_layer_label(l);
@@ -775,7 +776,7 @@ static void print_text(const char *what, struct cw_dx_step *steps, size_t n,
         const struct cw_dx_step *s = &steps[i];
 
         printf("  ");
-        print_padded(layer_column(s->layer, lang), 14);
+        print_padded(layer_column(s->layer, lang), lang == CW_LANG_ZH ? 20 : 10);
         printf("%-8s ", s->kind);
         print_padded(state_words(s->state, lang), 12);
         printf("%8.1f ms  %s", (double)s->took / 1e6, s->target);
