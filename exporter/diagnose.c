@@ -484,6 +484,17 @@ static int dx_parse(int argc, char **argv, struct dx_opts *o)
         fprintf(stderr, "connwatch diagnose: --lang: \"%s\" is not zh or en\n", o->lang_flag);
         return CW_DX_EXIT_USAGE;
     }
+    if (o->timeout != NULL) {
+        cw_duration d;
+
+        if (cw_duration_parse(o->timeout, &d) != CW_OK || d <= 0) {
+            fprintf(stderr,
+                    "connwatch diagnose: --timeout: \"%s\" is not a duration (use e.g. 3s, "
+                    "500ms)\n",
+                    o->timeout);
+            return CW_DX_EXIT_USAGE;
+        }
+    }
     if ((o->config_file == NULL) == (o->target == NULL) ||
         (o->config_file != NULL) != (o->service != NULL)) {
         fprintf(stderr, "connwatch diagnose: give a TARGET, or --config.file with --service "
@@ -590,7 +601,11 @@ static int dx_config(struct cw_buf *b, const struct dx_opts *o, char *err, size_
         snprintf(hostport, sizeof(hostport), "%s:%s", host, port);
     tls = kind != NULL && (strcmp(kind, "tls") == 0 || has_prefix(t, "https://"));
 
-    rc |= cw_buf_addf(b, "global: {interval: %s, timeout: %s}\n", o->timeout, o->timeout);
+    rc |= cw_buf_adds(b, "global: {interval: ");
+    rc |= yq(b, o->timeout);
+    rc |= cw_buf_adds(b, ", timeout: ");
+    rc |= yq(b, o->timeout);
+    rc |= cw_buf_adds(b, "}\n");
     rc |= cw_buf_addf(b, "host: {enabled: %s}\n", o->no_host ? "false" : "true");
     rc |= cw_buf_adds(b, "services:\n  - name: diagnose\n    checks:\n");
     if (!ip_literal(host)) {
@@ -890,7 +905,7 @@ int cw_diagnose_main(int argc, char **argv)
     struct cw_dx_context ctx = {0};
     struct cw_diag diag;
     enum cw_lang lang;
-    size_t n = 0;
+    size_t n = 0, nservice = 0;
     cw_mono start;
     int code;
 
@@ -942,8 +957,9 @@ int cw_diagnose_main(int argc, char **argv)
         if (!host && strcmp(in->kind->name, "icmp") == 0 && o.no_icmp)
             continue;
         runs[n++] = (struct dx_run){.in = in};
+        nservice += !host;
     }
-    if (o.service != NULL && n <= (o.no_host ? 0u : 1u)) {
+    if (o.service != NULL && nservice == 0) {
         fprintf(stderr, "connwatch diagnose: %s has no checks of a service \"%s\"\n", o.config_file,
                 o.service);
         cw_settings_unref(s);

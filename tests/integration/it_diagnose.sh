@@ -187,6 +187,12 @@ dx --config.file="$CW_TMP/c.yml" --service other --no-host --lang en
 expect "config other" 3 "verdict: broken — network layer (tcp 127.0.0.1:$dead)"
 dx --config.file="$CW_TMP/c.yml" --service nosuch --no-host
 [[ $rc -eq 2 && $err == *'no checks of a service "nosuch"'* ]] || cw_fail "unknown service: exit $rc: $err"
+# A file whose host section is off and whose service has one check.
+printf 'host: {enabled: false}\nservices:\n  - name: one\n    checks:\n      - tcp: {target: "127.0.0.1:%s"}\n' "$live" >"$CW_TMP/one.yml"
+dx --config.file="$CW_TMP/one.yml" --service one --lang en
+expect "config one check, host off" 0 "verdict: every layer is ok"
+dx --config.file="$CW_TMP/c.yml" --service nosuch --no-host
+[[ $rc -eq 2 && $err == *'no checks of a service "nosuch"'* ]] || cw_fail "unknown service: exit $rc: $err"
 cw_pass "--config.file --service: runs that service's checks only"
 
 # --- usage ------------------------------------------------------------------------------
@@ -199,7 +205,11 @@ dx ftp://127.0.0.1/
 dx 127.0.0.1:1 --lang fr
 [[ $rc -eq 2 ]] || cw_fail "--lang fr: exit $rc"
 dx 127.0.0.1:1 --timeout 5x
-[[ $rc -eq 2 && $err == *'global.interval'* ]] || cw_fail "--timeout 5x: exit $rc: $err"
+[[ $rc -eq 2 && $err == *'--timeout: "5x" is not a duration'* ]] || cw_fail "--timeout 5x: exit $rc: $err"
+dx 127.0.0.1:1 --timeout '1s}, x: {'
+[[ $rc -eq 2 && $err == *'--timeout'* ]] || cw_fail "--timeout with YAML in it: exit $rc: $err"
+dx --config.file=/nonexistent.yml --service x
+[[ $rc -eq 2 && $err == */nonexistent.yml* ]] || cw_fail "missing file: exit $rc: $err"
 dx 127.0.0.1:1 --bogus
 [[ $rc -eq 2 && $err == *'"--bogus"'* ]] || cw_fail "--bogus: exit $rc: $err"
 dx --help
