@@ -59,7 +59,7 @@ struct cw_check_info {
  * health page and `diagnose` put its result. A failure for a network reason
  * (dns, refused, timeout, unreachable) belongs to the network layer whatever
  * the kind; a certificate or handshake failure to the TLS layer
- * (cw_check_layer() in kinds.h). */
+ * (cw_check_layer() in instance.h). */
 enum cw_layer {
     CW_LAYER_NETWORK = 0, /* icmp, tcp, dns */
     CW_LAYER_TLS,         /* tls, tls_file */

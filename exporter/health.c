@@ -393,45 +393,62 @@ static void put_pct_encoded(struct page *pg, const char *s)
     }
 }
 
-static void put_figures(struct page *pg, const struct hcheck *c, bool only_over)
+int cw_health_figures(struct cw_buf *out, const char *kind, const struct cw_batch *b, time_t wall,
+                      enum cw_lang lang, unsigned flags, bool *over_any)
 {
     const char *sep = "";
+    int rc = CW_OK;
 
+    if (over_any != NULL)
+        *over_any = false;
     for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
         const struct figure *f = &figures[i];
         bool found, over;
         double v;
 
-        if (!figure_applies(f, c))
+        if (f->kind != NULL && strcmp(f->kind, kind) != 0)
             continue;
-        v = figure_value(f, c->batch, pg->p->wall, &found);
+        v = figure_value(f, b, wall, &found);
         if (!found || isnan(v))
             continue;
         over = (!isnan(f->above) && v > f->above) || (!isnan(f->below) && v < f->below);
-        if (only_over && !over)
+        if (over && over_any != NULL)
+            *over_any = true;
+        if ((flags & CW_FIG_ONLY_OVER) && !over)
             continue;
-        putf(pg, "%s<span class=\"fig%s\" data-metric=\"%s\">%s ", sep, over ? " over" : "",
-             f->metric, pg->p->lang == CW_LANG_ZH ? f->zh : f->en);
+        rc |= cw_buf_adds(out, sep);
+        if (flags & CW_FIG_HTML)
+            rc |= cw_buf_addf(out, "<span class=\"fig%s\" data-metric=\"%s\">", over ? " over" : "",
+                              f->metric);
+        rc |= cw_buf_addf(out, "%s ", lang == CW_LANG_ZH ? f->zh : f->en);
         switch (f->unit) {
         case U_MS:
-            putf(pg, "%.1f ms", v * 1000);
+            rc |= cw_buf_addf(out, "%.1f ms", v * 1000);
             break;
         case U_PCT:
-            putf(pg, "%.1f %%", v * 100);
+            rc |= cw_buf_addf(out, "%.1f %%", v * 100);
             break;
         case U_NUM:
-            putf(pg, "%.0f", v);
+            rc |= cw_buf_addf(out, "%.0f", v);
             break;
         case U_DAYS_LEFT:
-            putf(pg, "%.0f %s", v, pg->p->lang == CW_LANG_ZH ? "天" : "days");
+            rc |= cw_buf_addf(out, "%.0f %s", v, lang == CW_LANG_ZH ? "天" : "days");
             break;
         case U_ABS_S:
-            putf(pg, "%.2f s", v);
+            rc |= cw_buf_addf(out, "%.2f s", v);
             break;
         }
-        put(pg, "</span>");
+        if (flags & CW_FIG_HTML)
+            rc |= cw_buf_adds(out, "</span>");
         sep = " · ";
     }
+    return rc == CW_OK ? CW_OK : cw_buf_error(out);
+}
+
+static void put_figures(struct page *pg, const struct hcheck *c, bool only_over)
+{
+    pg->rc |= cw_health_figures(pg->out, c->st.kind, c->batch, pg->p->wall, pg->p->lang,
+                                CW_FIG_HTML | (only_over ? CW_FIG_ONLY_OVER : 0), NULL);
 }
 
 /* put_cell_detail() writes what a cell says beside its state. */

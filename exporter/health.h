@@ -19,8 +19,10 @@
 #include "core/clock.h"
 #include "core/words.h"
 
+#include <stdbool.h>
 #include <time.h>
 
+struct cw_batch;
 struct cw_settings;
 
 /* cw_health_lang() picks the page's language: 'query' (the lang= parameter,
@@ -43,5 +45,16 @@ struct cw_health_page {
  * CW_ETOOBIG). */
 int cw_health_render(struct cw_buf *out, const struct cw_settings *s,
                      const struct cw_health_page *page);
+
+/* cw_health_figures() writes the figures the page shows of a result of
+ * 'kind' (its published batch 'b') in 'lang': "rtt 12.0 ms · loss 0.0 %".
+ * CW_FIG_HTML wraps each in a <span> ("fig over" when it crossed its
+ * threshold); CW_FIG_ONLY_OVER writes only those. *over_any (may be NULL)
+ * tells whether any figure crossed SPEC.md's default threshold: a
+ * succeeding check is then degraded. Also used by `connwatch diagnose`. */
+#define CW_FIG_HTML      0x1u
+#define CW_FIG_ONLY_OVER 0x2u
+int cw_health_figures(struct cw_buf *out, const char *kind, const struct cw_batch *b, time_t wall,
+                      enum cw_lang lang, unsigned flags, bool *over_any);
 
 #endif

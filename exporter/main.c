@@ -15,6 +15,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/procself.h"
+#include "diagnose.h"
 #include "handlers.h"
 #include "kinds.h"
 #include "live.h"
@@ -54,6 +55,7 @@ static void usage(FILE *f)
 {
     fprintf(
         f, "usage: connwatch [flags]\n"
+           "       connwatch diagnose TARGET [flags]   (see connwatch diagnose --help)\n"
            "\n"
            "Watches the network path, TLS, databases and caches behind \"server connection\n"
            "error\" and serves the results as Prometheus metrics.\n"
@@ -282,6 +284,8 @@ int main(int argc, char **argv)
     int sigfd;
     int code;
 
+    if (argc > 1 && strcmp(argv[1], "diagnose") == 0)
+        return cw_diagnose_main(argc - 1, argv + 1);
     memset(&app, 0, sizeof(app));
     code = parse_flags(argc, argv, &app.flags);
     if (code >= 0)

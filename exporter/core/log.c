@@ -27,8 +27,20 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void cw_log_setup(enum cw_log_level level, enum cw_log_format format)
 {
+    time_t now = time(NULL);
+    struct tm tm;
+
     atomic_store(&log_level, (int)level);
     atomic_store(&log_format, (int)format);
+    /* Read the time zone (TZ, /etc/localtime) now, on the starting thread,
+     * before any other thread exists: the C library then has its zone
+     * names (tm_zone) in place before a log line's gmtime_r() or a
+     * relay's localtime_r() on another thread would create them (a write
+     * that ThreadSanitizer sees race with the reading of tm_zone, because
+     * the library's own lock is invisible to it). */
+    tzset();
+    (void)gmtime_r(&now, &tm);
+    (void)localtime_r(&now, &tm);
 }
 
 void cw_log_set_fd(int fd)

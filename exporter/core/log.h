@@ -20,7 +20,8 @@
 enum cw_log_level { CW_LOG_DEBUG = 0, CW_LOG_INFO, CW_LOG_WARN, CW_LOG_ERROR };
 enum cw_log_format { CW_LOG_LOGFMT = 0, CW_LOG_JSON };
 
-/* cw_log_setup() sets the minimum level and the format; call before threads start. */
+/* cw_log_setup() sets the minimum level and the format, and reads the time
+ * zone; call before threads start. */
 void cw_log_setup(enum cw_log_level level, enum cw_log_format format);
 
 /* cw_log_set_fd() redirects output (tests); default 2. */

@@ -135,7 +135,7 @@ expect_eq "$(val connwatch_http_status_code ok)" 200 "status of ok"
 expect_eq "$(val connwatch_http_version ok)" 1.1 "version of ok"
 expect_eq "$(val connwatch_http_response_bytes ok)" 14 "body size of ok"
 for ph in dns connect tls processing transfer; do
-    lval connwatch_http_phase_seconds ok "phase=\"$ph\"" | grep -q . || cw_fail "no phase $ph"
+    [[ -n $(lval connwatch_http_phase_seconds ok "phase=\"$ph\"") ]] || cw_fail "no phase $ph"
 done
 cw_cmp "$(lval connwatch_http_phase_seconds ok 'phase="connect"')" '>' 0 || cw_fail "connect phase is 0"
 cw_pass "200: success, HTTP/1.1, 14 bytes, five phases"

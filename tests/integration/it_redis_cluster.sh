@@ -58,10 +58,10 @@ redis-cli --cluster create "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}" \
     { cat "$CW_TMP/create.log" >&2; cw_fail "redis-cli --cluster create failed"; }
 for p in "${ports[@]}"; do
     for ((i = 0; i < 100; i++)); do
-        redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' && break
+        grep -q '^cluster_state:ok' <<<"$(redis-cli -p "$p" cluster info)" && break
         sleep 0.1
     done
-    redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' || cw_fail "node $p: cluster not ok"
+    grep -q '^cluster_state:ok' <<<"$(redis-cli -p "$p" cluster info)" || cw_fail "node $p: cluster not ok"
 done
 
 # The master that serves the slot of the hash tag {hot}.

@@ -35,7 +35,9 @@ export CW_SOURCE_ROOT CW_BUILD_ROOT
 # (build-tsan/) 5-15 times: stretch every deadline.
 if [[ $CW_WRAPPER == *valgrind* ]]; then
     CW_SLOW=10
-elif ldd "$CW_BUILD_ROOT/connwatch" 2>/dev/null | grep -q libtsan; then
+# Not "ldd | grep -q": under pipefail, grep's early exit can kill ldd with
+# SIGPIPE and the pipeline then reads as "no match" (it did, under load).
+elif grep -q libtsan <<<"$(ldd "$CW_BUILD_ROOT/connwatch" 2>/dev/null)"; then
     CW_SLOW=3
 else
     CW_SLOW=1

@@ -6,7 +6,11 @@
  *
  *   mysql_load hold SOCKET USER N      open N connections; print
  *                                      "held H refused R" (R: error 1040);
- *                                      keep them until stdin reaches EOF
+ *                                      keep them until stdin reaches EOF; a
+ *                                      line "status VAR" on stdin prints
+ *                                      "status VAR VALUE", the global status
+ *                                      variable read on the first connection
+ *                                      (so while the server is full)
  *   mysql_load deadlock SOCKET USER    two transactions that deadlock; print
  *                                      "deadlocks 1" when the server chose a victim
  *   mysql_load lockwait SOCKET USER MS one transaction waits MS ms for a row
@@ -63,6 +67,24 @@ static int setup_table(MYSQL *m)
     return 0;
 }
 
+/* Print "status VAR VALUE" (VALUE "?" when the query fails). */
+static void print_status(MYSQL *m, const char *var)
+{
+    char sql[128];
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    const char *value = "?";
+
+    snprintf(sql, sizeof(sql), "SHOW GLOBAL STATUS LIKE '%s'", var);
+    res = q(m, sql) == 0 ? mysql_store_result(m) : NULL;
+    row = res != NULL ? mysql_fetch_row(res) : NULL;
+    if (row != NULL && row[1] != NULL)
+        value = row[1];
+    printf("status %s %s\n", var, value);
+    fflush(stdout);
+    mysql_free_result(res);
+}
+
 static int do_hold(const char *sock, const char *user, long n)
 {
     MYSQL **conns = calloc((size_t)n, sizeof(*conns));
@@ -84,8 +106,12 @@ static int do_hold(const char *sock, const char *user, long n)
     }
     printf("held %ld refused %ld other %ld\n", held, refused, other);
     fflush(stdout);
-    while (read(0, buf, sizeof(buf)) > 0)
-        ;
+    while (fgets(buf, sizeof(buf), stdin) != NULL) {
+        char var[48];
+
+        if (sscanf(buf, "status %47[A-Za-z_]", var) == 1 && held > 0)
+            print_status(conns[0], var);
+    }
     for (i = 0; i < held; i++)
         mysql_close(conns[i]);
     free(conns);

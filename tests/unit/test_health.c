@@ -540,6 +540,14 @@ START_TEST(test_language_negotiation)
 }
 END_TEST
 
+/* Each test starts from the same clock and host figures (CK_FORK=no, as
+ * under valgrind, runs them all in one process). */
+static void reset_globals(void)
+{
+    clock_now = T0;
+    host_cpu = 0.10;
+}
+
 int main(void)
 {
     Suite *s = suite_create("health");
@@ -547,6 +555,7 @@ int main(void)
     SRunner *sr;
     int failed;
 
+    tcase_add_checked_fixture(t, reset_globals, NULL);
     tcase_add_test(t, test_healthy_and_failing_services);
     tcase_add_test(t, test_network_reason_counts_at_network_layer);
     tcase_add_test(t, test_cert_reason_counts_at_tls_layer);
