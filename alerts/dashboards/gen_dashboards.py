@@ -442,8 +442,9 @@ def drilldown():
                              % (SEL_T, rate, SEL_T, rate, SEL_T, rate), "{{target}}")],
                      unit="percentunit", min_=0, max_=1,
                      thresholds=steps(("green", T["hit"]), base="red"),
-                     description="Hits / lookups; empty while there are no lookups. Alert below %g%% for 10 min."
-                                 % (T["hit"] * 100)), 6, 8)
+                     description="Hits / lookups; empty while there are no lookups. Alert below %g%% of "
+                                 "connwatch_redis_hit_ratio (the last interval) for %s."
+                                 % (T["hit"] * 100, RULES[("ConnwatchRedisHitRatioLow", "warning")]["for"])), 6, 8)
     g.add(timeseries("Evictions and expirations",
                      [target('rate(connwatch_redis_evicted_keys_total{%s}[%s])' % (SEL_T, rate), "evicted {{target}}", "A"),
                       target('rate(connwatch_redis_expired_keys_total{%s}[%s])' % (SEL_T, rate), "expired {{target}}", "B")],

@@ -4,7 +4,12 @@
 beyond what promtool checks (a lint test):
 
 - every alert has labels severity (warning|critical) and layer (a known one),
-  and annotations summary, description and runbook_url;
+  and annotations summary, description, runbook_step (English),
+  summary_zh, description_zh, runbook_step_zh (Chinese: CJK text, and the
+  zh summary names the layer as operators say it) and runbook_url;
+- every alert on per-check series (selecting connwatch_check_success or a
+  kind's series with service/target) takes `reason` from
+  connwatch_check_failure_info (group_left (reason));
 - every runbook_url points to a section that exists in alerts/RUNBOOK.md;
 - every alert is expected to fire in some promtool test case, and expected
   silent in another (alerts/rules/tests/*.test.yml);
@@ -21,6 +26,13 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 LAYERS = {"network", "tls", "http", "database", "cache", "host", "connwatch"}
+LAYER_ZH = {"network": "网络层", "tls": "TLS 层", "http": "应用层 (HTTP)", "database": "数据库层",
+            "cache": "缓存层", "host": "主机", "connwatch": "监控自身"}
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# Alerts without a target (host-wide, or about connwatch itself), and
+# ConnwatchCertExpired, whose own series is the failure_info (it keeps reason).
+NO_TARGET = re.compile(r"^Connwatch(Host(?!CheckFailing)|TcpRetransmits|Exporter|CheckKindFailingEverywhere|"
+                       r"ConfigReload|RelayQueue|CertExpired$)")
 
 
 def anchor(heading):
@@ -49,9 +61,18 @@ def main():
                 errors.append("%s: severity %r" % (where, lab.get("severity")))
             if lab.get("layer") not in LAYERS:
                 errors.append("%s: layer %r" % (where, lab.get("layer")))
-            for a in ("summary", "description", "runbook_url"):
+            for a in ("summary", "description", "runbook_step", "summary_zh", "description_zh",
+                      "runbook_step_zh", "runbook_url"):
                 if not ann.get(a):
                     errors.append("%s: no %s annotation" % (where, a))
+            for a in ("summary_zh", "description_zh", "runbook_step_zh"):
+                if ann.get(a) and not CJK.search(ann[a]):
+                    errors.append("%s: %s is not Chinese" % (where, a))
+            zh = LAYER_ZH.get(lab.get("layer"))
+            if zh and not ann.get("summary_zh", "").startswith(zh + "："):
+                errors.append("%s: summary_zh does not start with %s：" % (where, zh))
+            if not NO_TARGET.match(name) and "group_left (reason)" not in r["expr"]:
+                errors.append("%s: no reason from connwatch_check_failure_info (group_left (reason))" % where)
             url = ann.get("runbook_url", "")
             if "#" not in url or url.split("#", 1)[1] not in anchors:
                 errors.append("%s: runbook_url %s names no section of RUNBOOK.md" % (where, url))

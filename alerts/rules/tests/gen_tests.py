@@ -16,7 +16,10 @@ For every alert the scenarios cover: it fires exactly when its `for` has
 elapsed above the threshold (and not one evaluation earlier); a value at or
 just below the threshold never fires; an excursion shorter than `for` never
 fires; after the signal returns it stays firing for `keep_firing_for` and
-then resolves.
+then resolves. Per-check alerts also carry the failing check's `reason`
+(and none while it succeeds); an http check failing for a network reason
+pages as the network layer only, a certificate reason as TLS only; and an
+inhibiting alert resolves at the same evaluation as the alert it inhibits.
 """
 import math
 import os
@@ -81,6 +84,26 @@ def humanize_duration(v):
     return "%s%ss" % (go_g(v, 4), prefix)
 
 
+def humanize(v):
+    """Prometheus' humanize: SI prefixes, 4 significant digits."""
+    if v == 0 or math.isnan(v) or math.isinf(v):
+        return go_g(v, 4)
+    prefix = ""
+    if abs(v) >= 1:
+        for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"]:
+            if abs(v) < 1000:
+                break
+            prefix = p
+            v /= 1000
+        return go_g(v, 4) + prefix
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"]:
+        if abs(v) >= 1:
+            break
+        prefix = p
+        v *= 1000
+    return go_g(v, 4) + prefix
+
+
 def humanize_percentage(v):
     return go_g(v * 100, 4) + "%"
 
@@ -98,6 +121,7 @@ def humanize1024(v):
 
 
 FUNCS = {
+    "humanize": humanize,
     "humanizeDuration": humanize_duration,
     "humanizePercentage": humanize_percentage,
     "humanize1024": humanize1024,
@@ -223,6 +247,52 @@ def gauge_rule(name, severity, metric, hi, at_v, lo, for_s, kff_s, labels=None, 
     return tests
 
 
+FI = "connwatch_check_failure_info"
+SUCCESS = "connwatch_check_success"
+
+
+def reason_join(name, severity, metric, hi, kind, for_s, value=None, reason="timeout", other_kind="dns"):
+    """An alert on a kind's own series ('metric' above its threshold, no
+    `check` label): while the 'kind' check of the target fails, the alert
+    carries its reason; a failing check of another kind on the same target
+    lends it none."""
+    value = hi if value is None else value
+    fail, other = tgt("failing"), tgt("other-kind")
+    n = for_s // STEP + 4
+    return [{
+        "name": "%s %s: while the %s check fails it carries reason=%s; a failing %s check of the "
+                "target lends no reason" % (name, severity, kind, reason, other_kind),
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(metric, fail), "values": const(hi, n)},
+                         {"series": sel(metric, other), "values": const(hi, n)},
+                         {"series": sel(FI, dict(fail, check=kind, reason=reason)), "values": const(1, n)},
+                         {"series": sel(FI, dict(other, check=other_kind, reason=reason)), "values": const(1, n)}],
+        "alert_rule_test": [at(for_s - STEP, name),
+                            at(for_s, name, alert(name, severity, dict(fail, reason=reason), value),
+                               alert(name, severity, other, value))],
+    }]
+
+
+def reason_join_check(name, severity, kind, for_s, reason="refused", base=None):
+    """An alert on connwatch_check_success of 'kind': a failing check with a
+    failure_info series carries its reason; one without (never seen from
+    connwatch, but the rule must not lose the alert) fires without."""
+    base = CHECK if base is None else base
+    fail = dict(base, check=kind)
+    other = dict(fail, target="no-info") if "target" in base else dict(fail, instance="no-info")
+    n = for_s // STEP + 4
+    return [{
+        "name": "%s: a failing %s check carries reason=%s from connwatch_check_failure_info" % (name, kind, reason),
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(SUCCESS, fail), "values": const(0, n)},
+                         {"series": sel(SUCCESS, other), "values": const(0, n)},
+                         {"series": sel(FI, dict(fail, reason=reason)), "values": const(1, n)}],
+        "alert_rule_test": [at(for_s - STEP, name),
+                            at(for_s, name, alert(name, severity, dict(fail, reason=reason), 0),
+                               alert(name, severity, other, 0))],
+    }]
+
+
 # ---------------------------------------------------------------------------
 # The scenarios, by layer.
 
@@ -298,6 +368,15 @@ def network():
                          for k in ["http", "mysql", "redis", "host"]],
         "alert_rule_test": [at(120, name)],
     })
+    t += reason_join_check(name, "critical", "tcp", 60, reason="refused")
+    t += reason_join_check(name, "critical", "dns", 60, reason="dns")
+    t += gauge_rule("ConnwatchTcpRttHigh", "warning", "connwatch_tcp_rtt_seconds", 0.201, 0.2, 0.19, 60, 60)
+    t += reason_join("ConnwatchIcmpLatencyHigh", "warning", "connwatch_icmp_rtt_avg_seconds", 0.3, "icmp", 30)
+    t += reason_join("ConnwatchIcmpPacketLoss", "warning", "connwatch_icmp_loss_ratio", 0.5, "icmp", 60,
+                     reason="unreachable", other_kind="tcp")
+    t += reason_join("ConnwatchIcmpJitterHigh", "warning", "connwatch_icmp_jitter_seconds", 0.3, "icmp", 60)
+    t += reason_join("ConnwatchTcpRttHigh", "warning", "connwatch_tcp_rtt_seconds", 0.3, "tcp", 60,
+                     other_kind="icmp")
     return t
 
 
@@ -376,6 +455,7 @@ def host():
     name = "ConnwatchHostCheckFailing"
     lab = dict(HOST, check="host")
     t += gauge_rule(name, "warning", "connwatch_check_success", 0, None, 1, 300, 0, labels=lab, value=0)
+    t += reason_join_check(name, "warning", "host", 300, reason="internal", base=HOST)
     return t
 
 
@@ -422,9 +502,9 @@ def tls():
     name = "ConnwatchCertExpired"
     fi = "connwatch_check_failure_info"
     lab = dict(CHECK, check="http", reason="cert_expired")
-    a = alert(name, "critical", CHECK, 1)
+    a = alert(name, "critical", dict(CHECK, reason="cert_expired"), 1)
     t.append({
-        "name": name + ": failing with cert_expired fires after 1 min, resolves when the check recovers",
+        "name": name + ": failing with cert_expired fires after 1 min with the reason, resolves when the check recovers",
         "interval": dur(STEP),
         "input_series": [{"series": sel(fi, lab), "values": const(1, 20) + " stale"},
                          {"series": sel(fi, dict(lab, target="short")), "values": const(1, 4) + " stale"},
@@ -442,7 +522,7 @@ def tls():
                          {"series": sel(vs, dict(CHECK, target="short")), "values": const(0, 4) + " " + const(1, 30)}],
         "alert_rule_test": [at(45, name), at(60, name, a), at(285, name, a), at(300, name)],
     })
-    b = alert(name, "critical", dict(CHECK, target="hostname"), 1)
+    b = alert(name, "critical", dict(CHECK, target="hostname", reason="cert_hostname"), 1)
     t.append({
         "name": name + ": cert_hostname without a verify_success series fires; expired and "
                        "insecure_skip_verify targets do not",
@@ -483,6 +563,17 @@ def tls():
                     1.01, 1, 0.9, 300, 300)
     t += gauge_rule("ConnwatchClockSkew", "warning", "connwatch_clock_skew_seconds",
                     -1.01, -1, -0.9, 300, 300, value=1.01)
+    t += reason_join("ConnwatchClockSkew", "warning", "connwatch_clock_skew_seconds", 2, "http", 300,
+                     reason="http_status", other_kind="tcp")
+    # A verify_success of 0 on a failing check takes that check's reason.
+    name = "ConnwatchCertVerifyFailed"
+    t.append({
+        "name": name + ": verify_success 0 while the tls check fails with tls_handshake carries that reason",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(vs, CHECK), "values": const(0, 10)},
+                         {"series": sel(FI, dict(CHECK, check="tls", reason="tls_handshake")), "values": const(1, 10)}],
+        "alert_rule_test": [at(45, name), at(60, name, alert(name, "critical", dict(CHECK, reason="tls_handshake"), 0))],
+    })
     return t
 
 
@@ -498,6 +589,79 @@ def http():
                          for name, code in [("bad-gateway", 502), ("missing", 404), ("ok", 200)]],
         "alert_rule_test": [at(60, "ConnwatchHttp5xx", alert("ConnwatchHttp5xx", "critical", tgt("bad-gateway"), 502))],
     })
+
+    # One fault, one page: an http check failing for a network reason is
+    # the network layer's alert, a certificate reason the TLS layer's, and
+    # only the rest is ConnwatchHttpProbeFailing (with its reason).
+    probe, net = "ConnwatchHttpProbeFailing", "ConnwatchNetworkCheckFailing"
+    ver, exp = "ConnwatchCertVerifyFailed", "ConnwatchCertExpired"
+
+    def failing(reasons, kind="http", n=20):
+        """Checks of 'kind' failing for 'reasons' (target = reason) for n
+        samples, then succeeding (failure_info stale)."""
+        out = []
+        for r in reasons:
+            lab = tgt(r, check=kind)
+            out.append({"series": sel(SUCCESS, lab), "values": const(0, n) + " " + const(1, 20)})
+            out.append({"series": sel(FI, dict(lab, reason=r)), "values": const(1, n) + " stale"})
+        return out
+
+    network_reasons = ["timeout", "refused", "unreachable", "dns"]
+    net_alerts = [alert(net, "critical", tgt(r, check=k, reason=r), 0)
+                  for k in ["http", "tls"] for r in network_reasons]
+    t.append({
+        "name": "http and tls checks failing for a network reason page as layer network only",
+        "interval": dur(STEP),
+        "input_series": failing(network_reasons) + failing(network_reasons, kind="tls"),
+        "alert_rule_test": [at(45, net), at(60, net, *net_alerts), at(60, probe), at(285, net, *net_alerts),
+                            at(285, probe),
+                            # recovered at 300: keep_firing_for 1m, then resolved
+                            at(285 + 60, net, *net_alerts), at(285 + 75, net), at(285 + 75, probe)],
+    })
+    app_reasons = ["http_status", "protocol", "tls_handshake"]
+    probe_alerts = [alert(probe, "critical", tgt(r, check="http", reason=r), 0) for r in app_reasons]
+    t.append({
+        "name": probe + ": http_status, protocol and tls_handshake page as layer http with the reason, "
+                        "not as the network",
+        "interval": dur(STEP),
+        "input_series": failing(app_reasons),
+        "alert_rule_test": [at(45, probe), at(60, probe, *probe_alerts), at(60, net),
+                            at(285 + 120, probe, *probe_alerts), at(285 + 135, probe)],
+    })
+    t.append({
+        "name": "certificate reasons of an http check page as the TLS alert only, and it resolves at "
+                "once on recovery without the HTTP alert taking over",
+        "interval": dur(STEP),
+        "input_series": failing(["cert_expired", "cert_hostname", "cert_untrusted"])
+        + [{"series": sel("connwatch_tls_verify_success", tgt(r)), "values": const(0, 20) + " " + const(1, 20)}
+           for r in ["cert_expired", "cert_hostname", "cert_untrusted"]],
+        "alert_rule_test": [
+            at(60, exp, alert(exp, "critical", tgt("cert_expired", reason="cert_expired"), 1)),
+            at(60, ver, alert(ver, "critical", tgt("cert_hostname", reason="cert_hostname"), 1),
+               alert(ver, "critical", tgt("cert_untrusted", reason="cert_untrusted"), 1)),
+            at(60, probe), at(60, net),
+            at(285, exp, alert(exp, "critical", tgt("cert_expired", reason="cert_expired"), 1)),
+            at(300, exp), at(300, ver), at(300, probe), at(315, probe), at(300 + 120, probe), at(300 + 135, probe)],
+    })
+
+    # Recovery: ConnwatchHttp5xx inhibits ConnwatchHttpProbeFailing (RUNBOOK,
+    # Routing); both resolve at the same evaluation, so the inhibited alert
+    # never outlives its inhibitor.
+    five = "ConnwatchHttp5xx"
+    lab = dict(CHECK, check="http")
+    both = lambda: [at(t_, five, alert(five, "critical", dict(CHECK, reason="http_status"), 502))
+                    for t_ in [60, 285, 285 + 120]] + \
+        [at(t_, probe, alert(probe, "critical", dict(lab, reason="http_status"), 0)) for t_ in [60, 285, 285 + 120]]
+    t.append({
+        "name": five + " and the " + probe + " it inhibits fire together and resolve at the same evaluation",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel("connwatch_http_status_code", CHECK), "values": const(502, 20) + " " + const(200, 40)},
+                         {"series": sel(SUCCESS, lab), "values": const(0, 20) + " " + const(1, 40)},
+                         {"series": sel(FI, dict(lab, reason="http_status")), "values": const(1, 20) + " stale"}],
+        "alert_rule_test": [at(45, five), at(45, probe)] + both() + [at(285 + 135, five), at(285 + 135, probe)],
+    })
+    t += reason_join(five, "critical", "connwatch_http_status_code", 502, "http", 60, reason="http_status",
+                     other_kind="tcp")
     return t
 
 
@@ -530,21 +694,77 @@ def database():
 
     name = "ConnwatchMysqlSlowQueries"
     sq = "connwatch_mysql_slow_queries_total"
+    # +1 per 15 s (4 per minute) from 0 s until 900 s, then flat. rate over
+    # 2 min > 0 from 15 s: firing at 135 s quoting the current 4/min. The
+    # last window [t - 2m, t] holding an increase is at 1005 s (885 s ->
+    # 900 s: 0.5 per minute); keep_firing_for 2m holds it to 1125 s.
     t.append({
-        "name": name + ": rising for 10 min fires (condition from 15 s, firing at 615 s), stops resolves",
+        "name": name + ": slow queries for 2 min page at 2:15 with the current rate; resolve 2 min after they stop",
         "interval": dur(STEP),
-        # +1 per 15 s until 900 s, then flat: the 5 min rate is 0 from 1200 s.
         "input_series": [{"series": sel(sq, CHECK), "values": ramp(100, 1, 61) + " " + const(160, 40)}],
-        "alert_rule_test": [at(600, name), at(615, name, alert(name, "warning", CHECK, 1 / 15)),
-                            at(1185, name, alert(name, "warning", CHECK, 1 / 300)), at(1200, name)],
+        "alert_rule_test": [at(120, name), at(135, name, alert(name, "warning", CHECK, 4)),
+                            at(600, name, alert(name, "warning", CHECK, 4)),
+                            at(1125, name, alert(name, "warning", CHECK, 0.5)), at(1140, name)],
     })
     t.append({
-        "name": name + ": a flat counter, and rising for 4:45 only (rate > 0 for 9:30 with the window), never fire",
+        "name": name + ": a flat counter and a single slow query (true for 1:45 with the window) never fire; "
+                       "a restart's counter reset neither",
         "interval": dur(STEP),
-        "input_series": [{"series": sel(sq, CHECK), "values": const(100, 100)},
-                         {"series": sel(sq, tgt("short")), "values": ramp(0, 1, 20) + " " + const(19, 80)}],
-        "alert_rule_test": [at(615, name), at(900, name), at(1485, name)],
+        "input_series": [{"series": sel(sq, CHECK), "values": const(100, 60)},
+                         {"series": sel(sq, tgt("one")), "values": const(7, 4) + " " + const(8, 56)},
+                         {"series": sel(sq, tgt("restarted")), "values": const(50, 20) + " " + const(0, 40)}],
+        "alert_rule_test": [at(135, name), at(180, name), at(300, name), at(600, name)],
     })
+    fail = tgt("failing")
+    t.append({
+        "name": name + ": while the mysql check fails it carries the reason",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(sq, fail), "values": ramp(100, 1, 20)},
+                         {"series": sel(FI, dict(fail, check="mysql", reason="auth")), "values": const(1, 20)}],
+        "alert_rule_test": [at(120, name), at(135, name, alert(name, "warning", dict(fail, reason="auth"), 4))],
+    })
+
+    name = "ConnwatchMysqlRefusingClients"
+    ce, ab, us = ("connwatch_mysql_connection_errors_total", "connwatch_mysql_aborted_connects_total",
+                  "connwatch_mysql_connection_usage_ratio")
+    mc = dict(CHECK, reason="max_connections")
+    # 10 until 300 s, 13 from 315 s: round(increase[5m]) is 3 from 315 s
+    # until the window [t - 5m, t] no longer holds the 300 s sample (615 s).
+    t.append({
+        "name": name + ": Connection_errors_max_connections rising pages at once, critical, quoting the count",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(ce, mc), "values": const(10, 21) + " " + const(13, 40)},
+                         {"series": sel(ce, dict(CHECK, reason="accept")), "values": ramp(0, 1, 61)}],
+        "alert_rule_test": [at(300, name), at(315, name, alert(name, "critical", CHECK, 3)),
+                            at(600, name, alert(name, "critical", CHECK, 3)), at(615, name)],
+    })
+    t.append({
+        "name": name + ": Aborted_connects rising while the pool is full pages; rising below 100 % of "
+                       "max_connections, a full pool without refusals, or a counter reset do not",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(ab, tgt("full")), "values": const(10, 21) + " " + const(12, 40)},
+                         {"series": sel(us, tgt("full")), "values": const(1, 61)},
+                         {"series": sel(ab, tgt("roomy")), "values": const(10, 21) + " " + const(12, 40)},
+                         {"series": sel(us, tgt("roomy")), "values": const(0.7, 61)},
+                         {"series": sel(ab, tgt("quiet")), "values": const(10, 61)},
+                         {"series": sel(us, tgt("quiet")), "values": const(1, 61)},
+                         {"series": sel(ce, dict(tgt("restarted"), reason="max_connections")),
+                          "values": const(10, 21) + " " + const(0, 40)}],
+        "alert_rule_test": [at(300, name), at(315, name, alert(name, "critical", tgt("full"), 2)),
+                            at(600, name, alert(name, "critical", tgt("full"), 2)), at(615, name)],
+    })
+    t.append({
+        "name": name + ": while the mysql check fails it carries the reason",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(ce, mc), "values": const(10, 21) + " " + const(13, 40)},
+                         {"series": sel(FI, dict(CHECK, check="mysql", reason="protocol")), "values": const(1, 61)}],
+        "alert_rule_test": [at(315, name, alert(name, "critical", dict(CHECK, reason="protocol"), 3))],
+    })
+    t += reason_join_check("ConnwatchMysqlDown", "critical", "mysql", 60, reason="refused")
+    t += reason_join("ConnwatchMysqlThreadsConnectedHigh", "warning", "connwatch_mysql_threads_connected", 600,
+                     "mysql", 300, reason="protocol", other_kind="tcp")
+    t += reason_join("ConnwatchMysqlConnectionUsageHigh", "warning", "connwatch_mysql_connection_usage_ratio",
+                     0.9, "mysql", 300, reason="protocol", other_kind="tcp")
     return t
 
 
@@ -552,41 +772,73 @@ def cache():
     t = []
     t += gauge_rule("ConnwatchRedisDown", "critical", "connwatch_check_success", 0, None, 1, 60, 60,
                     labels=dict(CHECK, check="redis"), value=0)
+    t += reason_join_check("ConnwatchRedisDown", "critical", "redis", 60, reason="auth")
     name = "ConnwatchRedisHitRatioLow"
+    hr = "connwatch_redis_hit_ratio"
     hits, misses = "connwatch_redis_keyspace_hits_total", "connwatch_redis_keyspace_misses_total"
 
-    def cache_series(labels, h1, m1, n1, h2, m2, n2):
-        """Counters growing by h1/m1 per 15 s for n1 samples, then h2/m2."""
-        hv = ramp(0, h1, n1) + (" " + ramp(h1 * (n1 - 1) + h2, h2, n2) if n2 else "")
-        mv = ramp(0, m1, n1) + (" " + ramp(m1 * (n1 - 1) + m2, m2, n2) if n2 else "")
-        return [{"series": sel(hits, labels), "values": hv}, {"series": sel(misses, labels), "values": mv}]
+    def lookups(labels, h, m, n):
+        """Counters growing by h hits and m misses per 15 s, n samples."""
+        return [{"series": sel(hits, labels), "values": ramp(0, h, n)},
+                {"series": sel(misses, labels), "values": ramp(0, m, n)}]
 
-    # 600 hits, 300 misses per 15 s: ratio 0.667 at 60 lookups/s (enough
-    # for the >= 1 lookup/s guard from the first rate at 15 s, whose
-    # extrapolated increase is divided by the whole 5 min). Condition from
-    # 15 s, firing at 615 s. From 900 s, 900 hits and no miss per 15 s: at
-    # 900 + 15k s the 5 min window holds 20 - k old steps and k new ones,
-    # ratio (12000 + 300k) / 18000, below 0.8 up to k = 7 (1005 s, 78.3 %);
-    # keep_firing_for holds it until 1005 + 600 s.
+    # 92 % until 285 s, a collapse to 45 % from 300 s to 585 s, 92 % again:
+    # at 60 lookups/s the guard holds from 15 s; pending at 300 s, firing at
+    # 420 s quoting the current 45 % (not a 5 min average); resolved at
+    # 585 + 5 min + 15 s.
     t.append({
-        "name": name + ": 67 % hits at 60 lookups/s fires after 10 min; recovery resolves after keep_firing_for",
+        "name": name + ": a collapse to 45 % pages 2 min later quoting 45 %; recovery resolves after keep_firing_for",
         "interval": dur(STEP),
-        "input_series": cache_series(CHECK, 600, 300, 61, 900, 0, 100),
-        "alert_rule_test": [at(600, name), at(615, name, alert(name, "warning", CHECK, 600 / 900)),
-                            at(900, name, alert(name, "warning", CHECK, 600 / 900)),
-                            at(1005 + 600, name, alert(name, "warning", CHECK, 14100 / 18000)),
-                            at(1005 + 600 + STEP, name)],
+        "input_series": [{"series": sel(hr, CHECK),
+                          "values": const(0.92, 20) + " " + const(0.45, 20) + " " + const(0.92, 40)}]
+        + lookups(CHECK, 600, 300, 80),
+        "alert_rule_test": [at(285, name), at(405, name), at(420, name, alert(name, "warning", CHECK, 0.45)),
+                            at(585, name, alert(name, "warning", CHECK, 0.45)),
+                            at(585 + 300, name, alert(name, "warning", CHECK, 0.45)), at(585 + 315, name)],
     })
     t.append({
-        "name": name + ": 81 % hits, an idle cache (0.67 lookups/s at 10 % hits), no lookups at all, "
-                       "and 67 % for 4:45 (true for 9:45 with its window) never fire",
+        "name": name + ": 80 % exactly, an idle cache (0.67 lookups/s at 10 %), no lookups at all (no ratio), "
+                       "and 45 % for 1:45 never fire",
         "interval": dur(STEP),
-        "input_series": cache_series(CHECK, 81, 19, 100, 0, 0, 0)
-        + cache_series(tgt("idle"), 1, 9, 100, 0, 0, 0)
-        + [{"series": sel(hits, tgt("unused")), "values": const(5, 100)},
-           {"series": sel(misses, tgt("unused")), "values": const(5, 100)}]
-        + cache_series(tgt("short"), 600, 300, 20, 900, 0, 80),
-        "alert_rule_test": [at(615, name), at(900, name), at(1485, name)],
+        "input_series": [{"series": sel(hr, CHECK), "values": const(0.8, 80)}] + lookups(CHECK, 600, 300, 80)
+        + [{"series": sel(hr, tgt("idle")), "values": const(0.1, 80)}] + lookups(tgt("idle"), 1, 9, 80)
+        + [{"series": sel(hits, tgt("unused")), "values": const(5, 80)},
+           {"series": sel(misses, tgt("unused")), "values": const(5, 80)}]
+        + [{"series": sel(hr, tgt("short")), "values": const(0.45, 7) + " " + const(0.92, 73)}]
+        + lookups(tgt("short"), 600, 300, 80),
+        "alert_rule_test": [at(135, name), at(300, name), at(600, name), at(1185, name)],
+    })
+    fail = tgt("failing")
+    t.append({
+        "name": name + ": while the redis check fails it carries the reason",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(hr, fail), "values": const(0.45, 20)}] + lookups(fail, 600, 300, 20)
+        + [{"series": sel(FI, dict(fail, check="redis", reason="timeout")), "values": const(1, 20)}],
+        "alert_rule_test": [at(120, name), at(135, name, alert(name, "warning", dict(fail, reason="timeout"), 0.45))],
+    })
+
+    name = "ConnwatchRedisRejectingClients"
+    rj = "connwatch_redis_rejected_connections_total"
+    t.append({
+        "name": name + ": a rejected connection pages at once, critical, for as long as it is in the 5 min window",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(rj, CHECK), "values": const(10, 21) + " " + const(12, 40)}],
+        "alert_rule_test": [at(300, name), at(315, name, alert(name, "critical", CHECK, 2)),
+                            at(600, name, alert(name, "critical", CHECK, 2)), at(615, name)],
+    })
+    t.append({
+        "name": name + ": a flat counter and a restart (counter reset to 0) never fire",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(rj, CHECK), "values": const(4, 61)},
+                         {"series": sel(rj, tgt("restarted")), "values": const(4, 21) + " " + const(0, 40)}],
+        "alert_rule_test": [at(315, name), at(600, name), at(885, name)],
+    })
+    t.append({
+        "name": name + ": while the redis check fails it carries the reason",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(rj, CHECK), "values": const(10, 21) + " " + const(12, 40)},
+                         {"series": sel(FI, dict(CHECK, check="redis", reason="protocol")), "values": const(1, 61)}],
+        "alert_rule_test": [at(315, name, alert(name, "critical", dict(CHECK, reason="protocol"), 2))],
     })
     return t
 
