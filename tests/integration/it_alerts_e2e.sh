@@ -48,17 +48,7 @@ expect=() # "alertname|label=value,...": must fire, then resolve
 not_run=()
 
 # --- the rules, with short durations ---------------------------------------------------------
-python3 - "$CW_SOURCE_ROOT/alerts/rules/connwatch.rules.yml" "$T/rules.yml" <<'EOF'
-import sys, yaml
-doc = yaml.safe_load(open(sys.argv[1]))
-for g in doc["groups"]:
-    g["interval"] = "1s"
-    for r in g["rules"]:
-        if "for" in r:
-            r["for"] = "2s"
-        r.pop("keep_firing_for", None)
-yaml.safe_dump(doc, open(sys.argv[2], "w"), sort_keys=False)
-EOF
+cw_fast_rules "$T/rules.yml"
 
 # --- servers ------------------------------------------------------------------------------
 # A python3 helper: HTTPS on one port (502 while the file BAD exists), and

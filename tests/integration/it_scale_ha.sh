@@ -155,17 +155,7 @@ cw_start_connwatch "$T/shard-b.yml"
 CW_B=$CW_ADDR
 
 # --- Prometheus: both shards, the /probe list split by hashmod, both Alertmanagers ----------------
-python3 - "$CW_SOURCE_ROOT/alerts/rules/connwatch.rules.yml" "$T/rules.yml" <<'EOF'
-import sys, yaml
-doc = yaml.safe_load(open(sys.argv[1]))
-for g in doc["groups"]:
-    g["interval"] = "1s"
-    for r in g["rules"]:
-        if "for" in r:
-            r["for"] = "2s"
-        r.pop("keep_firing_for", None)
-yaml.safe_dump(doc, open(sys.argv[2], "w"), sort_keys=False)
-EOF
+cw_fast_rules "$T/rules.yml"
 probe_targets=""
 for name in p1 p2 p3 p4 p5 p6; do
     probe_targets+="'127.0.0.1:${port[$name]}', "

@@ -402,3 +402,21 @@ cw_wait_fresh_runs()
     done
     rm -f "$f"
 }
+
+# cw_fast_rules OUT: the bundled alert rules with every group evaluated each
+# second, every `for` cut to 2 s and keep_firing_for removed (expressions and
+# thresholds untouched), written to OUT, for tests that see alerts fire.
+cw_fast_rules()
+{
+    python3 - "$CW_SOURCE_ROOT/alerts/rules/connwatch.rules.yml" "$1" <<'PYEOF'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+for g in doc["groups"]:
+    g["interval"] = "1s"
+    for r in g["rules"]:
+        if "for" in r:
+            r["for"] = "2s"
+        r.pop("keep_firing_for", None)
+yaml.safe_dump(doc, open(sys.argv[2], "w"), sort_keys=False)
+PYEOF
+}
