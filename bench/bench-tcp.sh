@@ -9,7 +9,9 @@
 #     counted) asks /probe?module=tcp_connect&target=127.0.0.1:PORT N times
 #     a second, round-robin over the same ports: the way Prometheus drives it;
 # and reports CPU per probe (delta utime+stime of the exporter / connections
-# the listeners accepted during the window), RSS (VmRSS at the end, VmHWM).
+# the listeners accepted during the window), context switches per probe (all
+# the exporter's threads, voluntary and not: the cost of handing runs between
+# threads), RSS (VmRSS at the end, VmHWM).
 #
 #   bench/bench-tcp.sh                  (BUILD_DIR=build, N=200, DURATION=30)
 #   N=1000 DURATION=60 bench/bench-tcp.sh
@@ -34,6 +36,10 @@ cw_require "$BLACKBOX" python3 curl
 [[ -x $BUILD_DIR/connwatch ]] || ninja -C "$BUILD_DIR" connwatch
 cw_tmpdir
 
+ctx_switches()
+{
+    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
 cpu_ticks()
 {
     sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
@@ -78,16 +84,19 @@ done
 mapfile -t ports <"$CW_TMP/ports"
 
 # measure NAME PID: CPU and accepted connections over DURATION seconds.
-# Sets R_cpu_us (per probe), R_probes, R_rate, R_rss, R_hwm (kB).
+# Sets R_cpu_us (per probe), R_csw (context switches per probe), R_probes,
+# R_rate, R_rss, R_hwm (kB).
 measure()
 {
-    local pid=$2 c0 c1 a0 a1 t0 ms
+    local pid=$2 c0 c1 a0 a1 t0 ms s0 s1
     sleep "$WARMUP"
+    s0=$(ctx_switches "$pid")
     c0=$(cpu_ticks "$pid")
     a0=$(accepted)
     t0=$(cw_now)
     sleep "$DURATION"
     c1=$(cpu_ticks "$pid")
+    s1=$(ctx_switches "$pid")
     a1=$(accepted)
     ms=$(cw_elapsed_ms "$t0")
     R_probes=$((a1 - a0))
@@ -95,9 +104,10 @@ measure()
     R_cpu_us=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v p="$R_probes" \
         'BEGIN { printf "%.1f\n", (p > 0) ? (t / hz * 1e6 / p) : 0 }')
     R_cpu_s=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f\n", t / hz }')
+    R_csw=$(awk -v a="$s0" -v b="$s1" -v p="$R_probes" 'BEGIN { printf "%.2f\n", (p > 0) ? (b - a) / p : 0 }')
     R_rss=$(status_kb "$pid" VmRSS)
     R_hwm=$(status_kb "$pid" VmHWM)
-    cw_note "$1: $R_probes probes in $ms ms ($R_rate/s), CPU $R_cpu_s s, $R_cpu_us us/probe, RSS $R_rss kB"
+    cw_note "$1: $R_probes probes in $ms ms ($R_rate/s), CPU $R_cpu_s s, $R_cpu_us us/probe, $R_csw switches/probe, RSS $R_rss kB"
 }
 
 # ---- connwatch ----------------------------------------------------------------------------
@@ -117,7 +127,7 @@ measure connwatch "$CW_PID"
 cw_scrape >"$CW_TMP/cw.txt"
 ok=$(grep -c '^connwatch_check_success{check="tcp".*} 1$' "$CW_TMP/cw.txt" || true)
 cw_note "connwatch: $ok of $N checks succeeding"
-cw_cpu=$R_cpu_us cw_rate=$R_rate cw_rss=$R_rss cw_hwm=$R_hwm
+cw_cpu=$R_cpu_us cw_csw=$R_csw cw_rate=$R_rate cw_rss=$R_rss cw_hwm=$R_hwm
 cw_stop
 
 # ---- blackbox_exporter, driven at the same rate -------------------------------------------
@@ -168,20 +178,20 @@ EOF
 cw_spawn "$CW_TMP/drive.log" python3 "$CW_TMP/drive.py" "$bb_port" "$N" "$CW_TMP/ports" \
     $((WARMUP + DURATION + 2))
 measure blackbox_exporter "$bb_pid"
-bb_cpu=$R_cpu_us bb_rate=$R_rate bb_rss=$R_rss bb_hwm=$R_hwm
+bb_cpu=$R_cpu_us bb_csw=$R_csw bb_rate=$R_rate bb_rss=$R_rss bb_hwm=$R_hwm
 
 # ---- report -------------------------------------------------------------------------------
 printf '\n%d loopback listeners, %d probes/s asked, %s s measured (after %s s warm-up)\n' \
     "$N" "$N" "$DURATION" "$WARMUP"
-printf '%-20s %12s %14s %12s %12s\n' exporter 'probes/s' 'CPU us/probe' 'RSS MiB' 'peak MiB'
+printf '%-20s %12s %14s %14s %12s %12s\n' exporter 'probes/s' 'CPU us/probe' 'switches/probe' 'RSS MiB' 'peak MiB'
 for who in connwatch blackbox; do
     if [[ $who == connwatch ]]; then
-        set -- "$cw_rate" "$cw_cpu" "$cw_rss" "$cw_hwm"
+        set -- "$cw_rate" "$cw_cpu" "$cw_csw" "$cw_rss" "$cw_hwm"
     else
-        set -- "$bb_rate" "$bb_cpu" "$bb_rss" "$bb_hwm"
+        set -- "$bb_rate" "$bb_cpu" "$bb_csw" "$bb_rss" "$bb_hwm"
     fi
-    printf '%-20s %12s %14s %12.1f %12.1f\n' "$who" "$1" "$2" \
-        "$(awk -v k="$3" 'BEGIN { print k / 1024 }')" "$(awk -v k="$4" 'BEGIN { print k / 1024 }')"
+    printf '%-20s %12s %14s %14s %12.1f %12.1f\n' "$who" "$1" "$2" "$3" \
+        "$(awk -v k="$4" 'BEGIN { print k / 1024 }')" "$(awk -v k="$5" 'BEGIN { print k / 1024 }')"
 done
 awk -v a="$cw_cpu" -v b="$bb_cpu" -v r1="$cw_rss" -v r2="$bb_rss" 'BEGIN {
     printf "ratio connwatch/blackbox: CPU per probe %.2f, RSS %.2f\n", a / b, r1 / r2 }'

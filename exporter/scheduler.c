@@ -256,9 +256,10 @@ static void advance(struct cw_instance *in, cw_mono now)
 static cw_mono step(struct cw_sched *s, cw_mono now)
 {
     cw_mono wake_at = now + CW_S(60);
+    cw_mono horizon = now + CW_SCHED_BATCH;
     size_t i;
 
-    while (s->nheap != 0 && s->heap[0]->sched.next_due <= now) {
+    while (s->nheap != 0 && s->heap[0]->sched.next_due <= horizon) {
         struct cw_instance *in = s->heap[0];
 
         if (in->sched.running) {

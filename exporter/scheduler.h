@@ -28,6 +28,12 @@
 struct cw_sched;
 struct cw_settings;
 
+/* Runs due within CW_SCHED_BATCH after a wake-up of the scheduler start with
+ * it: one wake-up per batch rather than per run (1,000 checks at 1 s with
+ * well-spread phases are one due run per millisecond). A run so starts at
+ * most this much before its tick; its grid does not move. */
+#define CW_SCHED_BATCH CW_MS(2)
+
 /* The scheduler's entry for one instance, embedded in struct cw_instance as
  * 'sched' and touched only by scheduler.c, under the scheduler's lock. An
  * instance kept across a reload keeps its entry, hence its schedule. */
