@@ -105,11 +105,13 @@ cw_pass "version 1: 2 targets with team=edge env=prod, promtool clean ($p1 refus
 # --- version 2: p2 removed, p3 added in another group -----------------------------------
 write_sd "[{\"targets\": [\"127.0.0.1:$p1\"], \"labels\": {\"env\": \"prod\"}},
  {\"targets\": [\"127.0.0.1:$p3\"], \"labels\": {\"env\": \"dev\", \"__meta_source\": \"x\"}}]"
-wait_for "target $p3 added and $p2 removed" eval 'has_target "$p3" && lacks_target "$p2"'
-after=$(failures "$CW_TMP/s.txt" "$p1")
+wait_for "target $p3 added and run, $p2 removed" \
+    eval 'failures_at_least "$p3" 1 && lacks_target "$p2"'
+after=$(failures "$CW_TMP/s.txt" "$p1") || cw_fail "no refused count for $p1 in version 2"
 cw_cmp "$after" ">=" "$before" ||
     cw_fail "the unchanged target's counter was reset by the change ($before -> $after)"
-line=$(grep "connwatch_check_success{.*target=\"127.0.0.1:$p3\"" "$CW_TMP/s.txt")
+line=$(grep "connwatch_check_success{.*target=\"127.0.0.1:$p3\"" "$CW_TMP/s.txt") ||
+    cw_fail "no connwatch_check_success series for 127.0.0.1:$p3"
 [[ $line == *'env="dev"'* && $line != *__meta* ]] || cw_fail "the new group's labels are wrong: $line"
 metric_is connwatch_targets_file_targets 2 || cw_fail "connwatch_targets_file_targets is not 2 after v2"
 grep -q 'msg="targets files changed, checks updated"' "$CW_LOG" ||
@@ -137,23 +139,28 @@ cw_pass "version 3 rejected and counted once, previous targets kept: $line"
 
 # --- version 4: good again ------------------------------------------------------------------
 write_sd "[{\"targets\": [\"127.0.0.1:$p1\", \"127.0.0.1:$p4\"]}]"
-wait_for "target $p4 added by version 4" eval 'has_target "$p4" && lacks_target "$p3"'
+# p1 loses its env label: a new series, so a new instance (its first run awaited).
+wait_for "version 4 applied and run" \
+    eval 'failures_at_least "$p4" 1 && failures_at_least "$p1" 1 && lacks_target "$p3"'
 metric_is connwatch_targets_file_last_load_successful 1 ||
     cw_fail "connwatch_targets_file_last_load_successful is not 1 after a good version"
 metric_is connwatch_targets_file_errors_total 1 || cw_fail "the error count changed on a good version"
-line=$(grep "connwatch_check_success{.*target=\"127.0.0.1:$p1\"" "$CW_TMP/s.txt")
+line=$(grep "connwatch_check_success{.*target=\"127.0.0.1:$p1\"" "$CW_TMP/s.txt") ||
+    cw_fail "no connwatch_check_success series for 127.0.0.1:$p1 in version 4"
 [[ $line != *'env="prod"'* ]] || cw_fail "a label the file no longer gives stays: $line"
-cw_pass "version 4: $p4 added, $p3 removed, counters intact"
+cw_pass "version 4: $p4 added, $p3 removed, the error count unchanged"
 
 # --- SIGHUP: the file is read again; the unchanged instances stay ------------------------------
-before=$(failures "$CW_TMP/s.txt" "$p4")
+before=$(failures "$CW_TMP/s.txt" "$p4") || cw_fail "no refused count for $p4"
 write_sd "[{\"targets\": [\"127.0.0.1:$p1\", \"127.0.0.1:$p4\"]}, {\"targets\": \"x\"}]"
 kill -HUP "$pid"
-wait_for "the bad version read by SIGHUP or the watcher" metric_is connwatch_targets_file_errors_total 2
+# Counted by the reload (and once more if the watcher saw it first).
+errors_at_least() { cw_cmp "$(cw_metric_in "$CW_TMP/s.txt" connwatch_targets_file_errors_total "file=\"$sd\"")" ">=" "$1"; }
+wait_for "the bad version read by SIGHUP" errors_at_least 2
 has_target "$p4" || cw_fail "SIGHUP with a bad targets file dropped the targets"
 [[ $(cw_metric_in "$CW_TMP/s.txt" connwatch_config_last_reload_successful) == 1 ]] ||
     cw_fail "a bad targets file failed the reload of a good configuration"
-after=$(failures "$CW_TMP/s.txt" "$p4")
+after=$(failures "$CW_TMP/s.txt" "$p4") || cw_fail "no refused count for $p4 after SIGHUP"
 cw_cmp "$after" ">=" "$before" || cw_fail "SIGHUP reset a kept target's counter ($before -> $after)"
 cw_pass "SIGHUP: the bad targets file kept out, the configuration reloaded, counters intact"
 
