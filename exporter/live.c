@@ -244,8 +244,9 @@ static void live_refresh(struct cw_live *l)
 {
     struct cw_settings *prev, *fresh;
     struct cw_diag diag;
-    char n1[24], n2[24];
+    char n1[24], n2[24], took[32];
     size_t kept;
+    cw_mono t0;
 
     pthread_mutex_lock(&l->load_lock);
     prev = cw_live_settings(l);
@@ -255,6 +256,7 @@ static void live_refresh(struct cw_live *l)
         return;
     }
     cw_diag_init(&diag);
+    t0 = cw_now();
     fresh = cw_settings_refresh(prev, &diag);
     if (fresh == NULL) {
         snprintf(n1, sizeof(n1), "%zu", diag.n);
@@ -265,8 +267,9 @@ static void live_refresh(struct cw_live *l)
         kept = live_make(l, fresh, false);
         snprintf(n1, sizeof(n1), "%zu", fresh->ninst);
         snprintf(n2, sizeof(n2), "%zu", kept);
+        cw_duration_format(cw_now() - t0, took, sizeof(took));
         cw_log(CW_LOG_INFO, "config", "targets files changed, checks updated", "checks", n1,
-               "unchanged", n2, (char *)NULL);
+               "unchanged", n2, "took", took, (char *)NULL);
         cw_settings_unref(fresh);
     }
     cw_diag_reset(&diag);
