@@ -29,6 +29,7 @@ struct targets_stat {
     double errors;
     bool ok;
     double targets;
+    bool counted; /* this load's rejection is counted (a file several stanzas name) */
 };
 
 struct cw_live {
@@ -205,8 +206,9 @@ static void tstats_update(struct cw_live *l, const struct cw_settings *s)
         t->targets += (double)src->ntargets;
         if (src->failed)
             t->ok = false;
-        if (src->failed && src->read_now) {
+        if (src->failed && src->read_now && !t->counted) {
             t->errors += 1;
+            t->counted = true;
             cw_log(CW_LOG_ERROR, "config", "targets file rejected, keeping its previous targets",
                    "file", src->path, "err", src->error != NULL ? src->error : "", (char *)NULL);
         }
@@ -267,7 +269,7 @@ static void live_refresh(struct cw_live *l)
         kept = live_make(l, fresh, false);
         snprintf(n1, sizeof(n1), "%zu", fresh->ninst);
         snprintf(n2, sizeof(n2), "%zu", kept);
-        cw_duration_format(cw_now() - t0, took, sizeof(took));
+        snprintf(took, sizeof(took), "%.3fs", cw_seconds(cw_now() - t0));
         cw_log(CW_LOG_INFO, "config", "targets files changed, checks updated", "checks", n1,
                "unchanged", n2, "took", took, (char *)NULL);
         cw_settings_unref(fresh);
