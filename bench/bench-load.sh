@@ -191,7 +191,6 @@ fi
 if [[ $SD_LIVE == 1 ]]; then
     sd=$CW_TMP/live.json
     gen_sd "$sd" 10000 json
-    port=$(cw_free_port)
     printf 'host: {enabled: false}\nservices:\n  - name: fleet\n    checks:\n      - tcp: {targets_file: live.json, interval: 1h, timeout: 1s}\n' \
         >"$CW_TMP/live.yml"
     # Every target on a closed loopback port: resolution is not what is measured.

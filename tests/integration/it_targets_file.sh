@@ -84,7 +84,8 @@ metric_is() { [[ $(cw_metric_in "$CW_TMP/s.txt" "$1" "file=\"$sd\"" 2>/dev/null)
 failures_at_least() { cw_cmp "$(failures "$CW_TMP/s.txt" "$1" 2>/dev/null || echo 0)" ">=" "$2"; }
 
 # --- version 1: two targets with the group's label ------------------------------------
-wait_for "both targets of version 1 failing twice" eval 'failures_at_least "$p1" 2 && failures_at_least "$p2" 2'
+v1_ran() { failures_at_least "$p1" 2 && failures_at_least "$p2" 2; }
+wait_for "both targets of version 1 failing twice" v1_ran
 line=$(grep "connwatch_check_success{.*target=\"127.0.0.1:$p1\"" "$CW_TMP/s.txt") ||
     cw_fail "no connwatch_check_success series for 127.0.0.1:$p1"
 [[ $line == *'team="edge"'* && $line == *'env="prod"'* ]] ||
@@ -105,8 +106,8 @@ cw_pass "version 1: 2 targets with team=edge env=prod, promtool clean ($p1 refus
 # --- version 2: p2 removed, p3 added in another group -----------------------------------
 write_sd "[{\"targets\": [\"127.0.0.1:$p1\"], \"labels\": {\"env\": \"prod\"}},
  {\"targets\": [\"127.0.0.1:$p3\"], \"labels\": {\"env\": \"dev\", \"__meta_source\": \"x\"}}]"
-wait_for "target $p3 added and run, $p2 removed" \
-    eval 'failures_at_least "$p3" 1 && lacks_target "$p2"'
+v2_ran() { failures_at_least "$p3" 1 && lacks_target "$p2"; }
+wait_for "target $p3 added and run, $p2 removed" v2_ran
 after=$(failures "$CW_TMP/s.txt" "$p1") || cw_fail "no refused count for $p1 in version 2"
 cw_cmp "$after" ">=" "$before" ||
     cw_fail "the unchanged target's counter was reset by the change ($before -> $after)"
@@ -140,8 +141,8 @@ cw_pass "version 3 rejected and counted once, previous targets kept: $line"
 # --- version 4: good again ------------------------------------------------------------------
 write_sd "[{\"targets\": [\"127.0.0.1:$p1\", \"127.0.0.1:$p4\"]}]"
 # p1 loses its env label: a new series, so a new instance (its first run awaited).
-wait_for "version 4 applied and run" \
-    eval 'failures_at_least "$p4" 1 && failures_at_least "$p1" 1 && lacks_target "$p3"'
+v4_ran() { failures_at_least "$p4" 1 && failures_at_least "$p1" 1 && lacks_target "$p3"; }
+wait_for "version 4 applied and run" v4_ran
 metric_is connwatch_targets_file_last_load_successful 1 ||
     cw_fail "connwatch_targets_file_last_load_successful is not 1 after a good version"
 metric_is connwatch_targets_file_errors_total 1 || cw_fail "the error count changed on a good version"
