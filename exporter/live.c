@@ -44,6 +44,13 @@ struct cw_live {
     struct targets_stat *tstats; /* owned: one per targets file of the live settings */
     size_t ntstats;
 
+    /* A refresh that failed (only the watcher, under load_lock, touches
+     * these): the settings it started from and the identities of their
+     * targets files then, so that the same files are not loaded again
+     * every poll. */
+    struct cw_settings *stuck_for; /* owned reference, or NULL */
+    struct cw_file_id *stuck;      /* owned: stuck_for->ntsrc entries */
+
     pthread_mutex_t watch_lock; /* guards 'stop' */
     pthread_cond_t watch_wake;  /* on CLOCK_MONOTONIC */
     bool stop;
@@ -240,6 +247,43 @@ static size_t live_make(struct cw_live *l, struct cw_settings *settings, bool re
     return kept;
 }
 
+static void stuck_clear(struct cw_live *l)
+{
+    cw_settings_unref(l->stuck_for);
+    free(l->stuck);
+    l->stuck_for = NULL;
+    l->stuck = NULL;
+}
+
+static void stuck_set(struct cw_live *l, struct cw_settings *s)
+{
+    size_t i;
+
+    l->stuck = calloc(s->ntsrc != 0 ? s->ntsrc : 1, sizeof(*l->stuck));
+    if (l->stuck == NULL)
+        return; /* tried again at the next poll */
+    for (i = 0; i < s->ntsrc; i++)
+        cw_file_id_of(s->tsrc[i].path, &l->stuck[i]);
+    l->stuck_for = cw_settings_ref(s);
+}
+
+/* stuck_again() tells whether a refresh of 's' already failed with its
+ * targets files as they are now. */
+static bool stuck_again(struct cw_live *l, const struct cw_settings *s)
+{
+    struct cw_file_id now;
+    size_t i;
+
+    if (l->stuck_for != s)
+        return false;
+    for (i = 0; i < s->ntsrc; i++) {
+        cw_file_id_of(s->tsrc[i].path, &now);
+        if (!cw_file_id_equal(&now, &l->stuck[i]))
+            return false;
+    }
+    return true;
+}
+
 /* live_refresh() loads the live configuration again when one of its
  * targets files changed. */
 static void live_refresh(struct cw_live *l)
@@ -252,7 +296,7 @@ static void live_refresh(struct cw_live *l)
 
     pthread_mutex_lock(&l->load_lock);
     prev = cw_live_settings(l);
-    if (prev == NULL || !cw_settings_targets_changed(prev)) {
+    if (prev == NULL || !cw_settings_targets_changed(prev) || stuck_again(l, prev)) {
         cw_settings_unref(prev);
         pthread_mutex_unlock(&l->load_lock);
         return;
@@ -260,11 +304,14 @@ static void live_refresh(struct cw_live *l)
     cw_diag_init(&diag);
     t0 = cw_now();
     fresh = cw_settings_refresh(prev, &diag);
+    stuck_clear(l);
     if (fresh == NULL) {
+        /* E.g. an unchanged file now duplicates a target a changed one took. */
         snprintf(n1, sizeof(n1), "%zu", diag.n);
         cw_log(CW_LOG_ERROR, "config", "targets changed but do not load, keeping the running ones",
                "file", prev->file, "errors", n1, "err", diag.n != 0 ? diag.entries[0].text : "",
                (char *)NULL);
+        stuck_set(l, prev);
     } else {
         kept = live_make(l, fresh, false);
         snprintf(n1, sizeof(n1), "%zu", fresh->ninst);
@@ -382,6 +429,7 @@ bool cw_live_free(struct cw_live *l, cw_duration grace)
     if (!cw_sched_free(l->sched, grace))
         return false;
     cw_settings_unref(l->settings);
+    stuck_clear(l);
     tstats_free(l->tstats, l->ntstats);
     pthread_cond_destroy(&l->watch_wake);
     pthread_mutex_destroy(&l->watch_lock);

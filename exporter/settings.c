@@ -639,7 +639,7 @@ void cw_file_id_of(const char *path, struct cw_file_id *id)
         file_id_from_stat(&st, id);
 }
 
-static bool file_id_equal(const struct cw_file_id *a, const struct cw_file_id *b)
+bool cw_file_id_equal(const struct cw_file_id *a, const struct cw_file_id *b)
 {
     return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
            a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
@@ -652,7 +652,7 @@ bool cw_settings_targets_changed(const struct cw_settings *s)
 
     for (i = 0; s != NULL && i < s->ntsrc; i++) {
         cw_file_id_of(s->tsrc[i].path, &now);
-        if (!file_id_equal(&now, &s->tsrc[i].seen))
+        if (!cw_file_id_equal(&now, &s->tsrc[i].seen))
             return true;
     }
     return false;
@@ -764,7 +764,7 @@ static int stanza_targets_file(struct stanza *st, struct load_index *ix, const s
     old = prev_src(ix, src->key);
     if (old != NULL && !ix->reread) {
         cw_file_id_of(src->path, &src->seen);
-        if (file_id_equal(&src->seen, &old->seen)) {
+        if (cw_file_id_equal(&src->seen, &old->seen)) {
             /* Unchanged since the last load: its outcome stands, not read again. */
             src->seen = old->seen;
             src->failed = old->failed;

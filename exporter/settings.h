@@ -103,6 +103,9 @@ bool cw_settings_targets_changed(const struct cw_settings *s);
  * fails). */
 void cw_file_id_of(const char *path, struct cw_file_id *id);
 
+/* cw_file_id_equal() tells whether two identities are the same. */
+bool cw_file_id_equal(const struct cw_file_id *a, const struct cw_file_id *b);
+
 /* cw_settings_load_builtin() loads the built-in default configuration (this
  * host: its host section, an icmp check of 127.0.0.1 and a tcp check of
  * connwatch's own listener at 'self_target', "HOST:PORT"; NULL:

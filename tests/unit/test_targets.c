@@ -529,6 +529,35 @@ START_TEST(test_targets_label_change_replaces_only_that_instance)
 }
 END_TEST
 
+/* A changed file that takes a target of an unchanged one: the unchanged one
+ * cannot fall back, so the refresh fails as a whole (the running settings
+ * stay, and the watcher does not retry until a file changes again). */
+START_TEST(test_targets_refresh_fails_when_an_unchanged_file_collides)
+{
+    struct cw_settings *a, *b;
+    struct cw_diag d;
+    char *got, *text;
+
+    put("a.json", "[{\"targets\": [\"a:1\"]}]");
+    put("b.json", "[{\"targets\": [\"b:2\"]}]");
+    got = load(TCP("{targets_file: a.json}\n      - tcp: {targets_file: b.json}"), &a);
+    ck_assert_str_eq(got, "");
+    free(got);
+    put("a.json", "[{\"targets\": [\"a:1\", \"b:2\"]}]");
+    ck_assert(cw_settings_targets_changed(a));
+    cw_diag_init(&d);
+    b = cw_settings_refresh(a, &d);
+    ck_assert_ptr_null(b);
+    text = joined(&d);
+    ck_assert_ptr_nonnull(strstr(text,
+                                 "/b.json:1:15: [0].targets[0]: duplicate check: this service "
+                                 "already has a tcp check with target \"b:2\" (line 5)"));
+    free(text);
+    cw_diag_reset(&d);
+    cw_settings_unref(a);
+}
+END_TEST
+
 /* A first load has no previous version: a bad file is an error of the load. */
 START_TEST(test_targets_file_bad_without_previous_is_an_error)
 {
@@ -626,6 +655,7 @@ static Suite *targets_suite(void)
     tcase_add_test(tc, test_targets_file_deleted_keeps_previous_targets);
     tcase_add_test(tc, test_targets_label_change_replaces_only_that_instance);
     tcase_add_test(tc, test_targets_file_bad_without_previous_is_an_error);
+    tcase_add_test(tc, test_targets_refresh_fails_when_an_unchanged_file_collides);
     tcase_add_test(tc, test_targets_file_ten_thousand);
     tcase_add_test(tc, test_file_sd_parse_counts_groups_and_targets);
     suite_add_tcase(s, tc);
