@@ -8,8 +8,14 @@
  * hands the result to the scheduler and makes it the settings that scrapes,
  * the landing page and /probe read (cw_live_settings()), in that order and
  * under one lock. It also knows the outcome of the last load, and emits
- * its series (reload status, the scheduler's pool) through cw_live_emit(),
- * a registry self emitter.
+ * its series (reload status, the scheduler's pool, the targets files)
+ * through cw_live_emit(), a registry self emitter.
+ *
+ * A thread of its own watches the targets files of the live settings: every
+ * CW_TARGETS_POLL it compares each file's identity (device, inode, size,
+ * mtime, ctime) with what was read, and when one changed it loads the live
+ * configuration text again with the changed files re-read
+ * (cw_settings_refresh()); unchanged instances keep their state.
  */
 #ifndef CW_LIVE_H
 #define CW_LIVE_H
@@ -23,6 +29,9 @@
 
 struct cw_live;
 struct cw_batch;
+
+/* How often the targets files are looked at (a stat() each). */
+#define CW_TARGETS_POLL CW_S(2)
 
 /* cw_live_new() returns a live configuration with no settings yet that
  * runs its settings on 'sched' (owned from now on, also on failure), or
@@ -53,8 +62,9 @@ struct cw_settings *cw_live_settings(struct cw_live *l);
 bool cw_live_ready(struct cw_live *l);
 
 /* cw_live_emit() adds connwatch_config_last_reload_successful,
- * _success_timestamp_seconds and the scheduler's pool gauges to 'b'
- * ('live' is a struct cw_live; a cw_registry_self_fn). */
+ * _success_timestamp_seconds, the scheduler's pool gauges and, per targets
+ * file, connwatch_targets_file_errors_total, _last_load_successful and
+ * _targets to 'b' ('live' is a struct cw_live; a cw_registry_self_fn). */
 void cw_live_emit(void *live, struct cw_batch *b);
 
 /* cw_live_free() stops the scheduler, waiting up to 'grace' for running

@@ -9,12 +9,20 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/strindex.h"
+#include "file_sd.h"
 #include "kinds.h"
 #include "probe_allow.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The largest configuration or targets file, as core/config.c reads it. */
+#define SETTINGS_MAX_FILESIZE (32u << 20)
 
 /* The built-in configuration: what a first run watches with no file. It
  * goes through the same loader as any file; %s is connwatch's own listener. */
@@ -341,7 +349,15 @@ void cw_settings_unref(struct cw_settings *s)
     for (i = 0; i < s->ninst; i++)
         cw_instance_unref(s->inst[i]);
     free(s->inst);
+    for (i = 0; i < s->ntsrc; i++) {
+        free(s->tsrc[i].key);
+        free(s->tsrc[i].path);
+        free(s->tsrc[i].text);
+        free(s->tsrc[i].error);
+    }
+    free(s->tsrc);
     cw_probe_allow_free(s);
+    free(s->text);
     free(s->file);
     free(s);
 }
@@ -351,8 +367,10 @@ void cw_settings_unref(struct cw_settings *s)
  * target) and service names, both borrowed from the instances and the node
  * tree being loaded. */
 struct load_index {
-    struct cw_strindex keys;     /* key -> struct cw_instance */
-    struct cw_strindex services; /* name -> the "name" node of its service */
+    struct cw_strindex keys;        /* key -> struct cw_instance */
+    struct cw_strindex services;    /* name -> the "name" node of its service */
+    const struct cw_settings *prev; /* the settings this load replaces, or NULL */
+    bool reread;                    /* read every targets_file, changed or not */
 };
 
 static int settings_add(struct cw_settings *s, struct load_index *ix, struct cw_instance *in,
@@ -402,6 +420,526 @@ static void kinds_list(struct cw_buf *b)
     (void)rc;
 }
 
+/* ---- many targets, one stanza -------------------------------------------- */
+
+/* A stanza with targets or targets_file becomes one instance per target:
+ * the kind's probe option (the field /probe fills: target, url, address,
+ * name) set to each element, the stanza's other options shared. The
+ * instances are made first (struct pending) and join the settings only when
+ * the whole list loaded, so that a rejected targets_file can give way to
+ * its previous version. */
+
+struct pending {
+    struct cw_instance **v; /* owned references */
+    size_t n;
+    size_t cap;
+};
+
+static int pending_push(struct pending *p, struct cw_instance *in)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap != 0 ? p->cap * 2 : 16;
+        struct cw_instance **v = realloc(p->v, cap * sizeof(*v));
+
+        if (v == NULL)
+            return CW_ENOMEM;
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n++] = in;
+    return CW_OK;
+}
+
+static void pending_drop(struct pending *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n; i++)
+        cw_instance_unref(p->v[i]);
+    free(p->v);
+    memset(p, 0, sizeof(*p));
+}
+
+/* diag_merge() copies the entries of 'from' to 'to', each distinct text
+ * once: an error in an option the targets share is made once per target. */
+static void diag_merge(struct cw_diag *to, const struct cw_diag *from)
+{
+    struct cw_strindex seen;
+    void *found;
+    size_t i;
+
+    cw_strindex_init(&seen);
+    for (i = 0; i < from->n; i++) {
+        if (cw_strindex_add(&seen, from->entries[i].text, from->entries[i].text, &found) == CW_OK &&
+            found != NULL)
+            continue;
+        cw_diagf(to, NULL, "%s", from->entries[i].text);
+    }
+    cw_strindex_reset(&seen);
+}
+
+/* A stanza being expanded: its options with the targets keys left out and
+ * one last slot for the target, and what its instances share. */
+struct stanza {
+    const struct cw_check_kind *kind;
+    const struct cw_node *check; /* the "- kind: {...}" item */
+    struct cw_node opts;         /* items: borrowed nodes, the last one the target */
+    const struct service_ctx *svc;
+    const struct global_opts *g;
+    bool from_file;
+    struct cw_strindex seen; /* key -> the element node that made it */
+    struct pending p;
+};
+
+/* stanza_add() makes the instance of target node 'e' with labels 'svc'. */
+static int stanza_add(struct stanza *st, struct load_index *ix, const struct cw_node *e,
+                      const struct service_ctx *svc, struct cw_diag *diag)
+{
+    struct cw_node tn = *e;
+    struct cw_instance *in, *other;
+    const struct cw_node *first;
+    void *found;
+
+    tn.key = (char *)st->kind->probe_option;
+    st->opts.items[st->opts.nitems - 1] = &tn;
+    in = instance_new(st->kind, e, &st->opts, svc, st->g, diag);
+    if (in == NULL)
+        return CW_ECONFIG;
+    if (st->from_file) {
+        /* The check is where the stanza is; its target's position is in the file. */
+        in->line = st->check->line;
+        in->col = st->check->col;
+    }
+    other = cw_strindex_find(&ix->keys, in->key);
+    if (other != NULL) {
+        cw_diagf(diag, e,
+                 "duplicate check: this service already has a %s check with target \"%s\" "
+                 "(line %u)",
+                 in->kind->name, in->target, other->line);
+        cw_instance_unref(in);
+        return CW_ECONFIG;
+    }
+    /* In the list first: the index borrows the instance's key. */
+    if (pending_push(&st->p, in) != CW_OK) {
+        cw_instance_unref(in);
+        cw_diagf(diag, e, "out of memory");
+        return CW_ENOMEM;
+    }
+    if (cw_strindex_add(&st->seen, in->key, (void *)e, &found) != CW_OK) {
+        cw_diagf(diag, e, "out of memory");
+        return CW_ENOMEM;
+    }
+    first = found;
+    if (first != NULL) {
+        cw_diagf(diag, e, "duplicate target \"%s\" (also at line %u, column %u)", in->target,
+                 first->line, first->col);
+        cw_instance_unref(st->p.v[--st->p.n]);
+        return CW_ECONFIG;
+    }
+    return CW_OK;
+}
+
+/* stanza_reset_targets() forgets the instances made so far. */
+static void stanza_reset_targets(struct stanza *st)
+{
+    cw_strindex_reset(&st->seen);
+    pending_drop(&st->p);
+}
+
+/* group_labels() merges the service's labels and those of a file_sd group
+ * into 'out' (borrowed strings; free out->keys and out->values): a group's
+ * label replaces the service's label of that name, "__" labels are left
+ * out, labels connwatch sets are errors. */
+static int group_labels(const struct cw_strmap *svc, const struct cw_node *labels,
+                        struct cw_strmap *out, struct cw_diag *diag)
+{
+    size_t n = (svc != NULL ? svc->n : 0) + (labels != NULL ? labels->nitems : 0);
+    size_t i, j;
+    int rc = CW_OK;
+
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
+        return CW_OK;
+    out->keys = calloc(n, sizeof(*out->keys));
+    out->values = calloc(n, sizeof(*out->values));
+    if (out->keys == NULL || out->values == NULL)
+        return CW_ENOMEM;
+    for (i = 0; svc != NULL && i < svc->n; i++) {
+        out->keys[out->n] = svc->keys[i];
+        out->values[out->n++] = svc->values[i];
+    }
+    for (i = 0; labels != NULL && i < labels->nitems; i++) {
+        const struct cw_node *l = labels->items[i];
+
+        if (!cw_file_sd_label_is_used(l))
+            continue;
+        if (label_is_reserved(l->key)) {
+            cw_diagf_key(diag, l, "label \"%s\" is set by connwatch itself", l->key);
+            rc = CW_ECONFIG;
+            continue;
+        }
+        for (j = 0; j < out->n && strcmp(out->keys[j], l->key) != 0; j++)
+            ;
+        out->keys[j] = l->key;
+        out->values[j] = l->scalar;
+        if (j == out->n)
+            out->n++;
+    }
+    return rc;
+}
+
+/* stanza_from_file() makes the instances of the file_sd text 'text'. */
+static int stanza_from_file(struct stanza *st, struct load_index *ix, const char *path,
+                            const char *text, size_t len, struct cw_diag *diag)
+{
+    struct cw_file_sd sd;
+    size_t i, j;
+    int rc;
+
+    /* The groups that parsed are expanded even when others did not: every
+     * problem of the file is reported at once. */
+    rc = cw_file_sd_parse(path, text, len, &sd, diag);
+    for (i = 0; rc != CW_ENOMEM && i < sd.ngroups; i++) {
+        const struct cw_sd_group *gr = &sd.groups[i];
+        struct service_ctx ctx = {st->svc->name, NULL};
+        struct cw_strmap merged;
+        int lrc;
+
+        lrc = group_labels(st->svc->labels, gr->labels, &merged, diag);
+        if (lrc != CW_OK)
+            rc = lrc;
+        ctx.labels = &merged;
+        for (j = 0; lrc != CW_ENOMEM && gr->targets != NULL && j < gr->targets->nitems; j++) {
+            if (stanza_add(st, ix, gr->targets->items[j], &ctx, diag) != CW_OK)
+                rc = CW_ECONFIG;
+        }
+        free(merged.keys);
+        free(merged.values);
+    }
+    cw_file_sd_reset(&sd);
+    return rc;
+}
+
+static void file_id_from_stat(const struct stat *st, struct cw_file_id *id)
+{
+    id->exists = true;
+    id->dev = (uint64_t)st->st_dev;
+    id->ino = (uint64_t)st->st_ino;
+    id->size = (int64_t)st->st_size;
+    id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    id->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+void cw_file_id_of(const char *path, struct cw_file_id *id)
+{
+    struct stat st;
+
+    memset(id, 0, sizeof(*id));
+    if (stat(path, &st) == 0)
+        file_id_from_stat(&st, id);
+}
+
+bool cw_file_id_equal(const struct cw_file_id *a, const struct cw_file_id *b)
+{
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+bool cw_settings_targets_changed(const struct cw_settings *s)
+{
+    struct cw_file_id now;
+    size_t i;
+
+    for (i = 0; s != NULL && i < s->ntsrc; i++) {
+        cw_file_id_of(s->tsrc[i].path, &now);
+        if (!cw_file_id_equal(&now, &s->tsrc[i].seen))
+            return true;
+    }
+    return false;
+}
+
+/* targets_read() reads regular file 'path' into 'b' and its identity, from
+ * the open descriptor, into 'id' (so that what was read is what is
+ * remembered). A FIFO or device is refused without blocking. */
+static int targets_read(const char *path, struct cw_buf *b, struct cw_file_id *id, char *why,
+                        size_t whylen)
+{
+    struct stat st;
+    int fd, rc;
+
+    memset(id, 0, sizeof(*id));
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        cw_strerror_r(errno, why, whylen);
+        return CW_EIO;
+    }
+    if (fstat(fd, &st) != 0) {
+        cw_strerror_r(errno, why, whylen);
+        close(fd);
+        return CW_EIO;
+    }
+    file_id_from_stat(&st, id);
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "not a regular file");
+        close(fd);
+        return CW_EPARSE;
+    }
+    rc = cw_buf_read_fd(b, fd, SETTINGS_MAX_FILESIZE, why, whylen);
+    close(fd);
+    return rc;
+}
+
+static char *path_resolve(const struct cw_node *n, const char *p)
+{
+    char *dir;
+    struct cw_buf b;
+
+    if (p[0] == '/')
+        return strdup(p);
+    dir = cw_node_dir(n);
+    if (dir == NULL)
+        return NULL;
+    cw_buf_init(&b, 1u << 16);
+    if (cw_buf_addf(&b, "%s/%s", dir, p) != CW_OK) {
+        free(dir);
+        cw_buf_reset(&b);
+        return NULL;
+    }
+    free(dir);
+    return cw_buf_take(&b, NULL);
+}
+
+static const struct cw_targets_src *prev_src(const struct load_index *ix, const char *key)
+{
+    size_t i;
+
+    for (i = 0; ix->prev != NULL && i < ix->prev->ntsrc; i++) {
+        if (strcmp(ix->prev->tsrc[i].key, key) == 0)
+            return &ix->prev->tsrc[i];
+    }
+    return NULL;
+}
+
+static int tsrc_push(struct cw_settings *s, struct cw_targets_src *src)
+{
+    struct cw_targets_src *v = realloc(s->tsrc, (s->ntsrc + 1) * sizeof(*v));
+
+    if (v == NULL)
+        return CW_ENOMEM;
+    s->tsrc = v;
+    s->tsrc[s->ntsrc++] = *src;
+    return CW_OK;
+}
+
+/* stanza_targets_file() makes the instances of the file named by 'tf' into
+ * st->p and records the source in 'src'. A version that does not load
+ * gives way to the one 'prev' had, if any. */
+static int stanza_targets_file(struct stanza *st, struct load_index *ix, const struct cw_node *tf,
+                               struct cw_targets_src *src, struct cw_diag *diag)
+{
+    const struct cw_targets_src *old;
+    struct cw_diag ld;
+    struct cw_buf kb, b;
+    char why[160];
+    int rc;
+
+    if (tf->type != CW_NODE_SCALAR || cw_node_is_null(tf)) {
+        cw_diagf(diag, tf, "must be the path of a file_sd file, not a %s", cw_node_type_name(tf));
+        return CW_ECONFIG;
+    }
+    src->path = path_resolve(tf, tf->scalar);
+    cw_buf_init(&kb, 1u << 16);
+    if (src->path == NULL ||
+        cw_buf_addf(&kb, "%s\x1f%s\x1f%s", st->svc->name != NULL ? st->svc->name : "",
+                    st->kind->name, src->path) != CW_OK) {
+        cw_buf_reset(&kb);
+        cw_diagf(diag, tf, "out of memory");
+        return CW_ENOMEM;
+    }
+    src->key = cw_buf_take(&kb, NULL);
+    if (src->key == NULL) {
+        cw_diagf(diag, tf, "out of memory");
+        return CW_ENOMEM;
+    }
+    old = prev_src(ix, src->key);
+    if (old != NULL && !ix->reread) {
+        cw_file_id_of(src->path, &src->seen);
+        if (cw_file_id_equal(&src->seen, &old->seen)) {
+            /* Unchanged since the last load: its outcome stands, not read again. */
+            src->seen = old->seen;
+            src->failed = old->failed;
+            if (old->error != NULL)
+                src->error = strdup(old->error);
+            src->text = malloc(old->len + 1);
+            if (src->text == NULL) {
+                cw_diagf(diag, tf, "out of memory");
+                return CW_ENOMEM;
+            }
+            memcpy(src->text, old->text, old->len + 1);
+            src->len = old->len;
+            cw_diag_init(&ld);
+            rc = stanza_from_file(st, ix, src->path, src->text, src->len, &ld);
+            diag_merge(diag, &ld);
+            cw_diag_reset(&ld);
+            src->ntargets = st->p.n;
+            return rc;
+        }
+    }
+
+    src->read_now = true;
+    cw_diag_init(&ld);
+    cw_buf_init(&b, SETTINGS_MAX_FILESIZE);
+    rc = targets_read(src->path, &b, &src->seen, why, sizeof(why));
+    if (rc != CW_OK)
+        cw_diagf(&ld, tf, "cannot read %s: %s", src->path, why);
+    else
+        rc = stanza_from_file(st, ix, src->path, cw_buf_str(&b), b.len, &ld);
+    if (rc == CW_OK) {
+        src->len = b.len;
+        src->text = cw_buf_take(&b, NULL);
+        if (src->text == NULL)
+            src->text = strdup(""); /* an empty buffer: never loads, but keep it whole */
+        cw_diag_reset(&ld);
+        if (src->text == NULL) {
+            cw_diagf(diag, tf, "out of memory");
+            return CW_ENOMEM;
+        }
+        src->ntargets = st->p.n;
+        return CW_OK;
+    }
+    cw_buf_reset(&b);
+    stanza_reset_targets(st);
+    if (old == NULL || rc == CW_ENOMEM) {
+        diag_merge(diag, &ld);
+        cw_diag_reset(&ld);
+        return CW_ECONFIG;
+    }
+    /* Rejected: the stanza keeps the previous version's targets. */
+    src->failed = true;
+    src->error = strdup(ld.n != 0 ? ld.entries[0].text : "rejected");
+    cw_diag_reset(&ld);
+    src->text = malloc(old->len + 1);
+    if (src->text == NULL) {
+        cw_diagf(diag, tf, "out of memory");
+        return CW_ENOMEM;
+    }
+    memcpy(src->text, old->text, old->len + 1);
+    src->len = old->len;
+    cw_diag_init(&ld);
+    rc = stanza_from_file(st, ix, src->path, src->text, src->len, &ld);
+    diag_merge(diag, &ld);
+    cw_diag_reset(&ld);
+    src->ntargets = st->p.n;
+    return rc;
+}
+
+/* load_targets() loads a check stanza that lists its targets ('tl') or
+ * names a targets file ('tf'); one of them is set. */
+static int load_targets(struct cw_settings *s, struct load_index *ix, const struct cw_node *c,
+                        const struct cw_check_kind *kind, const struct cw_node *opts,
+                        const struct cw_node *tl, const struct cw_node *tf,
+                        const struct service_ctx *svc, const struct global_opts *g,
+                        struct cw_diag *diag)
+{
+    struct stanza st;
+    struct cw_targets_src src;
+    struct cw_diag ld;
+    size_t i;
+    int rc = CW_OK;
+
+    memset(&src, 0, sizeof(src));
+    if (tl != NULL && tf != NULL) {
+        cw_diagf_key(diag, tf, "use either targets or targets_file, not both");
+        return CW_ECONFIG;
+    }
+    for (i = 0; i < opts->nitems; i++) {
+        const struct cw_node *o = opts->items[i];
+
+        if (strcmp(o->key, kind->probe_option) == 0) {
+            cw_diagf_key(diag, o, "\"%s\" and \"%s\" exclude each other: list every %s in %s",
+                         o->key, tl != NULL ? "targets" : "targets_file", o->key,
+                         tl != NULL ? "targets" : "the targets file");
+            rc = CW_ECONFIG;
+        } else if (strcmp(o->key, "name") == 0) {
+            cw_diagf_key(diag, o,
+                         "a check with %s is named by each target; one name would be shared",
+                         tl != NULL ? "targets" : "targets_file");
+            rc = CW_ECONFIG;
+        }
+    }
+    if (tl != NULL && tl->type != CW_NODE_SEQ) {
+        cw_diagf(diag, tl, "must be a list of targets, not a %s", cw_node_type_name(tl));
+        return CW_ECONFIG;
+    }
+    if (tl != NULL && tl->nitems == 0) {
+        cw_diagf(diag, tl, "must list at least one target");
+        return CW_ECONFIG;
+    }
+    if (rc != CW_OK)
+        return rc;
+
+    memset(&st, 0, sizeof(st));
+    st.kind = kind;
+    st.check = c;
+    st.svc = svc;
+    st.g = g;
+    st.from_file = tf != NULL;
+    st.opts = *opts;
+    st.opts.items = calloc(opts->nitems, sizeof(*st.opts.items));
+    if (st.opts.items == NULL) {
+        cw_diagf(diag, c, "out of memory");
+        return CW_ENOMEM;
+    }
+    st.opts.nitems = 0;
+    for (i = 0; i < opts->nitems; i++) {
+        if (opts->items[i] != tl && opts->items[i] != tf)
+            st.opts.items[st.opts.nitems++] = opts->items[i];
+    }
+    st.opts.nitems++; /* the target's slot: 'targets' or 'targets_file' had one */
+    cw_strindex_init(&st.seen);
+
+    if (tl != NULL) {
+        cw_diag_init(&ld);
+        for (i = 0; i < tl->nitems; i++) {
+            const struct cw_node *e = tl->items[i];
+
+            if (e->type != CW_NODE_SCALAR || cw_node_is_null(e)) {
+                cw_diagf(&ld, e, "a target is a non-empty string, not a%s %s",
+                         e->type == CW_NODE_SCALAR ? "n" : "", cw_node_type_name(e));
+                rc = CW_ECONFIG;
+            } else if (stanza_add(&st, ix, e, svc, &ld) != CW_OK) {
+                rc = CW_ECONFIG;
+            }
+        }
+        diag_merge(diag, &ld);
+        cw_diag_reset(&ld);
+    } else {
+        rc = stanza_targets_file(&st, ix, tf, &src, diag);
+        if (rc == CW_OK && tsrc_push(s, &src) != CW_OK) {
+            cw_diagf(diag, tf, "out of memory");
+            rc = CW_ENOMEM;
+        }
+        if (rc != CW_OK) {
+            free(src.key);
+            free(src.path);
+            free(src.text);
+            free(src.error);
+        }
+    }
+    cw_strindex_reset(&st.seen);
+    free(st.opts.items);
+    if (rc != CW_OK) {
+        pending_drop(&st.p);
+        return CW_ECONFIG;
+    }
+    for (i = 0; i < st.p.n; i++) {
+        if (settings_add(s, ix, st.p.v[i], c, diag) != CW_OK)
+            rc = CW_ECONFIG; /* settings_add() took the reference */
+    }
+    free(st.p.v);
+    return rc;
+}
+
 static int load_check(struct cw_settings *s, struct load_index *ix, const struct cw_node *c,
                       const struct service_ctx *svc, const struct global_opts *g,
                       struct cw_diag *diag)
@@ -436,6 +974,13 @@ static int load_check(struct cw_settings *s, struct load_index *ix, const struct
     else if (opts->type != CW_NODE_MAP) {
         cw_diagf(diag, opts, "must be a mapping of options, not a %s", cw_node_type_name(opts));
         return CW_ECONFIG;
+    }
+    if (opts != NULL && kind->probe_option != NULL) {
+        const struct cw_node *tl = cw_node_get(opts, "targets");
+        const struct cw_node *tf = cw_node_get(opts, "targets_file");
+
+        if (tl != NULL || tf != NULL)
+            return load_targets(s, ix, c, kind, opts, tl, tf, svc, g, diag);
     }
     in = instance_new(kind, c->items[0], opts, svc, g, diag);
     if (in == NULL)
@@ -668,6 +1213,8 @@ struct cw_instance *cw_settings_probe_instance(const struct cw_check_kind *kind,
 }
 
 static struct cw_settings *settings_from_root(const struct cw_node *root, const char *file,
+                                              const char *text, size_t textlen,
+                                              const struct cw_settings *prev, bool reread,
                                               struct cw_diag *diag)
 {
     struct cw_settings *s;
@@ -679,6 +1226,8 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
 
     cw_strindex_init(&ix.keys);
     cw_strindex_init(&ix.services);
+    ix.prev = prev;
+    ix.reread = reread;
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         cw_diag_fileerr(diag, file, "out of memory");
@@ -686,8 +1235,12 @@ static struct cw_settings *settings_from_root(const struct cw_node *root, const 
     }
     atomic_init(&s->refs, 1);
     s->file = strdup(file);
-    if (s->file == NULL)
+    s->text = malloc(textlen + 1);
+    if (s->file == NULL || s->text == NULL)
         goto out_fail;
+    memcpy(s->text, text, textlen);
+    s->text[textlen] = '\0';
+    s->textlen = textlen;
 
     if (root->type != CW_NODE_MAP) {
         cw_diagf(diag, root, "the configuration must be a mapping with global, host, services");
@@ -767,16 +1320,23 @@ out_fail:
     return NULL;
 }
 
-struct cw_settings *cw_settings_load_text(const char *name, const char *text, struct cw_diag *diag)
+static struct cw_settings *settings_from_text(const char *name, const char *text, size_t len,
+                                              const struct cw_settings *prev, bool reread,
+                                              struct cw_diag *diag)
 {
-    struct cw_node *root = cw_node_parse(name, text, strlen(text), diag);
+    struct cw_node *root = cw_node_parse(name, text, len, diag);
     struct cw_settings *s;
 
     if (root == NULL)
         return NULL;
-    s = settings_from_root(root, name, diag);
+    s = settings_from_root(root, name, text, len, prev, reread, diag);
     cw_node_free(root);
     return s;
+}
+
+struct cw_settings *cw_settings_load_text(const char *name, const char *text, struct cw_diag *diag)
+{
+    return settings_from_text(name, text, strlen(text), NULL, true, diag);
 }
 
 struct cw_settings *cw_settings_load_builtin(const char *self_target, struct cw_diag *diag)
@@ -796,19 +1356,34 @@ struct cw_settings *cw_settings_load_builtin(const char *self_target, struct cw_
     return cw_settings_load_text("<built-in>", text, diag);
 }
 
-struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag)
+struct cw_settings *cw_settings_load_prev(const char *path, const struct cw_settings *prev,
+                                          struct cw_diag *diag)
 {
-    struct cw_node *root;
     struct cw_settings *s;
+    struct cw_buf b;
+    char why[160];
 
     if (path == NULL)
         return cw_settings_load_builtin(NULL, diag);
-    root = cw_node_parse_file(path, diag);
-    if (root == NULL)
+    cw_buf_init(&b, SETTINGS_MAX_FILESIZE);
+    if (cw_buf_read_file(&b, path, why, sizeof(why)) != CW_OK) {
+        cw_diag_fileerr(diag, path, "cannot read: %s", why);
+        cw_buf_reset(&b);
         return NULL;
-    s = settings_from_root(root, path, diag);
-    cw_node_free(root);
+    }
+    s = settings_from_text(path, cw_buf_str(&b), b.len, prev, true, diag);
+    cw_buf_reset(&b);
     return s;
+}
+
+struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag)
+{
+    return cw_settings_load_prev(path, NULL, diag);
+}
+
+struct cw_settings *cw_settings_refresh(const struct cw_settings *prev, struct cw_diag *diag)
+{
+    return settings_from_text(prev->file, prev->text, prev->textlen, prev, false, diag);
 }
 
 static int inst_cmp_key(const void *a, const void *b)

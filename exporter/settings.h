@@ -32,9 +32,35 @@ struct cw_probe_rule {
     struct cw_strmap options;         /* owned: fixed options of the probed check (user, ...) */
 };
 
+/* What a targets_file was when a load last looked at it. */
+struct cw_file_id {
+    bool exists;
+    uint64_t dev, ino;
+    int64_t size, mtime_ns, ctime_ns;
+};
+
+/* One stanza's targets_file as a load found it. The instances of the
+ * stanza come from 'text', the last version that loaded; a rejected newer
+ * version is remembered by its identity, so that it counts once. */
+struct cw_targets_src {
+    char *key;  /* owned: service, kind and path: the stanza across loads */
+    char *path; /* owned: resolved against the configuration's directory */
+    char *text; /* owned: the version the instances come from */
+    size_t len;
+    struct cw_file_id seen; /* what the last read found (good or bad) */
+    size_t ntargets;        /* instances made from 'text' */
+    bool failed;            /* the version last read was rejected; 'text' is older */
+    bool read_now;          /* this load read the file (false: unchanged, reused) */
+    char *error;            /* owned: the first problem of the rejected version, or NULL */
+};
+
 struct cw_settings {
     atomic_int refs;
     char *file; /* owned: the file it came from, or "<built-in>" */
+    char *text; /* owned: the configuration text it was loaded from */
+    size_t textlen;
+    struct cw_targets_src *tsrc; /* owned: every targets_file of the configuration */
+    size_t ntsrc;
     cw_duration interval;
     cw_duration timeout;
     int64_t max_concurrent;    /* upper bound of worker threads */
@@ -52,6 +78,33 @@ struct cw_settings {
  * Returns a settings object with one reference, or NULL with the problems
  * in 'diag'. */
 struct cw_settings *cw_settings_load(const char *path, struct cw_diag *diag);
+
+/* cw_settings_load_prev() is cw_settings_load() for a reload: a
+ * targets_file of a stanza that 'prev' (may be NULL) had too is read
+ * again, and when the new version is rejected the stanza keeps the targets
+ * of the previous one (the source is then marked failed, with the reason).
+ * Without 'prev', a bad targets_file is an error of the load. */
+struct cw_settings *cw_settings_load_prev(const char *path, const struct cw_settings *prev,
+                                          struct cw_diag *diag);
+
+/* cw_settings_refresh() loads the configuration text of 'prev' again (not
+ * the file: what was loaded), reading only the targets files that changed
+ * since (cw_settings_targets_changed()); a rejected version keeps the
+ * previous targets as in cw_settings_load_prev(). NULL with the problems in
+ * 'diag' when even the previous versions no longer load. */
+struct cw_settings *cw_settings_refresh(const struct cw_settings *prev, struct cw_diag *diag);
+
+/* cw_settings_targets_changed() tells whether some targets_file of 's' has
+ * another identity (device, inode, size, mtime, ctime; or appeared or
+ * vanished) than when it was last read. A stat() per file. */
+bool cw_settings_targets_changed(const struct cw_settings *s);
+
+/* cw_file_id_of() fills 'id' from stat() of 'path' (exists false when that
+ * fails). */
+void cw_file_id_of(const char *path, struct cw_file_id *id);
+
+/* cw_file_id_equal() tells whether two identities are the same. */
+bool cw_file_id_equal(const struct cw_file_id *a, const struct cw_file_id *b);
 
 /* cw_settings_load_builtin() loads the built-in default configuration (this
  * host: its host section, an icmp check of 127.0.0.1 and a tcp check of
