@@ -9,11 +9,13 @@
 
 #include "err.h"
 #include "log.h"
+#include "num.h"
 
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -22,15 +24,23 @@
 
 bool cw_ping_group_allows(unsigned long gid)
 {
-    unsigned long lo, hi;
+    char line[64], *sp;
+    uint64_t lo, hi;
     FILE *f = fopen("/proc/sys/net/ipv4/ping_group_range", "re");
-    int n;
+    bool ok;
 
     if (f == NULL)
         return false;
-    n = fscanf(f, "%lu %lu", &lo, &hi);
+    ok = fgets(line, sizeof(line), f) != NULL;
     fclose(f);
-    return n == 2 && lo <= gid && gid <= hi;
+    /* "LO\tHI\n" */
+    sp = ok ? strpbrk(line, " \t") : NULL;
+    if (sp == NULL)
+        return false;
+    line[strcspn(line, "\n")] = '\0';
+    return cw_parse_u64(line, (size_t)(sp - line), &lo) == CW_OK &&
+           cw_parse_u64(sp + strspn(sp, " \t"), strlen(sp + strspn(sp, " \t")), &hi) == CW_OK &&
+           lo <= gid && gid <= hi;
 }
 
 /* set_caps() makes CAP_NET_RAW the only permitted and effective capability
@@ -78,9 +88,8 @@ int cw_privdrop(const struct cw_privdrop *p)
         fprintf(stderr, "%s: --run-as-user and --run-as-root exclude each other\n", p->prog);
         return 2;
     }
-    errno = 0;
-    pw = p->as_root ? NULL : getpwnam(name);
     if (geteuid() != 0) {
+        pw = p->user != NULL ? getpwnam(p->user) : NULL;
         if (p->user != NULL && (pw == NULL || pw->pw_uid != geteuid())) {
             fprintf(stderr, "%s: --run-as-user=%s needs to be started as root\n", p->prog, p->user);
             return 2;
@@ -91,6 +100,7 @@ int cw_privdrop(const struct cw_privdrop *p)
         cw_log(CW_LOG_WARN, "main", "running as root (--run-as-root)", (char *)NULL);
         return -1;
     }
+    pw = getpwnam(name);
     if (pw == NULL) {
         if (p->user != NULL)
             fprintf(stderr, "%s: --run-as-user: no user \"%s\"\n", p->prog, p->user);
