@@ -14,6 +14,7 @@
 #include "core/cli.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/privdrop.h"
 #include "core/procself.h"
 #include "diagnose.h"
 #include "handlers.h"
@@ -68,7 +69,7 @@ static void usage(FILE *f)
            ")\n"
            "  --web.telemetry-path=PATH   path of the metrics endpoint (default /metrics)\n"
            "  --web.config.file=PATH      exporter-toolkit web config: TLS, basic "
-           "auth\n" CW_CLI_WEB_USAGE
+           "auth\n" CW_CLI_WEB_USAGE CW_PRIVDROP_USAGE
            "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
            "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
            "  --version                   print the version and exit\n"
@@ -293,6 +294,16 @@ int main(int argc, char **argv)
     cw_log_setup(app.flags.cli.log_level, app.flags.cli.log_format);
     if (app.flags.cli.config_check)
         return cw_cli_check_config(app.flags.cli.config_file, check_load, check_release);
+    /* Started as root: become the service user first; ICMP sockets are
+     * opened by every probe, so CAP_NET_RAW is what stays when datagram
+     * ones are not allowed. */
+    code = cw_privdrop(&(struct cw_privdrop){.prog = "connwatch",
+                                             .default_user = "connwatch",
+                                             .user = app.flags.cli.run_as_user,
+                                             .as_root = app.flags.cli.run_as_root,
+                                             .want_net_raw = true});
+    if (code >= 0)
+        return code;
 
     /* Signals are read from a signalfd by this thread, set up before any
      * other thread starts. */

@@ -31,6 +31,10 @@ test_pkgs=(
     python3-yaml # it_promql.sh, it_alerts_e2e.sh, lint_alert_rules, alerts/*/gen_*.py
     wrk # it_http_flood.sh
     chromium fonts-wqy-microhei # it_health_page.sh (headless browser, CJK glyphs in the screenshot)
+    pandoc man-db # the man pages (packaging/man/mkman.sh), lint_man (man --warnings, lexgrog)
+    dpkg-dev debhelper lintian adduser systemd # it_debian_package.sh: dpkg-buildpackage, lintian,
+    # the packages' maintainer scripts, systemd-analyze verify/security (systemd is not started)
+    strace # it_unit_sandbox.sh: the syscalls and address families each kind uses
 )
 bench_pkgs=(prometheus-node-exporter wrk hyperfine prometheus-blackbox-exporter fping iputils-ping prometheus-smokeping-prober
     prometheus-redis-exporter prometheus-mysqld-exporter)

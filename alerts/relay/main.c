@@ -20,6 +20,7 @@
 #include "exporter/core/http.h"
 #include "exporter/core/log.h"
 #include "exporter/core/metric.h"
+#include "exporter/core/privdrop.h"
 #include "exporter/core/render.h"
 #include "version.h"
 
@@ -97,6 +98,8 @@ struct flags {
     enum cw_log_level log_level;
     enum cw_log_format log_format;
     bool config_check;
+    const char *run_as_user; /* borrowed from argv, or NULL */
+    bool run_as_root;
     struct cw_http_limits web;
 };
 
@@ -321,7 +324,7 @@ static void usage(FILE *f)
                "  --config.file=PATH          YAML configuration (default " DEFAULT_CONFIG ")\n"
                "  --config.check              validate the configuration, print ok or the errors\n"
                "  --web.listen-address=ADDR   address to listen on (default " DEFAULT_LISTEN
-               ")\n" CW_CLI_WEB_USAGE
+               ")\n" CW_CLI_WEB_USAGE CW_PRIVDROP_USAGE
                "  --log.level=LEVEL           debug, info, warn or error (default info)\n"
                "  --log.format=FORMAT         logfmt or json (default logfmt)\n"
                "  --version                   print the version and exit\n"
@@ -350,6 +353,8 @@ static int parse_flags(int argc, char **argv, struct flags *f)
     f->log_level = cli.log_level;
     f->log_format = cli.log_format;
     f->config_check = cli.config_check;
+    f->run_as_user = cli.run_as_user;
+    f->run_as_root = cli.run_as_root;
     f->web = cli.web;
     return -1;
 }
@@ -449,6 +454,14 @@ int main(int argc, char **argv)
     cw_log_setup(app.flags.log_level, app.flags.log_format);
     if (app.flags.config_check)
         return cw_cli_check_config(app.flags.config_file, check_load, check_release);
+    /* Started as root: become the service user before the spool is opened;
+     * the relay needs no privilege. */
+    code = cw_privdrop(&(struct cw_privdrop){.prog = "connwatch-relay",
+                                             .default_user = "connwatch-relay",
+                                             .user = app.flags.run_as_user,
+                                             .as_root = app.flags.run_as_root});
+    if (code >= 0)
+        return code;
 
     sigfd = cw_cli_signalfd("connwatch-relay");
     if (sigfd < 0)

@@ -102,6 +102,8 @@ static int cli_common(const char *prog, const char *name, const char *v, struct 
             return 2;
         }
         c->listen[c->nlisten++] = v;
+    } else if (strcmp(name, "--run-as-user") == 0) {
+        c->run_as_user = v;
     } else if (strcmp(name, "--log.level") == 0) {
         if (cw_log_level_parse(v, &c->log_level) != CW_OK) {
             fprintf(stderr, "%s: --log.level must be debug, info, warn or error\n", prog);
@@ -120,14 +122,10 @@ int cw_cli_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
                  const struct cw_cli_flag *extra, struct cw_cli *c)
 {
     /* Longer names first where one is a prefix of another. */
-    static const char *const common[] = {"--config.file",
-                                         "--web.listen-address",
-                                         "--log.level",
-                                         "--log.format",
-                                         "--web.max-connections-per-ip",
-                                         "--web.max-connections",
-                                         "--web.read-timeout",
-                                         "--web.idle-timeout"};
+    static const char *const common[] = {
+        "--config.file",      "--web.listen-address",         "--log.level",
+        "--log.format",       "--web.max-connections-per-ip", "--web.max-connections",
+        "--web.read-timeout", "--web.idle-timeout",           "--run-as-user"};
     int i;
 
     for (i = 1; i < argc; i++) {
@@ -149,6 +147,10 @@ int cw_cli_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
         }
         if (strcmp(a, "--config.check") == 0) {
             c->config_check = true;
+            continue;
+        }
+        if (strcmp(a, "--run-as-root") == 0) {
+            c->run_as_root = true;
             continue;
         }
         for (k = 0; k < CW_ARRAY_LEN(common) && !matched; k++) {

@@ -2,7 +2,8 @@
 /*
  * cli.h - the command line both programs share, in the Prometheus exporter
  * conventions: --config.file, --web.listen-address (repeatable),
- * --log.level, --log.format, --config.check, --version, --help, plus each
+ * --log.level, --log.format, --config.check, --version, --help, the
+ * privilege flags --run-as-user and --run-as-root (privdrop.h), plus each
  * program's own valued flags. "--name=value" and "--name value" both work.
  * And the lifecycle both programs share: --config.check, the serve loop on
  * a signalfd (SIGHUP reloads, SIGTERM and SIGINT stop) and the
@@ -31,6 +32,8 @@ struct cw_cli {
     enum cw_log_level log_level;
     enum cw_log_format log_format;
     bool config_check;
+    const char *run_as_user;   /* --run-as-user, borrowed from argv; NULL when absent */
+    bool run_as_root;          /* --run-as-root */
     struct cw_http_limits web; /* --web.max-connections, --web.max-connections-per-ip,
                                 * --web.read-timeout, --web.idle-timeout */
 };

@@ -28,7 +28,7 @@ check_refused()
     [[ -n $CW_WRAPPER ]] && read -r -a wrap <<<"$CW_WRAPPER"
     for mode in --config.check --web.listen-address=127.0.0.1:0; do
         rc=0
-        timeout $((10 * CW_SLOW)) "${wrap[@]}" "$bin" "$mode" --config.file="$path" \
+        timeout $((10 * CW_SLOW)) "${wrap[@]}" "$bin" "$mode" --config.file="$path" "${CW_AS_ROOT[@]}" \
             >"$CW_TMP/out.txt" 2>&1 </dev/null || rc=$?
         ((rc != 124)) || cw_fail "$mode with $path did not return within $((10 * CW_SLOW)) s"
         ((rc == 2)) || cw_fail "$mode with $path: exit $rc, want 2: $(cat "$CW_TMP/out.txt")"

@@ -18,7 +18,7 @@ bin=$CW_BUILD_ROOT/connwatch
 run_cw()
 {
     rc=0
-    timeout 20 "$bin" "$@" >"$CW_TMP/out" 2>"$CW_TMP/err" </dev/null || rc=$?
+    timeout 20 "$bin" "$@" "${CW_AS_ROOT[@]}" >"$CW_TMP/out" 2>"$CW_TMP/err" </dev/null || rc=$?
     out=$(cat "$CW_TMP/out")
     err=$(cat "$CW_TMP/err")
 }
@@ -163,7 +163,7 @@ wrapper=()
 # it exits 1 naming the port, and another one is tried.
 for ((try = 0; try < 3; try++)); do
     p=$(cw_free_port) || cw_fail "no free port"
-    "${wrapper[@]}" "$CW_BUILD_ROOT/connwatch" --web.listen-address=":$p" 2>"$CW_TMP/self.log" \
+    "${wrapper[@]}" "$CW_BUILD_ROOT/connwatch" --web.listen-address=":$p" "${CW_AS_ROOT[@]}" 2>"$CW_TMP/self.log" \
         >/dev/null </dev/null &
     CW_PID=$!
     cw_pids+=("$CW_PID")

@@ -207,7 +207,7 @@ relay_job=""
 if [[ -x $CW_BUILD_ROOT/alerts/relay/connwatch-relay ]]; then
     printf 'spool_dir: %s/spool\nreceivers:\n  - name: hook\n    webhook: {url: "http://127.0.0.1:%s/hook"}\n' \
         "$CW_TMP" "$(cw_free_port)" >"$CW_TMP/relay.yml"
-    cw_spawn "$CW_TMP/relay.log" "$CW_BUILD_ROOT/alerts/relay/connwatch-relay" --web.listen-address=127.0.0.1:0 \
+    cw_spawn "$CW_TMP/relay.log" "$CW_BUILD_ROOT/alerts/relay/connwatch-relay" --web.listen-address=127.0.0.1:0 "${CW_AS_ROOT[@]}" \
         --config.file="$CW_TMP/relay.yml"
     relay_pid=$CW_LAST_PID
     relay_addr=""

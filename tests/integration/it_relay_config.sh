@@ -81,7 +81,7 @@ cw_pass "--config.check: all ${#want[@]} errors of 7 bad receivers, file:line:co
 
 # --- start --------------------------------------------------------------------------------
 rc=0
-timeout $((20 * CW_SLOW)) "$RELAY_BIN" --web.listen-address=127.0.0.1:0 --config.file="$T/bad.yml" \
+timeout $((20 * CW_SLOW)) "$RELAY_BIN" --web.listen-address=127.0.0.1:0 --config.file="$T/bad.yml" "${CW_AS_ROOT[@]}" \
     >/dev/null 2>"$T/start.err" </dev/null || rc=$?
 [[ $rc -eq 2 ]] || cw_fail "a start with the bad file exited $rc, not 2"
 expect_all "$T/start.err" "start"

@@ -43,6 +43,14 @@ else
     CW_SLOW=1
 fi
 
+# CW_AS_ROOT: the flag that lets connwatch and connwatch-relay keep root,
+# which refuse it otherwise (exporter/core/privdrop.h); the tests run as
+# root and measure the host as root. Empty when not root.
+CW_AS_ROOT=()
+if [[ $(id -u) -eq 0 ]]; then
+    CW_AS_ROOT=(--run-as-root)
+fi
+
 CW_TMP=""
 CW_PID=""
 CW_LOG=""
@@ -202,7 +210,8 @@ print(s.getsockname()[1])'
 # cw_start_connwatch CONFIG [FLAGS...] starts $CW_BUILD_ROOT/connwatch (under
 # $CW_WRAPPER when set) on 127.0.0.1:0 with the config file CONFIG (empty
 # string: the built-in default), waits for its "msg=listening" log line and
-# sets CW_PID, CW_LOG, CW_ADDR.
+# sets CW_PID, CW_LOG, CW_ADDR. As root, --run-as-root is added unless
+# FLAGS name --run-as-user or --run-as-root.
 cw_start_connwatch()
 {
     local config=$1
@@ -222,6 +231,9 @@ cw_start_connwatch()
         cmd+=("--config.file=$config")
     fi
     cmd+=("$@")
+    if [[ " $* " != *" --run-as-"* ]]; then
+        cmd+=("${CW_AS_ROOT[@]}")
+    fi
     CW_LOG=$(mktemp "$CW_TMP/connwatch.XXXXXX.log")
     cw_note "starting: ${cmd[*]}"
     "${cmd[@]}" 2>"$CW_LOG" >/dev/null </dev/null &

@@ -28,6 +28,9 @@ relay_start()
         cmd+=("${wrapper[@]}")
     fi
     cmd+=("$RELAY_BIN" --web.listen-address=127.0.0.1:0 "--config.file=$config" "$@")
+    if [[ " $* " != *" --run-as-"* ]]; then
+        cmd+=("${CW_AS_ROOT[@]}")
+    fi
     CW_LOG=$(mktemp "$CW_TMP/relay.XXXXXX.log")
     cw_note "starting: ${cmd[*]}"
     "${cmd[@]}" 2>"$CW_LOG" >/dev/null </dev/null &
