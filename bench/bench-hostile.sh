@@ -55,7 +55,7 @@ start()
     PORT=$(cw_free_port)
     [[ -n $webcfg ]] && args+=("--web.config.file=$webcfg")
     case $name in
-    connwatch) bin=$BUILD_DIR/connwatch ;;
+    connwatch) bin=$BUILD_DIR/connwatch args+=("${CW_AS_ROOT[@]}") ;;
     connwatch-old) bin=$OLD_CONNWATCH ;;
     node_exporter) bin=$NODE_EXPORTER ;;
     esac
