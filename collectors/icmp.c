@@ -691,6 +691,15 @@ struct icmp_layout {
 static pthread_mutex_t icmp_layouts_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct icmp_layout *icmp_layouts; /* owned; reachable until exit */
 
+/* same_bounds() compares two lists of n bounds by value. */
+static bool same_bounds(const double *a, const double *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 /* icmp_layout() returns the descriptor of the layout 'bounds' (n of them,
  * 1..CW_ICMP_MAX_BUCKETS, ascending), or NULL when out of memory. */
 static const struct cw_desc *icmp_layout(const double *bounds, size_t n)
@@ -698,11 +707,11 @@ static const struct cw_desc *icmp_layout(const double *bounds, size_t n)
     const struct cw_desc *d = NULL;
     struct icmp_layout *l;
 
-    if (n == CW_ICMP_NBUCKETS && memcmp(bounds, cw_icmp_buckets, sizeof(cw_icmp_buckets)) == 0)
+    if (n == CW_ICMP_NBUCKETS && same_bounds(bounds, cw_icmp_buckets, n))
         return &desc_rtt;
     pthread_mutex_lock(&icmp_layouts_lock);
     for (l = icmp_layouts; l != NULL; l = l->next) {
-        if (l->desc.nbuckets == n && memcmp(l->bounds, bounds, n * sizeof(*bounds)) == 0) {
+        if (l->desc.nbuckets == n && same_bounds(l->bounds, bounds, n)) {
             d = &l->desc;
             goto out_unlock;
         }
