@@ -15,7 +15,11 @@
 #     data (1 exporter scrape vs 1 connwatch poll + 1 scrape).
 # Ends with a table and the ratios.
 #
-#   bench/bench-mysql.sh        (BUILD_DIR=build, SCRAPES=300, POLL_SECONDS=20)
+#   bench/bench-mysql.sh        (BUILD_DIR=build, SCRAPES=300, POLL_SECONDS=20, CHECKS=10)
+#
+# CHECKS mysql checks (each its own kept connection) poll the server in the
+# per-poll phase, so that POLL_SECONDS hold enough polls for CPU ticks
+# (10 ms each) to resolve a fraction of a millisecond per poll.
 #
 # Only loopback traffic; it ends only the processes it started.
 set -euo pipefail
@@ -24,6 +28,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 SCRAPES=${SCRAPES:-300}
 POLL_SECONDS=${POLL_SECONDS:-20}
+CHECKS=${CHECKS:-10}
 export CW_SOURCE_ROOT=$ROOT CW_BUILD_ROOT=$BUILD_DIR
 # shellcheck source=tests/lib/common.sh
 . "$ROOT/tests/lib/common.sh"
@@ -36,15 +41,6 @@ TICK=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 anon_kb() { awk '$1 == "RssAnon:" { print $2 }' "/proc/$1/status"; }
-wait_http()
-{
-    local start
-    start=$(cw_now)
-    until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" || true) == 200 ]]; do
-        (($(cw_elapsed_ms "$start") < 20000)) || cw_fail "$1 did not answer 200 within 20 s"
-        sleep 0.1
-    done
-}
 
 # ---- mariadbd ---------------------------------------------------------------------------------
 d=$CW_TMP/mysql
@@ -97,7 +93,7 @@ eport=$(cw_free_port)
 cw_spawn "$CW_TMP/exporter.log" "$EXPORTER" --config.my-cnf="$CW_TMP/my.cnf" \
     --web.listen-address="127.0.0.1:$eport"
 exp_pid=$CW_LAST_PID
-wait_http "http://127.0.0.1:$eport/metrics"
+cw_wait_http "http://127.0.0.1:$eport/metrics"
 scrape_series "http://127.0.0.1:$eport/metrics" 20 >/dev/null # warm-up
 s0=$(status_snapshot)
 c0=$(cpu_ticks "$exp_pid")
@@ -114,15 +110,19 @@ e_db=$(awk -v t=$((m1 - m0)) -v n="$SCRAPES" -v hz="$TICK" 'BEGIN { printf "%.3f
 read -r e_q e_cs e_cv e_sel e_slave e_engine < <(per_unit "$s0" "$s1" "$SCRAPES")
 cw_stop "$exp_pid" || true
 
-# ---- connwatch, polling every 100 ms, no scrapes: cost per poll --------------------------------
-cat >"$CW_TMP/poll.yml" <<EOF2
-global: {interval: 100ms, timeout: 100ms}
-host: {enabled: false}
-services:
-  - name: db
-    checks:
-      - mysql: {address: "127.0.0.1:$port", user: monitor, password_file: $CW_TMP/pw}
-EOF2
+# ---- connwatch, CHECKS checks polling every 100 ms, no scrapes: cost per poll ------------------
+# mysql_config INTERVAL TIMEOUT N: a configuration of N mysql checks of the server.
+mysql_config()
+{
+    local i
+    printf 'global: {interval: %s, timeout: %s}\nhost: {enabled: false}\nservices:\n' "$1" "$2"
+    printf '  - name: db\n    checks:\n'
+    for ((i = 1; i <= $3; i++)); do
+        printf '      - mysql: {address: "127.0.0.1:%s", user: monitor, password_file: %s, name: db%d}\n' \
+            "$port" "$CW_TMP/pw" "$i"
+    done
+}
+mysql_config 100ms 100ms "$CHECKS" >"$CW_TMP/poll.yml"
 cw_start_connwatch "$CW_TMP/poll.yml"
 cw_wait_ready
 sleep 2
@@ -140,12 +140,11 @@ p_db=$(awk -v t=$((m1 - m0)) -v n="$polls" -v hz="$TICK" 'BEGIN { printf "%.3f",
 # the reading's own SHOW STATUS is one Com_show_status too
 read -r p_q p_cs p_cv p_sel p_slave p_engine < <(per_unit "$s0" "$s1" "$polls" |
     awk -v n="$polls" '{ $2 = sprintf("%.2f", $2 - 1 / n); print }')
-p_rss=$(rss_kb "$CW_PID")
-p_anon=$(anon_kb "$CW_PID")
 cw_stop || true
 
 # ---- connwatch, scrapes only (one poll every 10 min): cost per scrape --------------------------
-sed 's/interval: 100ms, timeout: 100ms/interval: 10m, timeout: 5s/' "$CW_TMP/poll.yml" >"$CW_TMP/scrape.yml"
+# one check, as one mysqld_exporter serves one server
+mysql_config 10m 5s 1 >"$CW_TMP/scrape.yml"
 cw_start_connwatch "$CW_TMP/scrape.yml"
 cw_wait_ready
 scrape_series "http://$CW_ADDR/metrics" 20 >/dev/null
@@ -157,6 +156,9 @@ s1=$(status_snapshot)
 c1=$(cpu_ticks "$CW_PID")
 m1=$(cpu_ticks "$db_pid")
 w_series=$(cat "$CW_TMP/series")
+# memory with one check, as one mysqld_exporter serves one server
+p_rss=$(rss_kb "$CW_PID")
+p_anon=$(anon_kb "$CW_PID")
 w_cpu=$(awk -v t=$((c1 - c0)) -v n="$SCRAPES" -v hz="$TICK" 'BEGIN { printf "%.3f", t / hz / n * 1000 }')
 w_q=$(per_unit "$s0" "$s1" "$SCRAPES" | awk '{ print $1 }')
 cw_stop || true

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sockcount.c - benchmark of the host check's TCP state counting: opens N
- * loopback TCP sockets (N/2 client + N/2 accepted, default 50,000), then
- * times cw_host_count_netlink() and cw_host_count_proc() (median of 5 runs
- * each) and prints one line:
+ * loopback TCP sockets (N/2 client + N/2 accepted, default 50,000; 0 is
+ * allowed), then times cw_host_count_netlink() (one dump of both families),
+ * the same in its per-family form (two dumps, the form before issue 14) and
+ * cw_host_count_proc() (median of 5 runs each, wall time and the thread's
+ * CPU time) and prints one line:
  *
- *   sockets=50012 opened=50000 netlink_ms=12.3 proc_ms=85.1 ...
+ *   sockets=50012 opened=50000 netlink_ms=12.3 netlink_cpu_ms=12.1
+ *   per_family_ms=24.0 per_family_cpu_ms=23.9 proc_ms=85.1 ...
  *
  * 'sockets' is what the netlink counter saw in this network namespace,
  * 'opened' what this program opened. RLIMIT_NOFILE is raised as far as
@@ -43,12 +46,22 @@ struct fdset {
     size_t n, cap;
 };
 
-static double now_ms(void)
+static double clock_ms(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+static double cpu_ms(void)
+{
+    return clock_ms(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* errtext() is strerror() without its static buffer (GNU strerror_r). */
@@ -65,14 +78,14 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* parse_count() reads a positive decimal option value. */
-static int parse_count(const char *s, unsigned long max, unsigned long *out)
+static int parse_count(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
     char *end;
     unsigned long v;
 
     errno = 0;
     v = strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v == 0 || v > max)
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
         return -1;
     *out = v;
     return 0;
@@ -270,12 +283,32 @@ static void stop_workers(struct worker *w, int nw)
     }
 }
 
+/* The counting methods timed, in output order. */
+enum { M_NETLINK = 0, M_PER_FAMILY, M_PROC, NMETHODS };
+static const char *const method_names[NMETHODS] = {"netlink", "netlink per family", "proc"};
+
+static int count_once(int m, struct cw_host_tcp_states *st, void *scratch,
+                      struct cw_host_sockdiag_err *err)
+{
+    switch (m) {
+    case M_NETLINK:
+        return cw_host_count_netlink(st, scratch, CW_HOST_SOCKDIAG_SCRATCH, CW_HOST_NO_DEADLINE,
+                                     err);
+    case M_PER_FAMILY:
+        return cw_host_count_netlink_form(st, scratch, CW_HOST_SOCKDIAG_SCRATCH,
+                                          CW_HOST_NO_DEADLINE, CW_HOST_NETLINK_PER_FAMILY, err);
+    default:
+        return cw_host_count_proc("/proc", st, scratch, CW_HOST_SOCKDIAG_SCRATCH,
+                                  CW_HOST_NO_DEADLINE, err);
+    }
+}
+
 int main(int argc, char **argv)
 {
     unsigned long want = 50000, runs = 5;
     struct worker workers[MAX_WORKERS];
-    double t_nl[MAX_RUNS], t_proc[MAX_RUNS];
-    struct cw_host_tcp_states st_nl = {{0}, 0}, st_proc = {{0}, 0};
+    static double t[NMETHODS][MAX_RUNS], c[NMETHODS][MAX_RUNS];
+    struct cw_host_tcp_states st[NMETHODS];
     struct cw_host_sockdiag_err err = {NULL, 0};
     char ebuf[128];
     void *scratch;
@@ -286,9 +319,9 @@ int main(int argc, char **argv)
     int rc = EXIT_FAILURE;
 
     while ((opt = getopt(argc, argv, "n:r:")) != -1) {
-        if (opt == 'n' && parse_count(optarg, 10000000, &want) == 0)
+        if (opt == 'n' && parse_count(optarg, 0, 10000000, &want) == 0)
             continue;
-        if (opt == 'r' && parse_count(optarg, MAX_RUNS, &runs) == 0)
+        if (opt == 'r' && parse_count(optarg, 1, MAX_RUNS, &runs) == 0)
             continue;
         fprintf(stderr, "usage: sockcount [-n SOCKETS] [-r RUNS<=%d]\n", MAX_RUNS);
         return 2;
@@ -307,31 +340,32 @@ int main(int argc, char **argv)
     if (scratch == NULL)
         goto out_stop;
     for (unsigned long i = 0; i < runs; i++) {
-        double t0 = now_ms();
+        for (int m = 0; m < NMETHODS; m++) {
+            double t0 = now_ms(), c0 = cpu_ms();
 
-        if (cw_host_count_netlink(&st_nl, scratch, CW_HOST_SOCKDIAG_SCRATCH, CW_HOST_NO_DEADLINE,
-                                  &err) != CW_OK) {
-            fprintf(stderr, "sockcount: netlink: %s: %s\n", err.what,
-                    errtext(err.sys_errno, ebuf, sizeof(ebuf)));
-            goto out_free;
+            if (count_once(m, &st[m], scratch, &err) != CW_OK) {
+                fprintf(stderr, "sockcount: %s: %s: %s\n", method_names[m], err.what,
+                        errtext(err.sys_errno, ebuf, sizeof(ebuf)));
+                goto out_free;
+            }
+            t[m][i] = now_ms() - t0;
+            c[m][i] = cpu_ms() - c0;
         }
-        t_nl[i] = now_ms() - t0;
-        t0 = now_ms();
-        if (cw_host_count_proc("/proc", &st_proc, scratch, CW_HOST_SOCKDIAG_SCRATCH,
-                               CW_HOST_NO_DEADLINE, &err) != CW_OK) {
-            fprintf(stderr, "sockcount: proc: %s: %s\n", err.what,
-                    errtext(err.sys_errno, ebuf, sizeof(ebuf)));
-            goto out_free;
-        }
-        t_proc[i] = now_ms() - t0;
     }
-    qsort(t_nl, runs, sizeof(t_nl[0]), cmp_double);
-    qsort(t_proc, runs, sizeof(t_proc[0]), cmp_double);
-    printf("sockets=%llu opened=%zu netlink_ms=%.1f proc_ms=%.1f proc_sockets=%llu "
-           "established=%llu processes=%d nofile=%llu\n",
-           (unsigned long long)cw_host_tcp_states_total(&st_nl), opened, t_nl[runs / 2],
-           t_proc[runs / 2], (unsigned long long)cw_host_tcp_states_total(&st_proc),
-           (unsigned long long)st_nl.count[CW_TCP_ESTABLISHED], nw, (unsigned long long)limit);
+    for (int m = 0; m < NMETHODS; m++) {
+        qsort(t[m], runs, sizeof(t[m][0]), cmp_double);
+        qsort(c[m], runs, sizeof(c[m][0]), cmp_double);
+    }
+    printf("sockets=%llu opened=%zu netlink_ms=%.2f netlink_cpu_ms=%.2f per_family_ms=%.2f "
+           "per_family_cpu_ms=%.2f proc_ms=%.2f proc_cpu_ms=%.2f proc_sockets=%llu "
+           "per_family_sockets=%llu established=%llu processes=%d nofile=%llu\n",
+           (unsigned long long)cw_host_tcp_states_total(&st[M_NETLINK]), opened,
+           t[M_NETLINK][runs / 2], c[M_NETLINK][runs / 2], t[M_PER_FAMILY][runs / 2],
+           c[M_PER_FAMILY][runs / 2], t[M_PROC][runs / 2], c[M_PROC][runs / 2],
+           (unsigned long long)cw_host_tcp_states_total(&st[M_PROC]),
+           (unsigned long long)cw_host_tcp_states_total(&st[M_PER_FAMILY]),
+           (unsigned long long)st[M_NETLINK].count[CW_TCP_ESTABLISHED], nw,
+           (unsigned long long)limit);
     rc = opened >= want ? EXIT_SUCCESS : 3; /* 3: fewer sockets than asked */
 
 out_free:

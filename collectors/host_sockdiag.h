@@ -32,8 +32,10 @@ struct cw_host_sockdiag_err {
 };
 
 /* cw_host_count_netlink() dumps every TCP socket of the caller's network
- * namespace in states 1..11 (AF_INET then AF_INET6) with SOCK_DIAG_BY_FAMILY
- * and stores the counts in *out (overwritten, only on success). 'scratch'
+ * namespace in states 1..11, IPv4 and IPv6 in one dump (TCPDIAG_GETSOCK:
+ * one walk of the kernel's hash tables; SOCK_DIAG_BY_FAMILY for AF_INET
+ * then AF_INET6 when the kernel answers that with NLMSG_ERROR) and stores
+ * the counts in *out (overwritten, only on success). 'scratch'
  * (malloc-aligned, at least CW_HOST_SOCKDIAG_SCRATCH bytes) is used as the
  * receive buffer. Gives up at 'deadline' (CLOCK_MONOTONIC ns, or
  * CW_HOST_NO_DEADLINE). Returns CW_OK; CW_EIO when a syscall failed or the
@@ -43,6 +45,18 @@ struct cw_host_sockdiag_err {
 CW_MUST_CHECK int cw_host_count_netlink(struct cw_host_tcp_states *out, void *scratch,
                                         size_t scratch_len, cw_mono deadline,
                                         struct cw_host_sockdiag_err *err);
+
+/* How cw_host_count_netlink_form() asks: CW_HOST_NETLINK_ONE_DUMP is the
+ * single TCPDIAG_GETSOCK dump, with no fallback; CW_HOST_NETLINK_PER_FAMILY
+ * one SOCK_DIAG_BY_FAMILY dump per family (the form before issue 14, and the
+ * fallback). For the bench and the tests, which compare the two. */
+enum cw_host_netlink_form { CW_HOST_NETLINK_ONE_DUMP = 0, CW_HOST_NETLINK_PER_FAMILY };
+
+/* cw_host_count_netlink_form() is cw_host_count_netlink() in one form. */
+CW_MUST_CHECK int cw_host_count_netlink_form(struct cw_host_tcp_states *out, void *scratch,
+                                             size_t scratch_len, cw_mono deadline,
+                                             enum cw_host_netlink_form form,
+                                             struct cw_host_sockdiag_err *err);
 
 /* cw_host_count_proc() counts the sockets listed in PROC/net/tcp and
  * PROC/net/tcp6 ('proc_path' is borrowed, e.g. "/proc"), reading them in

@@ -525,8 +525,8 @@ out_fail:
 /* icmp_engine_add() registers a target and returns its slot and generation. */
 static int icmp_engine_add(struct icmp_engine *e, const struct sockaddr *sa, socklen_t salen,
                            cw_duration interval, cw_duration timeout, uint32_t window,
-                           uint32_t payload, uint32_t *slot_out, uint32_t *gen_out,
-                           cw_mono *first_send)
+                           uint32_t payload, const struct cw_desc *rtt, uint32_t *slot_out,
+                           uint32_t *gen_out, cw_mono *first_send)
 {
     struct icmp_target *t = calloc(1, sizeof(*t));
     uint32_t slot, inflight = (uint32_t)(timeout / interval) + 2;
@@ -537,6 +537,14 @@ static int icmp_engine_add(struct icmp_engine *e, const struct sockaddr *sa, soc
     if (cw_icmp_ring_init(&t->ring, window, inflight, timeout) != CW_OK) {
         free(t);
         return CW_ENOMEM;
+    }
+    /* The check's layout (process lifetime: icmp_layout()); none without a
+     * histogram. */
+    if (cw_icmp_ring_set_buckets(&t->ring, rtt != NULL ? rtt->buckets : NULL,
+                                 rtt != NULL ? (uint32_t)rtt->nbuckets : 0) != CW_OK) {
+        cw_icmp_ring_reset(&t->ring);
+        free(t);
+        return CW_EINVAL;
     }
     t->fi = sa->sa_family == AF_INET6;
     memcpy(&t->addr, sa, (size_t)salen);
@@ -628,6 +636,9 @@ struct icmp_state {
     int family;   /* enum cw_net_family */
     cw_duration probe_interval, probe_timeout, window;
     int64_t payload_size;
+    bool histogram;                 /* export connwatch_icmp_rtt_seconds */
+    struct cw_doublelist buckets;   /* owned (option table): histogram_buckets, seconds */
+    const struct cw_desc *rtt_desc; /* borrowed, process lifetime: the histogram's layout */
 
     struct icmp_engine *engine; /* borrowed: info->shared */
     uint32_t nwindow;           /* probes in the window */
@@ -651,6 +662,8 @@ static const struct cw_opt icmp_opts[] = {
            0),
     CW_OPT("payload_size", CW_OPT_T_INT, struct icmp_state, payload_size, "56", CW_ICMP_PAYLOAD_MIN,
            CW_ICMP_PAYLOAD_MAX, 0),
+    CW_OPT("histogram", CW_OPT_T_BOOL, struct icmp_state, histogram, "true", 0, 0, 0),
+    CW_OPT("histogram_buckets", CW_OPT_T_DOUBLE_LIST, struct icmp_state, buckets, NULL, 0, 0, 0),
     CW_OPT_END,
 };
 
@@ -661,6 +674,108 @@ static const struct cw_desc desc_rtt = {
     .buckets = cw_icmp_buckets,
     .nbuckets = CW_ICMP_NBUCKETS,
 };
+/* ---- Histogram layouts ------------------------------------------------------- */
+
+/* One bucket layout of connwatch_icmp_rtt_seconds. Published series point at
+ * their descriptor, and a published batch can outlive the check that made
+ * it (a scrape holds it across a reload), so the layouts configured are
+ * kept for the life of the process: one per distinct list of bounds,
+ * shared by every check naming it (a handful in practice; each reload
+ * with a new list adds one). */
+struct icmp_layout {
+    struct icmp_layout *next;
+    struct cw_desc desc;
+    double bounds[CW_ICMP_MAX_BUCKETS];
+};
+
+static pthread_mutex_t icmp_layouts_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct icmp_layout *icmp_layouts; /* owned; reachable until exit */
+
+/* same_bounds() compares two lists of n bounds by value. */
+static bool same_bounds(const double *a, const double *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+/* icmp_layout() returns the descriptor of the layout 'bounds' (n of them,
+ * 1..CW_ICMP_MAX_BUCKETS, ascending), or NULL when out of memory. */
+static const struct cw_desc *icmp_layout(const double *bounds, size_t n)
+{
+    const struct cw_desc *d = NULL;
+    struct icmp_layout *l;
+
+    if (n == CW_ICMP_NBUCKETS && same_bounds(bounds, cw_icmp_buckets, n))
+        return &desc_rtt;
+    pthread_mutex_lock(&icmp_layouts_lock);
+    for (l = icmp_layouts; l != NULL; l = l->next) {
+        if (l->desc.nbuckets == n && same_bounds(l->bounds, bounds, n)) {
+            d = &l->desc;
+            goto out_unlock;
+        }
+    }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        goto out_unlock;
+    memcpy(l->bounds, bounds, n * sizeof(*bounds));
+    l->desc = desc_rtt;
+    l->desc.buckets = l->bounds;
+    l->desc.nbuckets = n;
+    l->next = icmp_layouts;
+    icmp_layouts = l;
+    d = &l->desc;
+
+out_unlock:
+    pthread_mutex_unlock(&icmp_layouts_lock);
+    return d;
+}
+
+/* icmp_configure_histogram() checks histogram_buckets (positive, strictly
+ * ascending, at most CW_ICMP_MAX_BUCKETS; only with histogram: true) and
+ * sets st->rtt_desc. */
+static int icmp_configure_histogram(struct icmp_state *st, const struct cw_node *node,
+                                    struct cw_diag *diag)
+{
+    const struct cw_node *at = node != NULL ? cw_node_get(node, "histogram_buckets") : NULL;
+    int rc = CW_OK;
+
+    st->rtt_desc = &desc_rtt;
+    if (at == NULL)
+        return CW_OK;
+    if (!st->histogram) {
+        cw_diagf(diag, at, "histogram_buckets needs histogram: true");
+        return CW_ECONFIG;
+    }
+    if (st->buckets.n == 0 || st->buckets.n > CW_ICMP_MAX_BUCKETS) {
+        cw_diagf(diag, at, "must list 1 to %d bounds in seconds (histogram: false for none)",
+                 CW_ICMP_MAX_BUCKETS);
+        return CW_ECONFIG;
+    }
+    for (size_t i = 0; i < st->buckets.n; i++) {
+        const struct cw_node *item = i < at->nitems ? at->items[i] : at;
+        double v = st->buckets.items[i];
+
+        if (!(v > 0)) {
+            cw_diagf(diag, item, "%g is not a positive number of seconds", v);
+            rc = CW_ECONFIG;
+        } else if (i > 0 && v <= st->buckets.items[i - 1]) {
+            cw_diagf(diag, item, "%g is not above the bound before it (%g): list them ascending", v,
+                     st->buckets.items[i - 1]);
+            rc = CW_ECONFIG;
+        }
+    }
+    if (rc != CW_OK)
+        return rc;
+    st->rtt_desc = icmp_layout(st->buckets.items, st->buckets.n);
+    if (st->rtt_desc == NULL) {
+        cw_diagf(diag, at, "out of memory");
+        return CW_ENOMEM;
+    }
+    return CW_OK;
+}
+
 static const struct cw_desc desc_avg = {
     .name = "connwatch_icmp_rtt_avg_seconds",
     .help = "Mean round-trip time over the recent window.",
@@ -747,6 +862,8 @@ static int icmp_configure(void *state, const struct cw_node *node, const struct 
         rc = CW_ECONFIG;
     }
     st->nwindow = n > 0 ? (uint32_t)n : 1;
+    if (icmp_configure_histogram(st, node, diag) != CW_OK)
+        rc = CW_ECONFIG;
     st->is_name =
         inet_pton(AF_INET, st->target, &a4) != 1 && inet_pton(AF_INET6, st->target, &a6) != 1;
     if (st->family == CW_NET_FAMILY_IP6 && inet_pton(AF_INET, st->target, &a4) == 1) {
@@ -836,8 +953,8 @@ static bool icmp_register(struct icmp_state *st, struct cw_run *run, cw_mono *wa
     st->dns_failing = false;
     st->resolved_at = cw_now();
     rc = icmp_engine_add(st->engine, (struct sockaddr *)&sa, salen, st->probe_interval,
-                         st->probe_timeout, st->nwindow, (uint32_t)st->payload_size, &st->slot,
-                         &st->gen, &first_send);
+                         st->probe_timeout, st->nwindow, (uint32_t)st->payload_size,
+                         st->histogram ? st->rtt_desc : NULL, &st->slot, &st->gen, &first_send);
     if (rc != CW_OK) {
         cw_run_fail(run, CW_REASON_INTERNAL, "out of memory");
         return false;
@@ -883,8 +1000,8 @@ static void icmp_reresolve(struct icmp_state *st, struct cw_run *run)
     if (strcmp(text, st->addr) == 0)
         return;
     if (icmp_engine_add(st->engine, (struct sockaddr *)&sa, salen, st->probe_interval,
-                        st->probe_timeout, st->nwindow, (uint32_t)st->payload_size, &slot, &gen,
-                        &first_send) != CW_OK)
+                        st->probe_timeout, st->nwindow, (uint32_t)st->payload_size,
+                        st->histogram ? st->rtt_desc : NULL, &slot, &gen, &first_send) != CW_OK)
         return; /* out of memory: keep the old address */
     cw_run_log(run, CW_LOG_INFO, "target address changed", "old", st->addr, "new", text,
                (char *)NULL);
@@ -926,7 +1043,8 @@ static void icmp_run(void *state, struct cw_run *run)
         (void)nanosleep(&ts, NULL);
     }
 
-    cw_emit_histogram(run, &desc_rtt, NULL, s.cumulative, s.received, s.rtt_sum);
+    if (st->histogram)
+        cw_emit_histogram(run, st->rtt_desc, NULL, s.cumulative, s.received, s.rtt_sum);
     cw_emit(run, &desc_sent, (double)s.sent, NULL);
     cw_emit(run, &desc_received, (double)s.received, NULL);
     cw_emit(run, &desc_dups, (double)s.duplicates, NULL);

@@ -13,8 +13,7 @@
 #include <sys/socket.h>
 
 const double cw_icmp_buckets[CW_ICMP_NBUCKETS] = {
-    0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
-    0.05,    0.1,    0.2,    0.5,    1.0,   2.0,   5.0,   10.0, 20.0,
+    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
 };
 
 #define ICMP4_ECHO_REPLY  0
@@ -216,6 +215,18 @@ int cw_icmp_ring_init(struct cw_icmp_ring *r, uint32_t window, uint32_t inflight
         return CW_ENOMEM;
     r->window = window;
     r->timeout_ns = timeout_ns;
+    r->bounds = cw_icmp_buckets;
+    r->nbounds = CW_ICMP_NBUCKETS;
+    return CW_OK;
+}
+
+int cw_icmp_ring_set_buckets(struct cw_icmp_ring *r, const double *bounds, uint32_t n)
+{
+    if (n > CW_ICMP_MAX_BUCKETS || (n > 0 && bounds == NULL))
+        return CW_EINVAL;
+    r->bounds = bounds;
+    r->nbounds = n;
+    memset(r->hist, 0, sizeof(r->hist));
     return CW_OK;
 }
 
@@ -295,7 +306,7 @@ enum cw_icmp_verdict cw_icmp_ring_reply(struct cw_icmp_ring *r, uint32_t probe, 
     s->rtt_ns = rtt;
     r->received++;
     r->rtt_sum += (double)rtt / 1e9;
-    for (b = 0; b < CW_ICMP_NBUCKETS && (double)rtt / 1e9 > cw_icmp_buckets[b]; b++)
+    for (b = 0; b < r->nbounds && (double)rtt / 1e9 > r->bounds[b]; b++)
         ;
     r->hist[b]++;
     return CW_ICMP_V_OK;
@@ -328,7 +339,8 @@ void cw_icmp_ring_summarize(const struct cw_icmp_ring *r, int64_t now_ns, struct
     s->unreachable = r->unreachable;
     s->send_errors = r->send_errors;
     s->rtt_sum = r->rtt_sum;
-    for (b = 0; b < CW_ICMP_NBUCKETS; b++) {
+    s->nbounds = r->nbounds;
+    for (b = 0; b < r->nbounds; b++) {
         cum += r->hist[b];
         s->cumulative[b] = cum;
     }

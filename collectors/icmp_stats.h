@@ -78,9 +78,16 @@ int cw_icmp_parse_request(const uint8_t *p, size_t len, int family, struct cw_ic
 
 /* ---- Probe ring and window statistics ------------------------------------ */
 
-/* Histogram upper bounds in seconds: 1-2-5 steps from 50 µs to 10 s. */
-#define CW_ICMP_NBUCKETS 18
+/* Default histogram upper bounds in seconds (a ring's layout until
+ * cw_icmp_ring_set_buckets()): 1-2-5 steps from 200 µs to 1 s, which spans
+ * a LAN to another continent with 12 buckets; slower answers are in +Inf
+ * (and in the avg/max gauges). Before issue 14 there were 18, from 50 µs to
+ * 20 s. */
+#define CW_ICMP_NBUCKETS 12
 extern const double cw_icmp_buckets[CW_ICMP_NBUCKETS];
+
+/* Most buckets a configured layout may have. */
+#define CW_ICMP_MAX_BUCKETS 24
 
 enum cw_icmp_slot_state {
     CW_ICMP_SLOT_EMPTY = 0,
@@ -106,8 +113,10 @@ struct cw_icmp_ring {
     uint32_t next;              /* probe number of the next send */
     /* cumulative since the ring was made */
     uint64_t sent, received, late, duplicates, unreachable, send_errors;
-    uint64_t hist[CW_ICMP_NBUCKETS + 1]; /* per bucket (not cumulative), last: +Inf */
-    double rtt_sum;                      /* seconds, of received */
+    const double *bounds; /* borrowed, process lifetime: ascending upper bounds (s) */
+    uint32_t nbounds;     /* <= CW_ICMP_MAX_BUCKETS */
+    uint64_t hist[CW_ICMP_MAX_BUCKETS + 1]; /* per bucket (not cumulative), [nbounds]: +Inf */
+    double rtt_sum;                         /* seconds, of received */
 };
 
 struct cw_icmp_summary {
@@ -121,8 +130,9 @@ struct cw_icmp_summary {
     double jitter_ns;  /* mean |rtt[i] - rtt[i-1]| over consecutive answers */
     uint32_t jitter_n; /* number of differences in jitter_ns */
     uint64_t sent, received, late, duplicates, unreachable, send_errors;
-    uint64_t cumulative[CW_ICMP_NBUCKETS]; /* histogram, cumulative */
-    double rtt_sum;                        /* seconds */
+    uint64_t cumulative[CW_ICMP_MAX_BUCKETS]; /* histogram, cumulative, nbounds of them */
+    uint32_t nbounds;                         /* the ring's layout */
+    double rtt_sum;                           /* seconds */
 };
 
 enum cw_icmp_verdict {
@@ -137,6 +147,12 @@ enum cw_icmp_verdict {
  * CW_ENOMEM. */
 int cw_icmp_ring_init(struct cw_icmp_ring *r, uint32_t window, uint32_t inflight,
                       int64_t timeout_ns);
+
+/* cw_icmp_ring_set_buckets() makes 'bounds' (n ascending upper bounds in
+ * seconds, n <= CW_ICMP_MAX_BUCKETS, kept by the caller for the ring's
+ * life) the ring's histogram layout. Call it before the first probe; a
+ * fresh ring has cw_icmp_buckets. Returns CW_OK or CW_EINVAL (n too big). */
+int cw_icmp_ring_set_buckets(struct cw_icmp_ring *r, const double *bounds, uint32_t n);
 
 /* cw_icmp_ring_reset() frees the slots; NULL-safe and idempotent. */
 void cw_icmp_ring_reset(struct cw_icmp_ring *r);

@@ -6,8 +6,8 @@
  *
  * Each instance keeps one connection open between runs (in its state). A
  * run pings it (timed as connwatch_mysql_ping_seconds), then sends one query
- * of two statements, SHOW GLOBAL STATUS and SHOW GLOBAL VARIABLES, each
- * restricted to the names it needs (plus information_schema.INNODB_METRICS
+ * of two statements, SHOW GLOBAL STATUS restricted to the names it needs
+ * and SELECT @@GLOBAL.max_connections (plus information_schema.INNODB_METRICS
  * on servers without the Innodb_deadlocks status, MySQL; detected once per
  * connection). Every network step uses the non-blocking API and poll()
  * against the run's deadline, so a hung server never holds a worker past it;

@@ -40,14 +40,19 @@ static const struct {
 /* The INNODB_METRICS row that stands for CW_MYSQL_DEADLOCKS on MySQL. */
 #define MYSQL_METRICS_DEADLOCKS "lock_deadlocks"
 
-/* Keep in step with mysql_fields (the unit test checks every name is here). */
+/* Keep in step with mysql_fields (the unit test checks every name is here).
+ * The variable is read with SELECT @@GLOBAL.max_connections, which costs
+ * the server about a tenth of SHOW GLOBAL VARIABLES WHERE (that statement
+ * builds a temporary table of every variable and filters it: 0.45-0.53 ms
+ * of mariadbd CPU against 0.02-0.025 ms on MariaDB 10.11, bench/README.md).
+ * The SELECT names its own first column, so the row is fed like the others. */
 const char cw_mysql_query[] =
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected','Threads_running',"
     "'Max_used_connections','Aborted_connects','Connection_errors_accept',"
     "'Connection_errors_internal','Connection_errors_max_connections',"
     "'Connection_errors_peer_address','Connection_errors_select','Connection_errors_tcpwrap',"
     "'Slow_queries','Innodb_row_lock_waits','Innodb_row_lock_time','Innodb_deadlocks');"
-    "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('max_connections')";
+    "SELECT 'max_connections', @@GLOBAL.max_connections";
 
 const char cw_mysql_query_innodb_metrics[] =
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected','Threads_running',"
@@ -55,7 +60,7 @@ const char cw_mysql_query_innodb_metrics[] =
     "'Connection_errors_internal','Connection_errors_max_connections',"
     "'Connection_errors_peer_address','Connection_errors_select','Connection_errors_tcpwrap',"
     "'Slow_queries','Innodb_row_lock_waits','Innodb_row_lock_time');"
-    "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('max_connections');"
+    "SELECT 'max_connections', @@GLOBAL.max_connections;"
     "SELECT NAME, COUNT FROM information_schema.INNODB_METRICS WHERE NAME = "
     "'" MYSQL_METRICS_DEADLOCKS "'";
 

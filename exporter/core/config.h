@@ -113,6 +113,7 @@ enum cw_opt_type {
     CW_OPT_T_ENUM,        /* int: index into opt->choices                     */
     CW_OPT_T_STRING_LIST, /* struct cw_strlist                                */
     CW_OPT_T_INT_LIST,    /* struct cw_intlist; bounds apply to each item     */
+    CW_OPT_T_DOUBLE_LIST, /* struct cw_doublelist; bounds apply to each item  */
     CW_OPT_T_STRING_MAP,  /* struct cw_strmap                                 */
     CW_OPT_T_HOSTPORT,    /* struct cw_hostport; opt->min is the default port */
     CW_OPT_T_HOST,        /* char *: IPv4, IPv6 or a DNS name                 */
@@ -141,6 +142,11 @@ struct cw_strlist {
 
 struct cw_intlist {
     int64_t *items; /* owned */
+    size_t n;
+};
+
+struct cw_doublelist {
+    double *items; /* owned */
     size_t n;
 };
 

@@ -63,6 +63,14 @@ static void opt_free_value(const struct cw_opt *o, void *dst)
         l->n = 0;
         break;
     }
+    case CW_OPT_T_DOUBLE_LIST: {
+        struct cw_doublelist *l = f;
+
+        free(l->items);
+        l->items = NULL;
+        l->n = 0;
+        break;
+    }
     case CW_OPT_T_STRING_MAP: {
         struct cw_strmap *m = f;
 
@@ -366,7 +374,9 @@ static int set_int(const struct cw_opt *o, void *f, const struct cw_node *n, str
     return parse_int(n, o, f, d);
 }
 
-static int set_double(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+/* parse_double() reads a finite number within o's bounds from scalar 'n'. */
+static int parse_double(const struct cw_node *n, const struct cw_opt *o, double *out,
+                        struct cw_diag *d)
 {
     char *end;
     double v;
@@ -383,8 +393,13 @@ static int set_double(const struct cw_opt *o, void *f, const struct cw_node *n, 
         cw_diagf(d, n, "%s is out of range (%g to %g)", n->scalar, o->min, o->max);
         return CW_ECONFIG;
     }
-    *(double *)f = v;
+    *out = v;
     return CW_OK;
+}
+
+static int set_double(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
+{
+    return parse_double(n, o, (double *)f, d);
 }
 
 static int set_enum(const struct cw_opt *o, void *f, const struct cw_node *n, struct cw_diag *d)
@@ -450,6 +465,28 @@ static int set_int_list(const struct cw_opt *o, void *f, const struct cw_node *n
         return CW_ENOMEM;
     for (i = 0; i < n->nitems; i++) {
         if (parse_int(n->items[i], o, &l->items[i], d) != CW_OK)
+            rc = CW_ECONFIG;
+    }
+    l->n = n->nitems;
+    return rc;
+}
+
+static int set_double_list(const struct cw_opt *o, void *f, const struct cw_node *n,
+                           struct cw_diag *d)
+{
+    struct cw_doublelist *l = f;
+    int rc = CW_OK;
+    size_t i;
+
+    if (n->type != CW_NODE_SEQ) {
+        cw_diagf(d, n, "must be a list of numbers, not a %s", cw_node_type_name(n));
+        return CW_ECONFIG;
+    }
+    l->items = calloc(n->nitems ? n->nitems : 1, sizeof(*l->items));
+    if (l->items == NULL)
+        return CW_ENOMEM;
+    for (i = 0; i < n->nitems; i++) {
+        if (parse_double(n->items[i], o, &l->items[i], d) != CW_OK)
             rc = CW_ECONFIG;
     }
     l->n = n->nitems;
@@ -608,6 +645,7 @@ static opt_setter *const opt_setters[] = {
     [CW_OPT_T_ENUM] = set_enum,
     [CW_OPT_T_STRING_LIST] = set_string_list,
     [CW_OPT_T_INT_LIST] = set_int_list,
+    [CW_OPT_T_DOUBLE_LIST] = set_double_list,
     [CW_OPT_T_STRING_MAP] = set_string_map,
     [CW_OPT_T_HOSTPORT] = set_hostport,
     [CW_OPT_T_HOST] = set_host,

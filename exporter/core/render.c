@@ -648,12 +648,18 @@ static int rnd_put_line(struct cw_buf *out, const struct rnd_family *f, const ch
     return cw_buf_setlen(out, (size_t)(p - out->data));
 }
 
+static bool rnd_same_buckets(const struct cw_desc *d, const struct cw_render_item *it);
+
 /* rnd_put_histogram() appends the _bucket lines (then +Inf, equal to the
- * count), _sum and _count of one histogram sample. */
+ * count), _sum and _count of one histogram sample, with the bounds of the
+ * sample's own descriptor: series of one family may have different bounds
+ * (an icmp check's histogram_buckets), each with its own le set, as both
+ * formats allow. The family's formatted bounds are reused when they match. */
 static int rnd_put_histogram(struct cw_buf *out, enum cw_format fmt, const struct rnd_family *f,
                              const struct cw_render_item *it)
 {
-    const struct cw_desc *d = f->desc;
+    const struct cw_desc *d = it->desc;
+    const bool cached = rnd_same_buckets(f->desc, it);
     const uint64_t count = it->hist[d->nbuckets];
     char val[32], le[40];
     size_t vlen, llen;
@@ -662,7 +668,7 @@ static int rnd_put_histogram(struct cw_buf *out, enum cw_format fmt, const struc
     for (size_t i = 0; i < d->nbuckets; i++) {
         const char *lep = le;
 
-        if (i < f->nle) {
+        if (cached && i < f->nle) {
             lep = f->le[i];
             llen = f->le_len[i];
         } else {
@@ -696,8 +702,8 @@ static bool rnd_same_series(const struct cw_render_item *a, const struct cw_rend
            (a->labels_len == 0 || memcmp(a->labels, b->labels, a->labels_len) == 0);
 }
 
-/* rnd_same_buckets() tells whether histogram item 'it' can be written with
- * the bounds of its family's descriptor 'd' (the counts are read with them). */
+/* rnd_same_buckets() tells whether histogram item 'it' has the bounds of its
+ * family's descriptor 'd', whose formatted le values are then reused. */
 static bool rnd_same_buckets(const struct cw_desc *d, const struct cw_render_item *it)
 {
     const struct cw_desc *o = it->desc;
@@ -740,7 +746,7 @@ static int rnd_items(struct cw_buf *out, enum cw_format fmt, struct cw_render_it
         prev = it;
 
         if (fam.desc->type == CW_HISTOGRAM) {
-            if (!rnd_same_buckets(fam.desc, it))
+            if (it->hist == NULL || it->desc->type != CW_HISTOGRAM)
                 return CW_EINVAL;
             rc = rnd_put_histogram(out, fmt, &fam, it);
         } else {

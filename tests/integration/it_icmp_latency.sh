@@ -14,7 +14,10 @@
 # window with a late reply of the responder is waited out); the histogram
 # buckets must split the replies where the delays put them. A fifth target
 # (10.201.5.3) gets every reply twice: received counts each probe once, the
-# copies go to connwatch_icmp_duplicates_total, loss stays 0.
+# copies go to connwatch_icmp_duplicates_total, loss stays 0. Two more
+# checks of 10.201.5.1: one with histogram_buckets [0.045, 0.06, 0.3]
+# (counts in exactly those buckets, no default ones), one with
+# histogram: false (no connwatch_icmp_rtt_seconds, the gauges as usual).
 set -euo pipefail
 # shellcheck source=tests/lib/common.sh
 . "${CW_SOURCE_ROOT:-$(dirname "$0")/../..}/tests/lib/common.sh"
@@ -61,6 +64,10 @@ services:
       - icmp: {target: "fd00:201::1", probe_interval: 50ms, probe_timeout: 1s, window: 5s}
       - icmp: {target: "fd00:201::2", probe_interval: 50ms, probe_timeout: 1s, window: 5s}
       - icmp: {target: 10.201.5.3, probe_interval: 50ms, probe_timeout: 1s, window: 5s}
+      - icmp: {target: 10.201.5.1, name: own-buckets, probe_interval: 200ms, probe_timeout: 1s,
+               window: 5s, histogram_buckets: [0.045, 0.06, 0.3]}
+      - icmp: {target: 10.201.5.1, name: no-histogram, probe_interval: 200ms, probe_timeout: 1s,
+               window: 5s, histogram: false}
 YML
 cw_start_connwatch "$cfg"
 icmp_wait_window 5 100 20
@@ -119,6 +126,24 @@ awk -v a="$le20" -v b="$le50" -v c="$cnt" -v d="$le200" \
     'BEGIN { exit !(a == 0 && d == 0 && c >= 100 && b >= 0.3 * c && b <= 0.7 * c) }' ||
     cw_fail "histograms: 10.201.5.1 le=0.02 $le20 le=0.05 $le50 count $cnt; 10.201.5.2 le=0.2 $le200"
 
+# histogram_buckets: of the 50 +- 5 ms replies most are at or below 60 ms
+# (a loaded machine delays some), none at or below 45 ms but the odd edge
+# one, all at or below 300 ms; the bounds are the configured ones
+le45=$(cw_metric_in "$f" connwatch_icmp_rtt_seconds_bucket 'target="own-buckets",le="0.045"')
+le60=$(cw_metric_in "$f" connwatch_icmp_rtt_seconds_bucket 'target="own-buckets",le="0.06"')
+le300=$(cw_metric_in "$f" connwatch_icmp_rtt_seconds_bucket 'target="own-buckets",le="0.3"')
+cnt=$(cw_metric_in "$f" connwatch_icmp_rtt_seconds_count 'target="own-buckets"')
+nle=$(grep -c '^connwatch_icmp_rtt_seconds_bucket{.*target="own-buckets"' "$f" || true)
+awk -v a="$le45" -v b="$le60" -v c="$le300" -v n="$cnt" -v k="$nle" \
+    'BEGIN { exit !(k == 4 && n >= 20 && a <= 0.05 * n && b >= 0.5 * n && c == n) }' ||
+    cw_fail "histogram_buckets: le=0.045 $le45 le=0.06 $le60 le=0.3 $le300 count $cnt, $nle bucket lines"
+if grep -q 'connwatch_icmp_rtt_seconds_[a-z]*{.*target="no-histogram"' "$f"; then
+    cw_fail "histogram: false still exports connwatch_icmp_rtt_seconds"
+fi
+cw_metric_in "$f" connwatch_icmp_rtt_avg_seconds 'target="no-histogram"' >/dev/null ||
+    cw_fail "histogram: false lost the avg gauge"
+cw_note "own buckets: le=0.045 $le45 le=0.06 $le60 le=0.3 $le300 count $cnt; no-histogram: no histogram"
+
 # every reply to 10.201.5.3 comes twice: counted once, the copy as a duplicate
 snt=$(cw_metric_in "$f" connwatch_icmp_packets_sent_total 'target="10.201.5.3"')
 rcv=$(cw_metric_in "$f" connwatch_icmp_packets_received_total 'target="10.201.5.3"')
@@ -132,4 +157,4 @@ awk -v s="$snt" -v r="$rcv" -v d="$dup" -v l="$v" \
 cw_stop || cw_fail "connwatch exited with status $?"
 cw_stop "$rpid" || true
 cw_note "responder: $(tr '\n' ' ' <"$rlog")"
-cw_pass "avg and jitter within 2 ms at 50 ms and 250 ms, IPv4 and IPv6"
+cw_pass "avg and jitter within 2 ms at 50 ms and 250 ms, IPv4 and IPv6; histogram_buckets and histogram: false"

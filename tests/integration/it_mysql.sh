@@ -171,6 +171,23 @@ wait_for 10 "main is not up" '[[ $(m connwatch_mysql_up main 2>/dev/null) == 1 ]
 [[ $(m connwatch_mysql_max_connections main) == 200 ]] || cw_fail "max_connections is not 200"
 cw_pass "main check up; max_connections 200"
 
+# ---- the statements of a poll ---------------------------------------------------------
+# max_connections is read with SELECT @@GLOBAL (issue 14): no poll may run
+# SHOW VARIABLES, which costs the server ten times more; a change of the
+# variable shows at the next poll.
+vars0=$(server_status Com_show_variables)
+sel0=$(server_status Com_select)
+"${SQL[@]}" -e 'SET GLOBAL max_connections = 190' || cw_fail "cannot set max_connections"
+wait_for 5 "max_connections 190 not seen" '[[ $(m connwatch_mysql_max_connections main) == 190 ]]'
+"${SQL[@]}" -e 'SET GLOBAL max_connections = 200' || cw_fail "cannot set max_connections"
+wait_for 5 "max_connections 200 not seen again" \
+    '[[ $(m connwatch_mysql_max_connections main) == 200 ]]'
+vars1=$(server_status Com_show_variables)
+sel1=$(server_status Com_select)
+((vars1 == vars0)) || cw_fail "polls ran SHOW VARIABLES: Com_show_variables $vars0 -> $vars1"
+((sel1 > sel0)) || cw_fail "no SELECT @@ seen: Com_select $sel0 -> $sel1"
+cw_pass "max_connections by SELECT @@GLOBAL (Com_select $sel0 -> $sel1, no SHOW VARIABLES), 190 then 200 seen"
+
 # ---- 150 held connections -------------------------------------------------------------
 hold()
 {

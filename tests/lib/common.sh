@@ -270,6 +270,18 @@ cw_http_code()
         "http://$CW_ADDR$path" 2>/dev/null || true
 }
 
+# cw_wait_http URL [SECONDS] polls any URL (a peer exporter) until it answers
+# 200, at most SECONDS (20).
+cw_wait_http()
+{
+    local url=$1 secs=${2:-20} start
+    start=$(cw_now)
+    until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true) == 200 ]]; do
+        (($(cw_elapsed_ms "$start") < secs * 1000)) || cw_fail "$url did not answer 200 within $secs s"
+        sleep 0.1
+    done
+}
+
 # cw_wait_ready [SECONDS] polls /-/ready until it answers 200.
 cw_wait_ready()
 {

@@ -803,6 +803,11 @@ START_TEST(test_host_proc_netlink_and_proc_see_loopback_sockets)
          * states. Exact equality between the two counts is not asserted:
          * other tests and daemons open and close sockets in between. */
         live_assert_counts(&lv, &by_netlink, "netlink");
+        /* The per-family form (the fallback) sees them too. */
+        rc = cw_host_count_netlink_form(&by_netlink, scratch, CW_HOST_SOCKDIAG_SCRATCH,
+                                        CW_HOST_NO_DEADLINE, CW_HOST_NETLINK_PER_FAMILY, &err);
+        ck_assert_msg(rc == CW_OK, "netlink per family: %s: errno %d", err.what, err.sys_errno);
+        live_assert_counts(&lv, &by_netlink, "netlink per family");
     }
 
     for (int i = 0; i < lv.n; i++)

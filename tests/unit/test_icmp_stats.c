@@ -230,12 +230,44 @@ START_TEST(ring_rtt_and_jitter)
     ck_assert_uint_eq(s.received, 4);
     ck_assert_double_eq_tol(s.rtt_sum, 0.08, 1e-9);
     /* 10 ms and 20 ms buckets */
-    ck_assert_uint_eq(s.cumulative[6], 0); /* <= 5 ms */
-    ck_assert_uint_eq(s.cumulative[7], 2); /* <= 10 ms */
-    ck_assert_uint_eq(s.cumulative[8], 3); /* <= 20 ms */
-    ck_assert_uint_eq(s.cumulative[9], 4); /* <= 50 ms */
+    ck_assert_uint_eq(s.nbounds, CW_ICMP_NBUCKETS);
+    ck_assert_double_eq(cw_icmp_buckets[4], 0.005);
+    ck_assert_uint_eq(s.cumulative[4], 0); /* <= 5 ms */
+    ck_assert_uint_eq(s.cumulative[5], 2); /* <= 10 ms */
+    ck_assert_uint_eq(s.cumulative[6], 3); /* <= 20 ms */
+    ck_assert_uint_eq(s.cumulative[7], 4); /* <= 50 ms */
     ck_assert_uint_eq(s.cumulative[CW_ICMP_NBUCKETS - 1], 4);
     cw_icmp_ring_reset(&r);
+    cw_icmp_ring_reset(&r);
+}
+END_TEST
+
+/* A configured layout (histogram_buckets): replies are counted in its
+ * buckets, RTTs above the last bound only in the total (+Inf). */
+START_TEST(ring_configured_buckets)
+{
+    static const double bounds[] = {0.001, 0.015};
+    struct cw_icmp_ring r;
+    struct cw_icmp_summary s;
+    int64_t rtts[] = {1 * MS, 2 * MS, 15 * MS, 16 * MS, 900 * MS};
+    size_t i;
+
+    ck_assert_int_eq(cw_icmp_ring_init(&r, 10, 3, 1000 * MS), CW_OK);
+    ck_assert_int_eq(cw_icmp_ring_set_buckets(&r, bounds, 2), CW_OK);
+    ck_assert_int_eq(cw_icmp_ring_set_buckets(&r, bounds, CW_ICMP_MAX_BUCKETS + 1), CW_EINVAL);
+    for (i = 0; i < sizeof(rtts) / sizeof(rtts[0]); i++)
+        send_answer(&r, (int64_t)i * 1000 * MS, rtts[i]);
+    cw_icmp_ring_summarize(&r, 6000 * MS, &s);
+    ck_assert_uint_eq(s.nbounds, 2);
+    ck_assert_uint_eq(s.cumulative[0], 1); /* <= 1 ms: the bound is inclusive */
+    ck_assert_uint_eq(s.cumulative[1], 3); /* <= 15 ms */
+    ck_assert_uint_eq(s.received, 5);      /* +Inf */
+    /* no buckets at all: only the count and the sum */
+    ck_assert_int_eq(cw_icmp_ring_set_buckets(&r, NULL, 0), CW_OK);
+    send_answer(&r, 6000 * MS, 1 * MS);
+    cw_icmp_ring_summarize(&r, 7000 * MS, &s);
+    ck_assert_uint_eq(s.nbounds, 0);
+    ck_assert_uint_eq(s.received, 6);
     cw_icmp_ring_reset(&r);
 }
 END_TEST
@@ -405,6 +437,7 @@ static Suite *icmp_suite(void)
     tcase_add_test(tp, parse_unreach_ipv4);
     tcase_add_test(tp, parse_unreach_ipv6);
     tcase_add_test(tr, ring_rtt_and_jitter);
+    tcase_add_test(tr, ring_configured_buckets);
     tcase_add_test(tr, ring_loss_and_window);
     tcase_add_test(tr, ring_pending_blocks_window);
     tcase_add_test(tr, ring_late_and_duplicate);

@@ -553,7 +553,9 @@ START_TEST(test_render_rejects_histogram_item_without_counts)
 }
 END_TEST
 
-START_TEST(test_render_rejects_histogram_with_other_bounds_in_family)
+/* Series of one family with different bounds (icmp histogram_buckets per
+ * check): each is written with its own le set, under one HELP/TYPE. */
+START_TEST(test_render_histogram_with_other_bounds_in_family)
 {
     static const double few[] = {1};
     static const struct cw_desc other = {
@@ -567,12 +569,23 @@ START_TEST(test_render_rejects_histogram_with_other_bounds_in_family)
     const uint64_t h2[] = {1, 2};
     struct cw_render_item items[] = {
         mk(&desc_duration, "phase=\"a\"", 1, h5),
-        mk(&other, "phase=\"b\"", 1, h2),
+        mk(&other, "phase=\"b\"", 0.5, h2),
     };
     struct cw_buf out;
+    const char *text;
 
     cw_buf_init(&out, 4096);
-    ck_assert_int_eq(cw_render(&out, CW_FMT_TEXT, items, 2), CW_EINVAL);
+    ck_assert_int_eq(cw_render(&out, CW_FMT_TEXT, items, 2), CW_OK);
+    text = cw_buf_str(&out);
+    ck_assert_ptr_nonnull(
+        strstr(text, "connwatch_test_duration_seconds_bucket{phase=\"b\",le=\"1\"} 1\n"
+                     "connwatch_test_duration_seconds_bucket{phase=\"b\",le=\"+Inf\"} 2\n"
+                     "connwatch_test_duration_seconds_sum{phase=\"b\"} 0.5\n"
+                     "connwatch_test_duration_seconds_count{phase=\"b\"} 2\n"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "connwatch_test_duration_seconds_bucket{phase=\"a\",le=\"+Inf\"} 5\n"));
+    /* one family header */
+    ck_assert_ptr_eq(strstr(strstr(text, "# TYPE") + 1, "# TYPE"), NULL);
     cw_buf_reset(&out);
 }
 END_TEST
@@ -1088,7 +1101,7 @@ static Suite *render_suite(void)
     tc = tcase_create("errors");
     tcase_add_test(tc, test_render_reports_too_big_when_limit_is_hit);
     tcase_add_test(tc, test_render_rejects_histogram_item_without_counts);
-    tcase_add_test(tc, test_render_rejects_histogram_with_other_bounds_in_family);
+    tcase_add_test(tc, test_render_histogram_with_other_bounds_in_family);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("format_double");
