@@ -7,7 +7,9 @@
  * take references under short locks and render without holding any.
  * The checks' part of a body is cached per format and rendered again only
  * when cw_instance_generation() moved or the configuration changed, so a
- * scrape between two check runs costs a copy plus connwatch's own series.
+ * scrape between two check runs costs a copy plus connwatch's own series;
+ * gzip bodies keep the checks' part as raw deflate blocks and add the own
+ * series' blocks and the trailer per scrape: one gzip member.
  * Lock order: r->lock (self emitters), r->cache_lock, then an instance's
  * lock; each is held only to copy pointers.
  */
@@ -119,6 +121,7 @@ static struct cw_batch *self_batch(struct cw_registry *r, size_t ninst)
 /* A rendered part of a body, shared by concurrent scrapes. */
 struct blob {
     atomic_int refs;
+    uint32_t crc; /* a gzip part's (cw_gzip_part()): CRC-32 of the text it holds */
     size_t len;
     char data[];
 };
@@ -130,6 +133,7 @@ static struct blob *blob_from_buf(const struct cw_buf *b)
     if (bl == NULL)
         return NULL;
     atomic_init(&bl->refs, 1);
+    bl->crc = 0;
     bl->len = b->len;
     if (b->len != 0)
         memcpy(bl->data, b->data, b->len);
@@ -203,12 +207,16 @@ static int checks_part(struct cw_registry *r, struct cw_settings *s, enum cw_for
             goto out_fail;
     }
     if (gzip && z == NULL) {
+        uint32_t crc = 0;
+
         cw_buf_init(&b, r->limit);
-        rc = cw_gzip(t->data, t->len, 1, &b);
+        rc = cw_gzip_part(t->data, t->len, 1, &b, &crc);
         if (rc == CW_OK) {
             z = blob_from_buf(&b);
             rc = z != NULL ? CW_OK : CW_ENOMEM;
         }
+        if (z != NULL)
+            z->crc = crc;
         cw_buf_reset(&b);
         if (rc != CW_OK)
             goto out_fail;
@@ -245,6 +253,7 @@ int cw_registry_render(struct cw_registry *r, struct cw_settings *s, enum cw_for
 {
     struct blob *text = NULL, *gz = NULL;
     struct cw_batch *self = NULL;
+    struct cw_buf tail;
     int rc;
 
     rc = checks_part(r, s, fmt, gzip, &text, &gz);
@@ -254,9 +263,20 @@ int cw_registry_render(struct cw_registry *r, struct cw_settings *s, enum cw_for
     self = self_batch(r, s != NULL ? s->ninst : 0);
     if (self == NULL)
         goto out;
-    rc = cw_buf_add(out, gzip ? gz->data : text->data, gzip ? gz->len : text->len);
+    if (!gzip) {
+        rc = cw_buf_add(out, text->data, text->len);
+        if (rc == CW_OK)
+            rc = cw_render_batches(out, fmt, 0, &self, 1);
+        goto out;
+    }
+    /* One gzip member: the cached compressed checks' part, then the self
+     * part compressed now (two members would lose the second on clients
+     * that read one, as curl and browsers do). */
+    cw_buf_init(&tail, out->limit);
+    rc = cw_render_batches(&tail, fmt, 0, &self, 1);
     if (rc == CW_OK)
-        rc = cw_render_batches(out, fmt, gzip ? CW_RENDER_GZIP : 0, &self, 1);
+        rc = cw_gzip_join(out, gz->data, gz->len, gz->crc, text->len, tail.data, tail.len, 1);
+    cw_buf_reset(&tail);
 out:
     cw_batch_unref(self);
     blob_unref(text);

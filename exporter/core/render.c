@@ -987,7 +987,12 @@ bool cw_accepts_gzip(const char *accept_encoding)
 
 /* ---- gzip ---- */
 
-int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out)
+/* deflate_into() appends 'len' bytes compressed at 'level' to 'out': with
+ * the gzip wrapper (gzip), else as raw deflate; 'flush' is Z_FINISH (the
+ * last block) or Z_SYNC_FLUSH (blocks that another raw deflate stream may
+ * follow, ending on a byte boundary). On failure 'out' is as it was. */
+static int deflate_into(const void *in, size_t len, int level, bool gzip, int flush,
+                        struct cw_buf *out)
 {
     const size_t old_len = out->len;
     z_stream zs;
@@ -1008,15 +1013,17 @@ int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out)
     while (wbits < 15 && ((size_t)1 << wbits) < len)
         wbits++;
     memset(&zs, 0, sizeof(zs));
-    zrc = deflateInit2(&zs, level, Z_DEFLATED, wbits + 16, wbits - 7, Z_DEFAULT_STRATEGY);
+    zrc = deflateInit2(&zs, level, Z_DEFLATED, gzip ? wbits + 16 : -wbits, wbits - 7,
+                       Z_DEFAULT_STRATEGY);
     if (zrc == Z_MEM_ERROR)
         return CW_ENOMEM;
     if (zrc != Z_OK)
         return CW_EINVAL;
 
     /* Reserve the worst case, but not past the limit: the result usually is
-     * much smaller, and deflate() tells if it does not fit. */
-    room = deflateBound(&zs, (uLong)len);
+     * much smaller, and deflate() tells if it does not fit. A sync flush
+     * adds its empty stored block (5 bytes) to the bound. */
+    room = deflateBound(&zs, (uLong)len) + 6;
     if (out->len > out->limit) {
         rc = CW_ETOOBIG;
         goto out_end;
@@ -1033,8 +1040,9 @@ int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out)
     zs.avail_in = (uInt)len;
     zs.next_out = (Bytef *)out->data + out->len;
     zs.avail_out = (uInt)room;
-    zrc = deflate(&zs, Z_FINISH);
-    if (zrc == Z_STREAM_END) {
+    zrc = deflate(&zs, flush);
+    if (flush == Z_FINISH ? zrc == Z_STREAM_END
+                          : (zrc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0)) {
         rc = cw_buf_setlen(out, out->len + (room - zs.avail_out));
     } else if (zrc == Z_OK || zrc == Z_BUF_ERROR) {
         rc = CW_ETOOBIG; /* output space ran out before the end */
@@ -1046,6 +1054,58 @@ out_end:
     deflateEnd(&zs);
     /* Take back what was written; a cut never fails, its result is only
      * checked because every setlen's must be. */
+    if (rc != CW_OK && out->data != NULL && cw_buf_setlen(out, old_len) != CW_OK)
+        rc = CW_EINVAL;
+    return rc;
+}
+
+int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out)
+{
+    return deflate_into(in, len, level, true, Z_FINISH, out);
+}
+
+int cw_gzip_part(const void *in, size_t len, int level, struct cw_buf *raw, uint32_t *crc)
+{
+    if (in == NULL && len > 0)
+        return CW_EINVAL;
+    if (len > UINT_MAX / 2)
+        return CW_ETOOBIG;
+    *crc = (uint32_t)crc32(0L, (const Bytef *)(len > 0 ? in : ""), (uInt)len);
+    return deflate_into(in, len, level, false, Z_SYNC_FLUSH, raw);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+int cw_gzip_join(struct cw_buf *out, const void *raw, size_t raw_len, uint32_t crc, size_t len,
+                 const void *tail, size_t tail_len, int level)
+{
+    /* RFC 1952 member header: deflate, no flags, no time, OS unknown. */
+    static const unsigned char hdr[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+    const size_t old_len = out->len;
+    unsigned char trailer[8];
+    uint32_t tail_crc;
+    int rc;
+
+    if ((tail == NULL && tail_len > 0) || (raw == NULL && raw_len > 0))
+        return CW_EINVAL;
+    if (tail_len > UINT_MAX / 2)
+        return CW_ETOOBIG;
+    tail_crc = (uint32_t)crc32(0L, (const Bytef *)(tail_len > 0 ? tail : ""), (uInt)tail_len);
+    put_le32(trailer, (uint32_t)crc32_combine(crc, tail_crc, (z_off_t)tail_len));
+    put_le32(trailer + 4, (uint32_t)(len + tail_len)); /* ISIZE: the length mod 2^32 */
+    rc = cw_buf_add(out, hdr, sizeof(hdr));
+    if (rc == CW_OK && raw_len > 0)
+        rc = cw_buf_add(out, raw, raw_len);
+    if (rc == CW_OK)
+        rc = deflate_into(tail, tail_len, level, false, Z_FINISH, out);
+    if (rc == CW_OK)
+        rc = cw_buf_add(out, trailer, sizeof(trailer));
     if (rc != CW_OK && out->data != NULL && cw_buf_setlen(out, old_len) != CW_OK)
         rc = CW_EINVAL;
     return rc;

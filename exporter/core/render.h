@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum cw_format { CW_FMT_TEXT = 0, CW_FMT_OPENMETRICS };
 
@@ -61,5 +62,24 @@ bool cw_accepts_gzip(const char *accept_encoding);
 
 /* cw_gzip() compresses 'len' bytes into 'out' (gzip wrapper, level 1..9). */
 CW_MUST_CHECK int cw_gzip(const void *in, size_t len, int level, struct cw_buf *out);
+
+/* A body may go out as one gzip member made of two parts: the first kept
+ * compressed (the cached checks' part), the second compressed per scrape
+ * (connwatch's own series). Clients that read only the first member of a
+ * gzip body (curl, browsers) then see all of it.
+ *
+ * cw_gzip_part() appends 'len' bytes to 'raw' as raw deflate blocks that end
+ * on a byte boundary (a sync flush), so that more blocks may follow, and
+ * sets *crc to their CRC-32. */
+CW_MUST_CHECK int cw_gzip_part(const void *in, size_t len, int level, struct cw_buf *raw,
+                               uint32_t *crc);
+
+/* cw_gzip_join() appends to 'out' one gzip member holding the part made by
+ * cw_gzip_part() ('raw', 'raw_len'; 'crc' and 'len' of its 'len' input
+ * bytes) and then 'tail', compressed now at 'level': the header, the
+ * part's blocks, the tail's final blocks and the trailer (the CRC of both,
+ * by crc32_combine, and their length). On failure 'out' is as it was. */
+CW_MUST_CHECK int cw_gzip_join(struct cw_buf *out, const void *raw, size_t raw_len, uint32_t crc,
+                               size_t len, const void *tail, size_t tail_len, int level);
 
 #endif

@@ -87,7 +87,25 @@ raw_size=$(stat -c %s "$CW_TMP/m.gunzip")
 # Same families as the plain answer (values move, names do not).
 diff <(grep '^# TYPE' "$CW_TMP/m.txt") <(grep '^# TYPE' "$CW_TMP/m.gunzip") >&2 ||
     cw_fail "gzip and plain scrapes declare different families"
-cw_pass "gzip: $gz_size B for $raw_size B of text, promtool silent"
+# One gzip member: curl and browsers read only the first member of a body,
+# so a body of two (the cached checks' part, then connwatch's own series)
+# would lose its second part there, or fail (curl --compressed: error 23).
+python3 - "$CW_TMP/m.gz" <<'PYEOF' || cw_fail "the gzip body is not one gzip member (see above)"
+import sys, zlib
+data = open(sys.argv[1], "rb").read()
+d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+text = d.decompress(data)
+if d.unused_data or not d.eof:
+    print("FAIL: %d bytes after the first gzip member (%d of text in it)" % (len(d.unused_data), len(text)))
+    sys.exit(1)
+if b"connwatch_build_info{" not in text:
+    print("FAIL: the first gzip member lacks connwatch's own series")
+    sys.exit(1)
+PYEOF
+curl -fsS --compressed --max-time $((10 * CW_SLOW)) -o "$CW_TMP/m.curl" "http://$CW_ADDR/metrics" ||
+    cw_fail "curl --compressed cannot read /metrics"
+grep -q '^connwatch_build_info{' "$CW_TMP/m.curl" || cw_fail "curl --compressed lost connwatch's own series"
+cw_pass "gzip: $gz_size B for $raw_size B of text, one member (curl --compressed reads it whole), promtool silent"
 
 # --- other endpoints -------------------------------------------------------------
 curl -fsS --max-time $((10 * CW_SLOW)) -o "$CW_TMP/landing.html" "http://$CW_ADDR/" ||

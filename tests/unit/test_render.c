@@ -884,6 +884,63 @@ START_TEST(test_render_gzip_round_trips)
 }
 END_TEST
 
+/* gunzip_one() is gunzip() that also wants every input byte used: one
+ * member, nothing after it (what curl and browsers read of a body). */
+static int gunzip_one(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
+{
+    z_stream zs;
+    int rc;
+
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 15 + 16) != Z_OK)
+        return -1;
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap;
+    rc = inflate(&zs, Z_FINISH);
+    *out_len = cap - zs.avail_out;
+    inflateEnd(&zs);
+    return rc == Z_STREAM_END && zs.avail_in == 0 ? 0 : -1;
+}
+
+START_TEST(test_render_gzip_join_is_one_member)
+{
+    static const char *const heads[] = {"", "connwatch_check_success{check=\"tcp\"} 1\n"};
+    static const char *const tails[] = {"", "connwatch_build_info{version=\"0.1.0\"} 1\n# EOF\n"};
+    char big[20000], back[30000];
+    size_t back_len, i, j;
+
+    for (i = 0; i < sizeof(big) - 1; i++)
+        big[i] = (char)('a' + (i * 7 + i / 13) % 26);
+    big[sizeof(big) - 1] = '\0';
+    for (i = 0; i < 3; i++) {
+        for (j = 0; j < 2; j++) {
+            const char *head = i < 2 ? heads[i] : big;
+            struct cw_buf raw, out;
+            uint32_t crc = 1;
+            char want[30000];
+
+            cw_buf_init(&raw, 1 << 20);
+            cw_buf_init(&out, 1 << 20);
+            ck_assert_int_eq(cw_buf_adds(&out, "kept"), CW_OK);
+            ck_assert_int_eq(cw_gzip_part(head, strlen(head), 1, &raw, &crc), CW_OK);
+            ck_assert_int_eq(cw_gzip_join(&out, raw.data, raw.len, crc, strlen(head), tails[j],
+                                          strlen(tails[j]), 1),
+                             CW_OK);
+            ck_assert_mem_eq(out.data, "kept\x1f\x8b", 6);
+            ck_assert_int_eq(gunzip_one(out.data + 4, out.len - 4, back, sizeof(back), &back_len),
+                             0);
+            ck_assert_int_ge(snprintf(want, sizeof(want), "%s%s", head, tails[j]), 0);
+            ck_assert_uint_eq(back_len, strlen(want));
+            ck_assert_mem_eq(back, want, back_len);
+            cw_buf_reset(&raw);
+            cw_buf_reset(&out);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_render_gzip_reports_too_big_and_keeps_buffer)
 {
     char noise[4096];
@@ -1123,6 +1180,7 @@ static Suite *render_suite(void)
 
     tc = tcase_create("gzip");
     tcase_add_test(tc, test_render_gzip_round_trips);
+    tcase_add_test(tc, test_render_gzip_join_is_one_member);
     tcase_add_test(tc, test_render_gzip_reports_too_big_and_keeps_buffer);
     suite_add_tcase(s, tc);
 
