@@ -826,7 +826,8 @@ END_TEST
 
 /* ---- gzip ---- */
 
-/* gunzip() inflates a gzip stream into 'out'. */
+/* gunzip() inflates a gzip stream into 'out' and wants every input byte
+ * used: one member, nothing after it (what curl and browsers read). */
 static int gunzip(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
 {
     z_stream zs;
@@ -842,7 +843,7 @@ static int gunzip(const char *in, size_t len, char *out, size_t cap, size_t *out
     rc = inflate(&zs, Z_FINISH);
     *out_len = cap - zs.avail_out;
     inflateEnd(&zs);
-    return rc == Z_STREAM_END ? 0 : -1;
+    return rc == Z_STREAM_END && zs.avail_in == 0 ? 0 : -1;
 }
 
 START_TEST(test_render_gzip_round_trips)
@@ -884,26 +885,6 @@ START_TEST(test_render_gzip_round_trips)
 }
 END_TEST
 
-/* gunzip_one() is gunzip() that also wants every input byte used: one
- * member, nothing after it (what curl and browsers read of a body). */
-static int gunzip_one(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
-{
-    z_stream zs;
-    int rc;
-
-    memset(&zs, 0, sizeof(zs));
-    if (inflateInit2(&zs, 15 + 16) != Z_OK)
-        return -1;
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)len;
-    zs.next_out = (Bytef *)out;
-    zs.avail_out = (uInt)cap;
-    rc = inflate(&zs, Z_FINISH);
-    *out_len = cap - zs.avail_out;
-    inflateEnd(&zs);
-    return rc == Z_STREAM_END && zs.avail_in == 0 ? 0 : -1;
-}
-
 START_TEST(test_render_gzip_join_is_one_member)
 {
     static const char *const heads[] = {"", "connwatch_check_success{check=\"tcp\"} 1\n"};
@@ -929,8 +910,7 @@ START_TEST(test_render_gzip_join_is_one_member)
                                           strlen(tails[j]), 1),
                              CW_OK);
             ck_assert_mem_eq(out.data, "kept\x1f\x8b", 6);
-            ck_assert_int_eq(gunzip_one(out.data + 4, out.len - 4, back, sizeof(back), &back_len),
-                             0);
+            ck_assert_int_eq(gunzip(out.data + 4, out.len - 4, back, sizeof(back), &back_len), 0);
             ck_assert_int_ge(snprintf(want, sizeof(want), "%s%s", head, tails[j]), 0);
             ck_assert_uint_eq(back_len, strlen(want));
             ck_assert_mem_eq(back, want, back_len);
