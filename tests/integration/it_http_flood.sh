@@ -16,7 +16,7 @@
 #   3. one address over --web.max-connections-per-ip is refused while
 #      another is served.
 # The latency bounds (50 ms, 1 s, the 2 s for CLOSE-WAIT) are stretched by
-# CW_SLOW in a TSan build.
+# CW_SLOW in the sanitizer builds.
 # Counts are bounded, all traffic stays on loopback, processes are ended by
 # the PIDs this script started.
 set -euo pipefail
