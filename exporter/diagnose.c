@@ -37,11 +37,11 @@
 
 /* ---- the judgement -------------------------------------------------------- */
 
-/* step_layer() is the layer a step's result belongs to (a refused http
- * check: the network). */
-static enum cw_layer step_layer(const struct cw_dx_step *s)
+enum cw_layer cw_dx_step_layer(const struct cw_dx_step *s)
 {
-    return s->ok ? s->layer : cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason);
+    if (s->ok)
+        return s->over ? s->over_layer : s->layer;
+    return cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason);
 }
 
 static bool is_network_kind(const char *kind)
@@ -76,7 +76,7 @@ struct cw_dx_verdict cw_dx_judge(struct cw_dx_step *steps, size_t n)
                 continue;
         }
         if (broken < n && s->layer != CW_LAYER_HOST &&
-            step_layer(s) <= step_layer(&steps[broken])) {
+            cw_dx_step_layer(s) <= cw_dx_step_layer(&steps[broken])) {
             s->state = CW_DX_NOT_REACHED;
             continue;
         }
@@ -736,6 +736,7 @@ static void dx_step(struct cw_dx_step *s, struct cw_instance *in, enum cw_lang l
     cw_buf_init(&fig, sizeof(s->figures) - 1);
     if (cw_health_figures(&fig, s->kind, b, time(NULL), lang, 0, &s->over) == CW_OK)
         snprintf(s->figures, sizeof(s->figures), "%s", cw_buf_str(&fig));
+    s->over_layer = cw_health_over_layer(s->kind, b, time(NULL), s->layer);
     cw_buf_clear(&fig);
     if (cw_health_figures(&fig, s->kind, b, time(NULL), lang, CW_FIG_ONLY_OVER, NULL) == CW_OK)
         snprintf(s->over_text, sizeof(s->over_text), "%s", cw_buf_str(&fig));
@@ -810,7 +811,7 @@ static void print_text(const char *what, struct cw_dx_step *steps, size_t n,
         cw_buf_clear(&b);
         (void)cw_dx_cause(&b, s, lang);
         printf("%s %s — %s (%s%s%s): %s\n", zh ? "结论：" : "verdict:", state_words(v->state, lang),
-               cw_layer_words(cw_layer_label(step_layer(s)), lang), s->kind,
+               cw_layer_words(cw_layer_label(cw_dx_step_layer(s)), lang), s->kind,
                s->target[0] != '\0' ? " " : "", s->target, cw_buf_str(&b));
         cw_buf_clear(&b);
         if (cw_dx_next(&b, s, ctx, lang) == CW_OK && b.len > 0)
@@ -870,9 +871,7 @@ static int print_json(const char *what, struct cw_dx_step *steps, size_t n,
     if (v->step < n) {
         const struct cw_dx_step *s = &steps[v->step];
 
-        json_set_str(
-            vd, "layer",
-            cw_layer_label(cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason)));
+        json_set_str(vd, "layer", cw_layer_label(cw_dx_step_layer(s)));
         json_set_str(vd, "check", s->kind);
         json_set_str(vd, "target", s->target);
         json_set_str(vd, "reason", s->ok ? "" : cw_reason_label(s->reason));

@@ -445,6 +445,24 @@ int cw_health_figures(struct cw_buf *out, const char *kind, const struct cw_batc
     return rc == CW_OK ? CW_OK : cw_buf_error(out);
 }
 
+enum cw_layer cw_health_over_layer(const char *kind, const struct cw_batch *b, time_t wall,
+                                   enum cw_layer dflt)
+{
+    for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
+        const struct figure *f = &figures[i];
+        bool found;
+        double v;
+
+        if (f->kind != NULL && strcmp(f->kind, kind) != 0)
+            continue;
+        v = figure_value(f, b, wall, &found);
+        if (found && !isnan(v) &&
+            ((!isnan(f->above) && v > f->above) || (!isnan(f->below) && v < f->below)))
+            return f->layer;
+    }
+    return dflt;
+}
+
 static void put_figures(struct page *pg, const struct hcheck *c, bool only_over)
 {
     pg->rc |= cw_health_figures(pg->out, c->st.kind, c->batch, pg->p->wall, pg->p->lang,

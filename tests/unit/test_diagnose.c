@@ -197,6 +197,28 @@ START_TEST(test_degraded_and_host)
 }
 END_TEST
 
+/* An http check that succeeds with its server's clock hours off is degraded
+ * at the TLS layer, where ConnwatchClockSkew pages it (sc_network_web read
+ * "degraded/http" while the alert said layer=tls); a failing one refused by
+ * the network is the network's; an ok one is its kind's. */
+START_TEST(test_degraded_layer_is_the_figures)
+{
+    struct cw_dx_step s[] = {step("tcp", NET, 0), step("http", CW_LAYER_HTTP, 0)};
+    struct cw_dx_verdict v;
+
+    ck_assert_int_eq(cw_dx_step_layer(&s[1]), CW_LAYER_HTTP);
+    s[1].over = true;
+    s[1].over_layer = CW_LAYER_TLS;
+    snprintf(s[1].over_text, sizeof(s[1].over_text), "clock skew 10800.00 s");
+    v = cw_dx_judge(s, 2);
+    ck_assert_int_eq(v.state, CW_DX_DEGRADED);
+    ck_assert_uint_eq(v.step, 1);
+    ck_assert_int_eq(cw_dx_step_layer(&s[v.step]), CW_LAYER_TLS);
+    s[1] = step("http", CW_LAYER_HTTP, CW_REASON_TIMEOUT);
+    ck_assert_int_eq(cw_dx_step_layer(&s[1]), CW_LAYER_NETWORK);
+}
+END_TEST
+
 /* Every reason a broken step can have gets advice; the ok states none. */
 START_TEST(test_every_reason_has_advice)
 {
@@ -268,6 +290,7 @@ int main(void)
     int failed;
 
     tcase_add_test(t, test_all_ok);
+    tcase_add_test(t, test_degraded_layer_is_the_figures);
     tcase_add_test(t, test_refused_breaks_network_http_not_reached);
     tcase_add_test(t, test_icmp_filtered_is_not_down);
     tcase_add_test(t, test_lost_echo_and_syn_name_the_syn);
