@@ -37,8 +37,22 @@
 
 /* ---- the judgement -------------------------------------------------------- */
 
+const char *cw_dx_server_full(const struct cw_dx_step *s)
+{
+    if (s->ok || s->reason != CW_REASON_REFUSED)
+        return NULL;
+    if (strcmp(s->kind, "mysql") == 0 &&
+        (strstr(s->error, "(1040)") != NULL || strstr(s->error, "Too many connections") != NULL))
+        return "max_connections";
+    if (strcmp(s->kind, "redis") == 0 && strstr(s->error, "max number of clients") != NULL)
+        return "maxclients";
+    return NULL;
+}
+
 enum cw_layer cw_dx_step_layer(const struct cw_dx_step *s)
 {
+    if (cw_dx_server_full(s) != NULL)
+        return s->layer; /* the port accepted; the server said no */
     if (s->ok)
         return s->over ? s->over_layer : s->layer;
     return cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason);
@@ -128,9 +142,16 @@ int cw_dx_cause(struct cw_buf *out, const struct cw_dx_step *s, enum cw_lang lan
 {
     bool zh = lang == CW_LANG_ZH;
 
+    const char *full = cw_dx_server_full(s);
+
     switch (s->state) {
     case CW_DX_BROKEN:
     case CW_DX_NOT_REACHED:
+        if (full != NULL)
+            return cw_buf_addf(out,
+                               zh ? "服务器已满，拒绝新客户端（已达 %s）"
+                                  : "the server refuses new clients (%s reached)",
+                               full);
         return cw_buf_adds(out, cw_reason_words(cw_reason_label(s->reason), lang));
     case CW_DX_FILTERED:
         return cw_buf_adds(out,
@@ -273,7 +294,7 @@ int cw_dx_next(struct cw_buf *out, const struct cw_dx_step *s, const struct cw_d
     int rc = CW_OK;
 
     if (s->state == CW_DX_BROKEN)
-        want = s->reason;
+        want = cw_dx_server_full(s) != NULL ? CW_REASON_PROTOCOL : s->reason; /* who holds them */
     else if (s->state == CW_DX_DEGRADED)
         want = CW_REASON_NONE;
     else

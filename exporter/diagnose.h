@@ -73,6 +73,13 @@ struct cw_dx_context {
  * degraded one. */
 struct cw_dx_verdict cw_dx_judge(struct cw_dx_step *steps, size_t n);
 
+/* cw_dx_server_full() names the limit a mysql or redis step was refused
+ * at by the server itself ("max_connections", "maxclients": the port
+ * accepted, the protocol said no; the collectors' reason is "refused", as
+ * for a port nobody listens on), or NULL. Such a step is broken at its own
+ * layer, not the network's. */
+const char *cw_dx_server_full(const struct cw_dx_step *s);
+
 /* cw_dx_step_layer() is the layer a step's result belongs to: a failing
  * http check refused by the network is the network's; a succeeding one
  * over a threshold is that figure's (an http check's clock skew: TLS, as
