@@ -638,7 +638,7 @@ static int dx_config(struct cw_buf *b, const struct dx_opts *o, char *err, size_
     if (!o->no_icmp) {
         rc |= cw_buf_adds(b, "      - icmp: {target: ");
         rc |= yq(b, host);
-        rc |= cw_buf_adds(b, ", probe_interval: 200ms}\n");
+        rc |= cw_buf_adds(b, ", probe_interval: 200ms, probe_timeout: 600ms}\n");
     }
     if (kind == NULL)
         return rc;

@@ -275,6 +275,10 @@ cw_note "faults injected: ${ids[*]}"
 sc_diag syn broken/network/timeout "127.0.0.1:$p_syn" --timeout 2s --no-host --no-icmp
 sc_diag unreach broken/network/unreachable "$peer_unr:$p_unr" --no-host --no-icmp
 sc_diag loss degraded/network/ "$peer_cong:$p_sink" --no-host
+# The echoes' round trip is measured, not counted as lost (diagnose's probe
+# timeout was its 200 ms interval: 250 ms replies read as 80 % loss).
+grep -Eq '延迟 [2-4][0-9]{2}\.[0-9] ms' "$T/diag.loss.json" ||
+    cw_fail "congestion: diagnose shows no RTT of 200-499 ms: $(cat "$T/diag.loss.json")"
 sc_diag expired broken/tls/cert_expired "https://127.0.0.1:$p_exp/" --ca-file "$T/ca.pem" --no-host --no-icmp
 sc_diag self broken/tls/cert_untrusted "https://127.0.0.1:$p_self/" --ca-file "$T/ca.pem" --no-host --no-icmp
 sc_diag host broken/tls/cert_hostname "https://127.0.0.1:$p_host/" --ca-file "$T/ca.pem" --no-host --no-icmp
