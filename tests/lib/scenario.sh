@@ -58,6 +58,8 @@ sc_stack()
     : >"$CW_TMP/times.tsv"
     : >"$CW_TMP/diag.tsv"
     sc_rules || cw_fail "cannot rewrite the rules"
+    # shellcheck disable=SC2034  # the scripts use it (SC_AT)
+    SC_T0=$(cw_now)
     cw_start_connwatch "$config"
     SC_CW=$CW_ADDR
     SC_CW_PID=$CW_PID
@@ -175,12 +177,13 @@ sc_expect()
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$CW_TMP/expect.tsv"
 }
 
-# sc_mark injected|removed ID...: the time of the injection or removal.
+# sc_mark injected|removed ID...: the time of the injection or removal
+# (SC_AT when set: a fault that was there before the test injected it).
 sc_mark()
 {
     local what=$1 id now
     shift
-    now=$(cw_now)
+    now=${SC_AT:-$(cw_now)}
     for id in "$@"; do
         printf '%s\t%s\t%s\n' "$id" "$what" "$now" >>"$CW_TMP/times.tsv"
     done
