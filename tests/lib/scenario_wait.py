@@ -16,7 +16,8 @@ DingTalk block "**ALERT** 告警" after the injection names the target and
 every zh word, with a Chinese summary (the English summary annotation must
 not appear); no other alert pages for the same target (one fault, one
 page). resolved: the raw webhook has the alert resolved with its labels,
-and a DingTalk block "**ALERT** 已恢复" for the target after the removal.
+and a DingTalk block "**ALERT** 已恢复" for the target after the removal,
+without the firing summary.
 The seconds from injection (removal) to the DingTalk request are kept in
 results.json for the table.
 """
@@ -143,6 +144,8 @@ def check(d, status, ids, final):
             sev = re.search(r"^- 级别: (.*)$", b, re.M)
             if sev is not None and not CJK.search(sev.group(1)):
                 problems.append("%s: the severity is not Chinese: %s" % (i, sev.group(0)))
+        if status == "resolved" and "摘要" in b:
+            problems.append("%s: the resolved text repeats the firing summary: %s" % (i, b))
         res[i] = {"seconds": t - since, "labels": ra[0]["labels"], "text": b}
     if status == "firing":
         # One fault, one page: no other alert pages for a fault's target.

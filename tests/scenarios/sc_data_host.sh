@@ -116,13 +116,13 @@ sc_wait_query 30 "the hit ratio is healthy" 'connwatch_redis_hit_ratio > 0.8'
 sc_wait_query 30 "the host check runs" 'connwatch_host_cpu_usage_ratio'
 
 db=127.0.0.1:$db_port
-sc_expect deadlock "a deadlock" ConnwatchMysqlDeadlocks "layer=database,severity=warning" "$db" "数据库层|死锁"
-sc_expect slow "slow queries" ConnwatchMysqlSlowQueries "layer=database,severity=warning" "$db" "数据库层|慢查询"
+sc_expect deadlock "a deadlock (mysql_load deadlock)" ConnwatchMysqlDeadlocks "layer=database,severity=warning" "$db" "数据库层|死锁"
+sc_expect slow "slow queries (SELECT SLEEP(0.5), long_query_time 0.2)" ConnwatchMysqlSlowQueries "layer=database,severity=warning" "$db" "数据库层|慢查询"
 sc_expect hit "Redis hit rate 92 % → 45 %" ConnwatchRedisHitRatioLow "layer=cache,severity=warning" \
     "127.0.0.1:$r_hit" "缓存层|命中率"
-sc_expect maxclients "Redis rejecting clients (maxclients)" ConnwatchRedisRejectingClients \
+sc_expect maxclients "Redis rejecting clients (maxclients 12)" ConnwatchRedisRejectingClients \
     "layer=cache,severity=critical" "127.0.0.1:$r_max" "缓存层|拒绝了"
-sc_expect maxconn "MariaDB at max_connections" ConnwatchMysqlRefusingClients \
+sc_expect maxconn "MariaDB at max_connections (10)" ConnwatchMysqlRefusingClients \
     "layer=database,severity=critical" "$db" "数据库层|拒绝了"
 sc_expect cpu "host CPU > 85 %" ConnwatchHostCpuHigh "layer=host" "" "主机|CPU"
 

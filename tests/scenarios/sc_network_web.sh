@@ -14,7 +14,8 @@
 #   congestion                    in a peer namespace: nft drops 15 % of echo
 #                                 requests and of a bulk transfer's segments,
 #                                 a raw-socket responder answers after 250 +- 100 ms
-#   expired certificate           made with faketime, signed by the test CA
+#   expired certificate           made with faketime, signed by the test CA (a tls
+#                                 and an https check: TLS pages, not the probe alert)
 #   self-signed certificate
 #   certificate for another name  DNS:other.example, signed by the test CA
 #   clock skew                    an HTTP server whose Date is 3 hours behind
@@ -188,38 +189,41 @@ services:
       - tcp: {target: "$peer_unr:$p_unr"}
       - icmp: {target: $peer_cong, probe_interval: 100ms, probe_timeout: 1s, window: 5s}
       - tls: {target: "127.0.0.1:$p_exp", ca_file: $T/ca.pem}
+      - http: {url: "https://127.0.0.1:$p_exp/", ca_file: $T/ca.pem}
       - tls: {target: "127.0.0.1:$p_self", ca_file: $T/ca.pem}
       - tls: {target: "127.0.0.1:$p_host", ca_file: $T/ca.pem}
       - http: {url: "$u_skew"}
       - http: {url: "$u_gw"}
 EOF
 sc_stack "$T/connwatch.yml"
-sc_wait_query 30 "the checks run" 'count(connwatch_check_success{service="invoice"} == 1) >= 9'
+sc_wait_query 30 "the checks run" 'count(connwatch_check_success{service="invoice"} == 1) >= 10'
 sc_wait_query 30 "the host check runs" 'rate(connwatch_host_tcp_segments_sent_total[20s]) > 0'
 
-sc_expect syn "SYNs dropped by a firewall (tcp)" ConnwatchNetworkCheckFailing \
+sc_expect syn "SYNs dropped by a firewall (nft; tcp check)" ConnwatchNetworkCheckFailing \
     "layer=network,reason=timeout,check=tcp,severity=critical" "127.0.0.1:$p_syn" "网络层|连接超时（可能是防火墙丢弃 SYN）"
-sc_expect syn-http "SYNs dropped by a firewall (http)" ConnwatchNetworkCheckFailing \
+sc_expect syn-http "SYNs dropped by a firewall (http check)" ConnwatchNetworkCheckFailing \
     "layer=network,reason=timeout,check=http,severity=critical" "$u_syn" "网络层|连接超时"
-sc_expect unreach "destination unreachable (route)" ConnwatchNetworkCheckFailing \
+sc_expect unreach "destination unreachable (ip route add unreachable)" ConnwatchNetworkCheckFailing \
     "layer=network,reason=unreachable,check=tcp,severity=critical" "$peer_unr:$p_unr" "网络层|目标不可达"
-sc_expect loss "congestion: 15 % packet loss" ConnwatchIcmpPacketLoss \
+sc_expect loss "congestion: 15 % loss (nft numgen)" ConnwatchIcmpPacketLoss \
     "layer=network,severity=warning" "$peer_cong" "网络层|丢包率"
-sc_expect rtt "congestion: RTT +250 ms, jitter" ConnwatchIcmpLatencyHigh \
+sc_expect rtt "congestion: RTT +250 ± 100 ms (delaying responder)" ConnwatchIcmpLatencyHigh \
     "layer=network,severity=warning" "$peer_cong" "网络层|往返时延"
-sc_expect retrans "congestion: TCP retransmits" ConnwatchTcpRetransmitsHigh \
+sc_expect retrans "congestion: TCP retransmits (bulk transfer, 15 % of segments dropped)" ConnwatchTcpRetransmitsHigh \
     "layer=network,severity=warning" "" "网络层|重传"
 sc_expect expired "expired certificate" ConnwatchCertExpired \
     "layer=tls,reason=cert_expired,severity=critical" "127.0.0.1:$p_exp" "证书已过期"
+sc_expect expired-http "expired certificate (https check)" ConnwatchCertExpired \
+    "layer=tls,reason=cert_expired,severity=critical" "https://127.0.0.1:$p_exp/" "证书已过期"
 sc_expect self "self-signed certificate" ConnwatchCertVerifyFailed \
     "layer=tls,reason=cert_untrusted,severity=critical" "127.0.0.1:$p_self" "证书不受信任（自签名或未知 CA）"
 sc_expect host "certificate for another host name" ConnwatchCertVerifyFailed \
     "layer=tls,reason=cert_hostname,severity=critical" "127.0.0.1:$p_host" "证书与主机名不符"
 sc_expect skew "clock skew: Date 3 h behind" ConnwatchClockSkew \
     "layer=tls,severity=warning" "$u_skew" "时钟"
-sc_expect 502 "HTTP 502 from a gateway" ConnwatchHttp5xx \
+sc_expect 502 "HTTP 502 from a gateway (nginx, upstream stopped)" ConnwatchHttp5xx \
     "layer=http,reason=http_status,severity=critical" "$u_gw" "应用层 (HTTP)|HTTP 状态码异常"
-ids=(syn syn-http unreach loss rtt retrans expired self host skew 502)
+ids=(syn syn-http unreach loss rtt retrans expired expired-http self host skew 502)
 
 # --- inject -----------------------------------------------------------------------------
 nft -f - <<EOF || cw_fail "cannot install the firewall drop"
@@ -266,7 +270,7 @@ echo expired >"$T/tls-exp.state"
 echo self >"$T/tls-self.state"
 echo other >"$T/tls-host.state"
 echo skew >"$T/skew.state"
-sc_injected expired self host skew
+sc_injected expired expired-http self host skew
 cw_stop "$upstream_pid" || true
 sc_injected 502
 cw_note "faults injected: ${ids[*]}"
@@ -298,7 +302,7 @@ in_peer sysctl -qw net.ipv4.icmp_echo_ignore_all=0
 in_peer nft delete table inet sccong
 sc_removed loss rtt retrans
 rm -f "$T/tls-exp.state" "$T/tls-self.state" "$T/tls-host.state" "$T/skew.state"
-sc_removed expired self host skew
+sc_removed expired expired-http self host skew
 start_upstream
 sc_removed 502
 
