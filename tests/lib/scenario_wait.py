@@ -189,7 +189,9 @@ def table(d):
     print("|---|---|---|---|---|")
     for i, e in exp.items():
         dg = diag.get(i)
-        verdict = "%s: %s" % (dg[2], dg[3]) if dg else "—"
+        verdict = ("%s: %s" % (dg[2], dg[3])).rstrip(": ") if dg else "—"
+        if dg and dg[1] == "-":
+            verdict += " (not judged: no figure of diagnose shows it)"
         r = res.get(i, {})
         lab = r.get("firing", {}).get("labels", {})
         shown = ", ".join("%s=%s" % (k, lab[k]) for k in ("layer", "reason", "severity") if k in lab)
