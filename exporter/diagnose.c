@@ -148,6 +148,10 @@ int cw_dx_cause(struct cw_buf *out, const struct cw_dx_step *s, enum cw_lang lan
     switch (s->state) {
     case CW_DX_BROKEN:
     case CW_DX_NOT_REACHED:
+        if (strcmp(s->kind, "icmp") == 0 && s->reason == CW_REASON_TIMEOUT)
+            return cw_buf_adds(out,
+                               zh ? "没有回显应答（主机未运行，或防火墙丢弃 ICMP）"
+                                  : "no echo replies (the host is down, or a firewall drops ICMP)");
         if (full != NULL)
             return cw_buf_addf(out,
                                zh ? "服务器已满，拒绝新客户端（已达 %s）"
@@ -180,6 +184,9 @@ static const struct advice advice[] = {
      "does the name resolve, and through which server?", "名称能否解析、由哪台 DNS 服务器解析？"},
     {CW_REASON_REFUSED, NULL, "ss -ltnp 'sport = :%P'",
      "on %H: is the service running and listening on %P?", "在 %H 上：服务是否在运行并监听 %P？"},
+    {CW_REASON_TIMEOUT, "icmp", "mtr -rwc 20 %H; nft list ruleset | grep -n icmp",
+     "where on the path the echoes stop, and the rules about ICMP",
+     "回显在路径上的哪一跳中断，以及与 ICMP 有关的规则"},
     {CW_REASON_TIMEOUT, NULL, "nft list ruleset | grep -n -w %P; traceroute -T -p %P %H",
      "a firewall dropping the SYNs, or a route that goes nowhere", "防火墙丢弃了 SYN，或路由不通"},
     {CW_REASON_UNREACHABLE, NULL, "ip route get %H; nft list ruleset | grep -n reject",
@@ -822,9 +829,15 @@ static void print_text(const char *what, struct cw_dx_step *steps, size_t n,
         printf("%8.1f ms  %s", (double)s->took / 1e6, s->target);
         if (s->figures[0] != '\0')
             printf("  %s", s->figures);
-        if (!s->ok)
-            printf("\n      -> %s: %s", cw_reason_words(cw_reason_label(s->reason), lang),
+        if (!s->ok) {
+            /* the cause as the verdict says it (a full server, no echoes) */
+            cw_buf_clear(&b);
+            if (s->state == CW_DX_FILTERED || cw_dx_cause(&b, s, lang) != CW_OK)
+                cw_buf_clear(&b);
+            printf("\n      -> %s: %s",
+                   b.len > 0 ? cw_buf_str(&b) : cw_reason_words(cw_reason_label(s->reason), lang),
                    s->error);
+        }
         printf("\n");
     }
     if (v->state == CW_DX_OK) {

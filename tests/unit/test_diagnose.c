@@ -261,6 +261,32 @@ START_TEST(test_server_full_is_its_layer)
 }
 END_TEST
 
+/* A host that answers no echo (ICMP only: no port) is not "a firewall
+ * dropping SYNs" with "grep -w PORT" as the next step (read so by hand
+ * against a peer dropping every echo request). */
+START_TEST(test_icmp_timeout_words)
+{
+    struct cw_dx_step s[] = {step("icmp", NET, CW_REASON_TIMEOUT)};
+    struct cw_dx_context ctx = {0};
+    struct cw_dx_verdict v;
+    struct cw_buf b;
+
+    s[0].port[0] = '\0';
+    v = cw_dx_judge(s, 1);
+    ck_assert_int_eq(v.state, CW_DX_BROKEN);
+    cw_buf_init(&b, 4096);
+    ck_assert_int_eq(cw_dx_cause(&b, &s[0], CW_LANG_EN), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&b),
+                     "no echo replies (the host is down, or a firewall drops ICMP)");
+    cw_buf_clear(&b);
+    ck_assert_int_eq(cw_dx_next(&b, &s[0], &ctx, CW_LANG_EN), CW_OK);
+    ck_assert_ptr_nonnull(strstr(cw_buf_str(&b), "mtr -rwc 20 10.0.0.5"));
+    ck_assert_ptr_null(strstr(cw_buf_str(&b), "PORT"));
+    ck_assert_ptr_null(strstr(cw_buf_str(&b), "SYN"));
+    cw_buf_reset(&b);
+}
+END_TEST
+
 /* Every reason a broken step can have gets advice; the ok states none. */
 START_TEST(test_every_reason_has_advice)
 {
@@ -334,6 +360,7 @@ int main(void)
     tcase_add_test(t, test_all_ok);
     tcase_add_test(t, test_degraded_layer_is_the_figures);
     tcase_add_test(t, test_server_full_is_its_layer);
+    tcase_add_test(t, test_icmp_timeout_words);
     tcase_add_test(t, test_refused_breaks_network_http_not_reached);
     tcase_add_test(t, test_icmp_filtered_is_not_down);
     tcase_add_test(t, test_lost_echo_and_syn_name_the_syn);
