@@ -40,14 +40,7 @@
 
 const char *cw_dx_server_full(const struct cw_dx_step *s)
 {
-    if (s->ok || s->reason != CW_REASON_REFUSED)
-        return NULL;
-    if (strcmp(s->kind, "mysql") == 0 &&
-        (strstr(s->error, "(1040)") != NULL || strstr(s->error, "Too many connections") != NULL))
-        return "max_connections";
-    if (strcmp(s->kind, "redis") == 0 && strstr(s->error, "max number of clients") != NULL)
-        return "maxclients";
-    return NULL;
+    return s->ok ? NULL : cw_server_full(s->kind, s->reason, s->error);
 }
 
 enum cw_layer cw_dx_step_layer(const struct cw_dx_step *s)
@@ -153,10 +146,7 @@ int cw_dx_cause(struct cw_buf *out, const struct cw_dx_step *s, enum cw_lang lan
                                zh ? "没有回显应答（主机未运行，或防火墙丢弃 ICMP）"
                                   : "no echo replies (the host is down, or a firewall drops ICMP)");
         if (full != NULL)
-            return cw_buf_addf(out,
-                               zh ? "服务器已满，拒绝新客户端（已达 %s）"
-                                  : "the server refuses new clients (%s reached)",
-                               full);
+            return cw_buf_adds(out, cw_server_full_words(full, lang));
         return cw_buf_adds(out, cw_reason_words(cw_reason_label(s->reason), lang));
     case CW_DX_FILTERED:
         return cw_buf_adds(out,
