@@ -20,8 +20,9 @@
 #                            block "**ALERT** 告警" with "目标: TARGET" (none
 #                            when empty) and every |-separated zh WORD
 #   sc_diag ID WANT ARGS...  runs `connwatch diagnose --json ARGS`; WANT is
-#                            "state/layer/reason" (reason may be empty), or
-#                            "-": recorded for the table, not judged
+#                            "state/layer/reason" (reason may be empty; several
+#                            separated by |), or "-": recorded for the table,
+#                            not judged
 #   sc_injected ID...        the fault is in place now (time of injection)
 #   sc_removed ID...         the fault is gone now
 #   sc_wait firing|resolved SECONDS ID...   until every ID's alert arrived so
@@ -216,7 +217,7 @@ EOF
         cw_note "$id: diagnose says ${got//$'\t'/: } (not judged: no figure of diagnose shows this fault)"
         return 0
     fi
-    [[ ${got%%$'\t'*} == "$want" ]] ||
+    [[ "|$want|" == *"|${got%%$'\t'*}|"* ]] ||
         cw_fail "$id: diagnose says ${got//$'\t'/: } (exit $rc), not $want: $(cat "$CW_TMP/diag.$id.json" "$CW_TMP/diag.$id.err")"
     cw_pass "$id: diagnose ${got//$'\t'/: }"
 }
