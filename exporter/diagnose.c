@@ -7,10 +7,11 @@
  * the host section) loaded by the daemon's own loader, so every option is
  * checked as in a file and the checks are the daemon's. With --config.file
  * and --service, the service's checks are taken from the file instead. All
- * checks run at once, each within its timeout; ICMP and the host then run a
- * second time about a second later (ICMP to count a few echoes, the host to
- * have CPU ratios over an interval), so the whole run takes about the
- * longest timeout, a few seconds even when everything times out.
+ * checks run at once, each within its timeout; ICMP, Redis and the host then
+ * run a second time about a second later (ICMP to count a few echoes, Redis
+ * for a hit ratio over the lookups between, the host to have CPU ratios over
+ * an interval), so the whole run takes about the longest timeout, a few
+ * seconds even when everything times out.
  */
 #include "diagnose.h"
 
@@ -37,11 +38,18 @@
 
 /* ---- the judgement -------------------------------------------------------- */
 
-/* step_layer() is the layer a step's result belongs to (a refused http
- * check: the network). */
-static enum cw_layer step_layer(const struct cw_dx_step *s)
+const char *cw_dx_server_full(const struct cw_dx_step *s)
 {
-    return s->ok ? s->layer : cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason);
+    return s->ok ? NULL : cw_server_full(s->kind, s->reason, s->error);
+}
+
+enum cw_layer cw_dx_step_layer(const struct cw_dx_step *s)
+{
+    if (cw_dx_server_full(s) != NULL)
+        return s->layer; /* the port accepted; the server said no */
+    if (s->ok)
+        return s->over ? s->over_layer : s->layer;
+    return cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason);
 }
 
 static bool is_network_kind(const char *kind)
@@ -76,7 +84,7 @@ struct cw_dx_verdict cw_dx_judge(struct cw_dx_step *steps, size_t n)
                 continue;
         }
         if (broken < n && s->layer != CW_LAYER_HOST &&
-            step_layer(s) <= step_layer(&steps[broken])) {
+            cw_dx_step_layer(s) <= cw_dx_step_layer(&steps[broken])) {
             s->state = CW_DX_NOT_REACHED;
             continue;
         }
@@ -128,9 +136,17 @@ int cw_dx_cause(struct cw_buf *out, const struct cw_dx_step *s, enum cw_lang lan
 {
     bool zh = lang == CW_LANG_ZH;
 
+    const char *full = cw_dx_server_full(s);
+
     switch (s->state) {
     case CW_DX_BROKEN:
     case CW_DX_NOT_REACHED:
+        if (strcmp(s->kind, "icmp") == 0 && s->reason == CW_REASON_TIMEOUT)
+            return cw_buf_adds(out,
+                               zh ? "没有回显应答（主机未运行，或防火墙丢弃 ICMP）"
+                                  : "no echo replies (the host is down, or a firewall drops ICMP)");
+        if (full != NULL)
+            return cw_buf_adds(out, cw_server_full_words(full, lang));
         return cw_buf_adds(out, cw_reason_words(cw_reason_label(s->reason), lang));
     case CW_DX_FILTERED:
         return cw_buf_adds(out,
@@ -158,6 +174,9 @@ static const struct advice advice[] = {
      "does the name resolve, and through which server?", "名称能否解析、由哪台 DNS 服务器解析？"},
     {CW_REASON_REFUSED, NULL, "ss -ltnp 'sport = :%P'",
      "on %H: is the service running and listening on %P?", "在 %H 上：服务是否在运行并监听 %P？"},
+    {CW_REASON_TIMEOUT, "icmp", "mtr -rwc 20 %H; nft list ruleset | grep -n icmp",
+     "where on the path the echoes stop, and the rules about ICMP",
+     "回显在路径上的哪一跳中断，以及与 ICMP 有关的规则"},
     {CW_REASON_TIMEOUT, NULL, "nft list ruleset | grep -n -w %P; traceroute -T -p %P %H",
      "a firewall dropping the SYNs, or a route that goes nowhere", "防火墙丢弃了 SYN，或路由不通"},
     {CW_REASON_UNREACHABLE, NULL, "ip route get %H; nft list ruleset | grep -n reject",
@@ -273,7 +292,7 @@ int cw_dx_next(struct cw_buf *out, const struct cw_dx_step *s, const struct cw_d
     int rc = CW_OK;
 
     if (s->state == CW_DX_BROKEN)
-        want = s->reason;
+        want = cw_dx_server_full(s) != NULL ? CW_REASON_PROTOCOL : s->reason; /* who holds them */
     else if (s->state == CW_DX_DEGRADED)
         want = CW_REASON_NONE;
     else
@@ -616,7 +635,7 @@ static int dx_config(struct cw_buf *b, const struct dx_opts *o, char *err, size_
     if (!o->no_icmp) {
         rc |= cw_buf_adds(b, "      - icmp: {target: ");
         rc |= yq(b, host);
-        rc |= cw_buf_adds(b, ", probe_interval: 200ms}\n");
+        rc |= cw_buf_adds(b, ", probe_interval: 200ms, probe_timeout: 600ms}\n");
     }
     if (kind == NULL)
         return rc;
@@ -693,7 +712,9 @@ static void dx_run_all(struct dx_run *runs, size_t n, bool (*pick)(const struct 
 
 static bool needs_second_pass(const struct cw_instance *in)
 {
-    return strcmp(in->kind->name, "icmp") == 0 || in->kind->layer == CW_LAYER_HOST;
+    /* redis: its hit ratio is over the lookups between two runs */
+    return strcmp(in->kind->name, "icmp") == 0 || strcmp(in->kind->name, "redis") == 0 ||
+           in->kind->layer == CW_LAYER_HOST;
 }
 
 /* The order of the layers: what a connection goes through first. */
@@ -736,6 +757,7 @@ static void dx_step(struct cw_dx_step *s, struct cw_instance *in, enum cw_lang l
     cw_buf_init(&fig, sizeof(s->figures) - 1);
     if (cw_health_figures(&fig, s->kind, b, time(NULL), lang, 0, &s->over) == CW_OK)
         snprintf(s->figures, sizeof(s->figures), "%s", cw_buf_str(&fig));
+    s->over_layer = cw_health_over_layer(s->kind, b, time(NULL), s->layer);
     cw_buf_clear(&fig);
     if (cw_health_figures(&fig, s->kind, b, time(NULL), lang, CW_FIG_ONLY_OVER, NULL) == CW_OK)
         snprintf(s->over_text, sizeof(s->over_text), "%s", cw_buf_str(&fig));
@@ -797,9 +819,15 @@ static void print_text(const char *what, struct cw_dx_step *steps, size_t n,
         printf("%8.1f ms  %s", (double)s->took / 1e6, s->target);
         if (s->figures[0] != '\0')
             printf("  %s", s->figures);
-        if (!s->ok)
-            printf("\n      -> %s: %s", cw_reason_words(cw_reason_label(s->reason), lang),
+        if (!s->ok) {
+            /* the cause as the verdict says it (a full server, no echoes) */
+            cw_buf_clear(&b);
+            if (s->state == CW_DX_FILTERED || cw_dx_cause(&b, s, lang) != CW_OK)
+                cw_buf_clear(&b);
+            printf("\n      -> %s: %s",
+                   b.len > 0 ? cw_buf_str(&b) : cw_reason_words(cw_reason_label(s->reason), lang),
                    s->error);
+        }
         printf("\n");
     }
     if (v->state == CW_DX_OK) {
@@ -810,7 +838,7 @@ static void print_text(const char *what, struct cw_dx_step *steps, size_t n,
         cw_buf_clear(&b);
         (void)cw_dx_cause(&b, s, lang);
         printf("%s %s — %s (%s%s%s): %s\n", zh ? "结论：" : "verdict:", state_words(v->state, lang),
-               cw_layer_words(cw_layer_label(step_layer(s)), lang), s->kind,
+               cw_layer_words(cw_layer_label(cw_dx_step_layer(s)), lang), s->kind,
                s->target[0] != '\0' ? " " : "", s->target, cw_buf_str(&b));
         cw_buf_clear(&b);
         if (cw_dx_next(&b, s, ctx, lang) == CW_OK && b.len > 0)
@@ -870,9 +898,7 @@ static int print_json(const char *what, struct cw_dx_step *steps, size_t n,
     if (v->step < n) {
         const struct cw_dx_step *s = &steps[v->step];
 
-        json_set_str(
-            vd, "layer",
-            cw_layer_label(cw_check_layer(&(struct cw_check_kind){.layer = s->layer}, s->reason)));
+        json_set_str(vd, "layer", cw_layer_label(cw_dx_step_layer(s)));
         json_set_str(vd, "check", s->kind);
         json_set_str(vd, "target", s->target);
         json_set_str(vd, "reason", s->ok ? "" : cw_reason_label(s->reason));
@@ -971,7 +997,8 @@ int cw_diagnose_main(int argc, char **argv)
 
     start = cw_now();
     dx_run_all(runs, n, NULL);
-    /* ICMP counts the echoes of about a second, the host its CPU over it. */
+    /* ICMP counts the echoes of about a second, the host its CPU over it,
+     * Redis its hit ratio. */
     while (cw_now() - start < DX_SECOND_PASS) {
         cw_duration left = DX_SECOND_PASS - (cw_now() - start);
         struct timespec ts = {(time_t)(left / CW_S(1)), (long)(left % CW_S(1))};

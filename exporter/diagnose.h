@@ -43,10 +43,11 @@ struct cw_dx_step {
     char port[8];        /* "" when none */
     bool ok;             /* its run succeeded */
     enum cw_reason reason;
-    bool over;           /* a figure crossed its threshold */
-    char over_text[256]; /* the figures that crossed their threshold */
-    char figures[512];   /* plain text, in the output's language */
-    char error[256];     /* the run's detail when it failed */
+    bool over;                /* a figure crossed its threshold */
+    char over_text[256];      /* the figures that crossed their threshold */
+    enum cw_layer over_layer; /* while over: the layer of the first such figure */
+    char figures[512];        /* plain text, in the output's language */
+    char error[256];          /* the run's detail when it failed */
     cw_duration took;
     enum cw_dx_state state; /* set by cw_dx_judge() */
 };
@@ -71,6 +72,19 @@ struct cw_dx_context {
  * "filtered". The verdict is the first broken step, else the first
  * degraded one. */
 struct cw_dx_verdict cw_dx_judge(struct cw_dx_step *steps, size_t n);
+
+/* cw_dx_server_full() names the limit a mysql or redis step was refused
+ * at by the server itself ("max_connections", "maxclients": the port
+ * accepted, the protocol said no; the collectors' reason is "refused", as
+ * for a port nobody listens on), or NULL. Such a step is broken at its own
+ * layer, not the network's. */
+const char *cw_dx_server_full(const struct cw_dx_step *s);
+
+/* cw_dx_step_layer() is the layer a step's result belongs to: a failing
+ * http check refused by the network is the network's; a succeeding one
+ * over a threshold is that figure's (an http check's clock skew: TLS, as
+ * the rules page it). */
+enum cw_layer cw_dx_step_layer(const struct cw_dx_step *s);
 
 /* cw_dx_exit_code() maps a verdict to the exit code. */
 int cw_dx_exit_code(const struct cw_dx_verdict *v);

@@ -255,6 +255,15 @@ static const char *reason_words(const struct page *pg, enum cw_reason r)
     return cw_reason_words(cw_reason_label(r), pg->p->lang);
 }
 
+/* check_words() is a failing check's cause: its reason explained, or the
+ * server refusing new clients (max_connections, maxclients). */
+static const char *check_words(const struct page *pg, const struct hcheck *c)
+{
+    const char *full = cw_server_full(c->st.kind, c->st.reason, c->st.last_error);
+
+    return full != NULL ? cw_server_full_words(full, pg->p->lang) : reason_words(pg, c->st.reason);
+}
+
 static double figure_value(const struct figure *f, const struct cw_batch *b, time_t wall,
                            bool *found)
 {
@@ -292,7 +301,7 @@ static void classify(struct page *pg, struct hcheck *c)
     }
     if (c->st.reason != CW_REASON_NONE) {
         c->state = H_FAILING;
-        c->layer = cw_check_layer(k, c->st.reason);
+        c->layer = cw_result_layer(k, c->st.reason, c->st.last_error);
         return;
     }
     c->state = H_OK;
@@ -445,6 +454,24 @@ int cw_health_figures(struct cw_buf *out, const char *kind, const struct cw_batc
     return rc == CW_OK ? CW_OK : cw_buf_error(out);
 }
 
+enum cw_layer cw_health_over_layer(const char *kind, const struct cw_batch *b, time_t wall,
+                                   enum cw_layer dflt)
+{
+    for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
+        const struct figure *f = &figures[i];
+        bool found;
+        double v;
+
+        if (f->kind != NULL && strcmp(f->kind, kind) != 0)
+            continue;
+        v = figure_value(f, b, wall, &found);
+        if (found && !isnan(v) &&
+            ((!isnan(f->above) && v > f->above) || (!isnan(f->below) && v < f->below)))
+            return f->layer;
+    }
+    return dflt;
+}
+
 static void put_figures(struct page *pg, const struct hcheck *c, bool only_over)
 {
     pg->rc |= cw_health_figures(pg->out, c->st.kind, c->batch, pg->p->wall, pg->p->lang,
@@ -459,13 +486,12 @@ static void put_cell_detail(struct page *pg, const struct hcell *cell)
     switch (cell->state) {
     case H_FAILING:
         putf(pg, "<br><span class=\"reason\" data-reason=\"%s\">%s</span><br><small>%s ",
-             cw_reason_label(c->st.reason), reason_words(pg, c->st.reason), pg->w->since);
+             cw_reason_label(c->st.reason), check_words(pg, c), pg->w->since);
         put_when(pg, c->st.state_since);
         put(pg, "</small>");
         break;
     case H_BLOCKED:
-        putf(pg, "<br><small>%s: %s</small>", pg->w->layer[c->layer],
-             reason_words(pg, c->st.reason));
+        putf(pg, "<br><small>%s: %s</small>", pg->w->layer[c->layer], check_words(pg, c));
         break;
     case H_DEGRADED:
         put(pg, "<br><small>");
@@ -502,7 +528,7 @@ static void put_verdict(struct page *pg, const struct hrow *r)
                  state_class[want[k]], state_class[want[k]], cw_layer_label((enum cw_layer)l));
             putf(pg, "<strong>%s</strong>: %s", pg->w->layer[l], pg->w->state[want[k]]);
             if (want[k] == H_FAILING)
-                putf(pg, " — %s", reason_words(pg, c->st.reason));
+                putf(pg, " — %s", check_words(pg, c));
             if (want[k] == H_DEGRADED) {
                 put(pg, " — ");
                 put_figures(pg, c, true);
@@ -582,7 +608,7 @@ static void put_check(struct page *pg, size_t i)
     put_state(pg, c->state);
     if (c->state == H_FAILING)
         putf(pg, ": <span class=\"reason\" data-reason=\"%s\">%s</span>",
-             cw_reason_label(c->st.reason), reason_words(pg, c->st.reason));
+             cw_reason_label(c->st.reason), check_words(pg, c));
     if (c->st.has_run) {
         putf(pg, "<br><small>%s ", pg->w->since);
         put_when(pg, c->st.state_since);

@@ -15,6 +15,7 @@
 #ifndef CW_HEALTH_H
 #define CW_HEALTH_H
 
+#include "check.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/words.h"
@@ -56,5 +57,11 @@ int cw_health_render(struct cw_buf *out, const struct cw_settings *s,
 #define CW_FIG_ONLY_OVER 0x2u
 int cw_health_figures(struct cw_buf *out, const char *kind, const struct cw_batch *b, time_t wall,
                       enum cw_lang lang, unsigned flags, bool *over_any);
+
+/* cw_health_over_layer() is the layer of the first figure of a result of
+ * 'kind' that crossed its threshold (an http check's clock skew: the TLS
+ * layer, where the rules page it), or 'dflt' when none did. */
+enum cw_layer cw_health_over_layer(const char *kind, const struct cw_batch *b, time_t wall,
+                                   enum cw_layer dflt);
 
 #endif

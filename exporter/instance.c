@@ -504,3 +504,34 @@ enum cw_layer cw_check_layer(const struct cw_check_kind *kind, enum cw_reason re
         return kind->layer;
     }
 }
+
+const char *cw_server_full(const char *kind, enum cw_reason reason, const char *error)
+{
+    if (reason != CW_REASON_REFUSED || error == NULL)
+        return NULL;
+    if (strcmp(kind, "mysql") == 0 &&
+        (strstr(error, "(1040)") != NULL || strstr(error, "Too many connections") != NULL))
+        return "max_connections";
+    if (strcmp(kind, "redis") == 0 && strstr(error, "max number of clients") != NULL)
+        return "maxclients";
+    return NULL;
+}
+
+const char *cw_server_full_words(const char *limit, enum cw_lang lang)
+{
+    bool mysql = strcmp(limit, "max_connections") == 0;
+
+    if (lang == CW_LANG_ZH)
+        return mysql ? "服务器已满，拒绝新客户端（已达 max_connections）"
+                     : "服务器已满，拒绝新客户端（已达 maxclients）";
+    return mysql ? "the server refuses new clients (max_connections reached)"
+                 : "the server refuses new clients (maxclients reached)";
+}
+
+enum cw_layer cw_result_layer(const struct cw_check_kind *kind, enum cw_reason reason,
+                              const char *error)
+{
+    if (cw_server_full(kind->name, reason, error) != NULL)
+        return kind->layer; /* the port accepted; the server said no */
+    return cw_check_layer(kind, reason);
+}

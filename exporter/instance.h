@@ -19,6 +19,7 @@
 #include "check.h"
 #include "core/clock.h"
 #include "core/metric.h"
+#include "core/words.h"
 #include "scheduler.h"
 
 #include <pthread.h>
@@ -97,6 +98,17 @@ const char *cw_layer_label(enum cw_layer layer);
  * for a handshake or certificate failure (of an http check, or of a tcp
  * check with tls: true). */
 enum cw_layer cw_check_layer(const struct cw_check_kind *kind, enum cw_reason reason);
+
+/* cw_server_full() names the limit a mysql or redis check was refused at by
+ * the server itself ("max_connections", "maxclients": the port accepted,
+ * the protocol said no; the reason is "refused" as for a port nobody
+ * listens on), from its failure's 'error' text; NULL otherwise. Such a
+ * failure is the kind's own layer, not the network's
+ * (cw_result_layer()). cw_server_full_words() says it in 'lang'. */
+const char *cw_server_full(const char *kind, enum cw_reason reason, const char *error);
+const char *cw_server_full_words(const char *limit, enum cw_lang lang);
+enum cw_layer cw_result_layer(const struct cw_check_kind *kind, enum cw_reason reason,
+                              const char *error);
 
 /* cw_instance_alloc() returns a zeroed instance of 'kind' with one
  * reference and its lock initialised, or NULL. */

@@ -30,6 +30,7 @@ static const char *const names[] = {
     "status_text",
     "alertname",
     "severity",
+    "severity_text",
     "service",
     "layer",
     "layer_text",
@@ -68,7 +69,7 @@ const char *cw_tmpl_default_alert(enum cw_lang lang)
 {
     if (lang == CW_LANG_ZH)
         return "**{{alertname}}** {{status_text}}\n\n"
-               "- 级别: {{severity}}\n"
+               "- 级别: {{severity_text}}\n"
                "- 服务: {{service}}\n"
                "- 目标: {{target}}\n"
                "- 实例: {{instance_if_no_target}}\n"
@@ -342,6 +343,21 @@ static const char *pick_annotation(const struct cw_am_msg *m, const struct cw_am
     return x != NULL ? cw_am_annotation(x, name) : "";
 }
 
+/* severity_text() is the severity as a Chinese reader says it; en and
+ * unknown values as they are. */
+static const char *severity_text(const char *sev, enum cw_lang lang)
+{
+    if (lang != CW_LANG_ZH)
+        return sev;
+    if (strcmp(sev, "critical") == 0)
+        return "严重";
+    if (strcmp(sev, "warning") == 0)
+        return "警告";
+    if (strcmp(sev, "info") == 0)
+        return "提示";
+    return sev;
+}
+
 int cw_tmpl_add_value(struct cw_buf *out, const char *s, size_t len, size_t max)
 {
     size_t cut;
@@ -422,10 +438,17 @@ static int render_one(struct cw_buf *out, const char *name, size_t nlen, const s
             v = "";
     } else if (IS("duration")) {
         v = duration_text(x, lang, num, sizeof(num));
+    } else if (IS("severity_text")) {
+        v = severity_text(pick(m, a, "severity"), lang);
     } else if (IS("summary") || IS("description")) {
+        /* zh: the rules' summary_zh / description_zh, else the English one */
         memcpy(tmp, name, nlen);
-        tmp[nlen] = '\0';
-        v = pick_annotation(m, a, tmp);
+        memcpy(tmp + nlen, "_zh", 4);
+        v = lang == CW_LANG_ZH ? pick_annotation(m, a, tmp) : "";
+        if (v[0] == '\0') {
+            tmp[nlen] = '\0';
+            v = pick_annotation(m, a, tmp);
+        }
     } else if (IS("starts_at") || IS("ends_at")) {
         if (x == NULL)
             return CW_OK;

@@ -185,7 +185,7 @@ for r in dt:
         seen["crit"] += 1
         check(mobiles == ["13800000000", "13900000000"], "critical atMobiles %r" % mobiles)
         check("@13800000000" in text and "@13900000000" in text, "no @mobile in the critical text")
-        check("数据库连接失败" in text and "级别: critical" in text and "告警" in title,
+        check("数据库连接失败" in text and "级别: 严重" in text and "告警" in title,
               "critical markdown lacks the zh fields: " + text)
         check("db1:3306" in text and "orders" in text and "tcp" in text, "instance/service/layer missing")
         check("- 目标: db1:3306" in text and "connwatch:19367" not in text,

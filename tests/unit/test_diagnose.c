@@ -197,6 +197,96 @@ START_TEST(test_degraded_and_host)
 }
 END_TEST
 
+/* An http check that succeeds with its server's clock hours off is degraded
+ * at the TLS layer, where ConnwatchClockSkew pages it (sc_network_web read
+ * "degraded/http" while the alert said layer=tls); a failing one refused by
+ * the network is the network's; an ok one is its kind's. */
+START_TEST(test_degraded_layer_is_the_figures)
+{
+    struct cw_dx_step s[] = {step("tcp", NET, 0), step("http", CW_LAYER_HTTP, 0)};
+    struct cw_dx_verdict v;
+
+    ck_assert_int_eq(cw_dx_step_layer(&s[1]), CW_LAYER_HTTP);
+    s[1].over = true;
+    s[1].over_layer = CW_LAYER_TLS;
+    snprintf(s[1].over_text, sizeof(s[1].over_text), "clock skew 10800.00 s");
+    v = cw_dx_judge(s, 2);
+    ck_assert_int_eq(v.state, CW_DX_DEGRADED);
+    ck_assert_uint_eq(v.step, 1);
+    ck_assert_int_eq(cw_dx_step_layer(&s[v.step]), CW_LAYER_TLS);
+    s[1] = step("http", CW_LAYER_HTTP, CW_REASON_TIMEOUT);
+    ck_assert_int_eq(cw_dx_step_layer(&s[1]), CW_LAYER_NETWORK);
+}
+END_TEST
+
+/* MariaDB at max_connections and Redis at maxclients accept the connection
+ * and refuse the client in their protocol: the database and cache layers,
+ * "the server is full", not "nothing listens on the port" at the network
+ * layer (sc_data_host read "broken/network/refused: 连接被拒绝（端口无服务监听）"
+ * for both). A refused port stays the network's. */
+START_TEST(test_server_full_is_its_layer)
+{
+    struct cw_dx_step s[] = {step("tcp", NET, 0),
+                             step("mysql", CW_LAYER_DATABASE, CW_REASON_REFUSED)};
+    struct cw_dx_context ctx = {.user = "monitor"};
+    struct cw_dx_verdict v;
+    struct cw_buf b;
+
+    snprintf(s[1].error, sizeof(s[1].error), "connect: Too many connections (1040)");
+    v = cw_dx_judge(s, 2);
+    ck_assert_int_eq(v.state, CW_DX_BROKEN);
+    ck_assert_uint_eq(v.step, 1);
+    ck_assert_str_eq(cw_dx_server_full(&s[1]), "max_connections");
+    ck_assert_int_eq(cw_dx_step_layer(&s[1]), CW_LAYER_DATABASE);
+    cw_buf_init(&b, 4096);
+    ck_assert_int_eq(cw_dx_cause(&b, &s[1], CW_LANG_ZH), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&b), "服务器已满，拒绝新客户端（已达 max_connections）");
+    cw_buf_clear(&b);
+    ck_assert_int_eq(cw_dx_next(&b, &s[1], &ctx, CW_LANG_EN), CW_OK);
+    ck_assert_ptr_nonnull(strstr(cw_buf_str(&b), "SHOW PROCESSLIST"));
+    cw_buf_clear(&b);
+
+    s[1] = step("redis", CW_LAYER_CACHE, CW_REASON_REFUSED);
+    snprintf(s[1].error, sizeof(s[1].error), "ERR max number of clients reached");
+    v = cw_dx_judge(s, 2);
+    ck_assert_uint_eq(v.step, 1);
+    ck_assert_int_eq(cw_dx_step_layer(&s[1]), CW_LAYER_CACHE);
+    ck_assert_int_eq(cw_dx_cause(&b, &s[1], CW_LANG_EN), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&b), "the server refuses new clients (maxclients reached)");
+    cw_buf_reset(&b);
+
+    snprintf(s[1].error, sizeof(s[1].error), "connect: Connection refused");
+    ck_assert_ptr_null(cw_dx_server_full(&s[1]));
+    ck_assert_int_eq(cw_dx_step_layer(&s[1]), NET);
+}
+END_TEST
+
+/* A host that answers no echo (ICMP only: no port) is not "a firewall
+ * dropping SYNs" with "grep -w PORT" as the next step (read so by hand
+ * against a peer dropping every echo request). */
+START_TEST(test_icmp_timeout_words)
+{
+    struct cw_dx_step s[] = {step("icmp", NET, CW_REASON_TIMEOUT)};
+    struct cw_dx_context ctx = {0};
+    struct cw_dx_verdict v;
+    struct cw_buf b;
+
+    s[0].port[0] = '\0';
+    v = cw_dx_judge(s, 1);
+    ck_assert_int_eq(v.state, CW_DX_BROKEN);
+    cw_buf_init(&b, 4096);
+    ck_assert_int_eq(cw_dx_cause(&b, &s[0], CW_LANG_EN), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&b),
+                     "no echo replies (the host is down, or a firewall drops ICMP)");
+    cw_buf_clear(&b);
+    ck_assert_int_eq(cw_dx_next(&b, &s[0], &ctx, CW_LANG_EN), CW_OK);
+    ck_assert_ptr_nonnull(strstr(cw_buf_str(&b), "mtr -rwc 20 10.0.0.5"));
+    ck_assert_ptr_null(strstr(cw_buf_str(&b), "PORT"));
+    ck_assert_ptr_null(strstr(cw_buf_str(&b), "SYN"));
+    cw_buf_reset(&b);
+}
+END_TEST
+
 /* Every reason a broken step can have gets advice; the ok states none. */
 START_TEST(test_every_reason_has_advice)
 {
@@ -268,6 +358,9 @@ int main(void)
     int failed;
 
     tcase_add_test(t, test_all_ok);
+    tcase_add_test(t, test_degraded_layer_is_the_figures);
+    tcase_add_test(t, test_server_full_is_its_layer);
+    tcase_add_test(t, test_icmp_timeout_words);
     tcase_add_test(t, test_refused_breaks_network_http_not_reached);
     tcase_add_test(t, test_icmp_filtered_is_not_down);
     tcase_add_test(t, test_lost_echo_and_syn_name_the_syn);

@@ -78,9 +78,18 @@ static enum cw_reason reason_of(const char *label)
 static void fake_emit_and_fail(struct cw_run *run, const struct cw_desc *d, double v,
                                const char *fail)
 {
+    char reason[64];
+    const char *colon = fail != NULL ? strchr(fail, ':') : NULL;
+
     cw_emit(run, d, v, NULL);
-    if (fail != NULL && fail[0] != '\0')
+    if (colon != NULL && (size_t)(colon - fail) < sizeof(reason)) {
+        /* "REASON:detail": the failure's own text (a server's error) */
+        memcpy(reason, fail, (size_t)(colon - fail));
+        reason[colon - fail] = '\0';
+        cw_run_fail(run, reason_of(reason), "%s", colon + 1);
+    } else if (fail != NULL && fail[0] != '\0') {
         cw_run_fail(run, reason_of(fail), "injected %s <b>&amp;", fail);
+    }
 }
 
 #define FAKE_RUN(fn, desc, expr)                                                                   \
@@ -331,6 +340,26 @@ START_TEST(test_network_reason_counts_at_network_layer)
 }
 END_TEST
 
+/* MariaDB at max_connections answers "Too many connections" (the check's
+ * reason is refused): the database layer, the server refusing new clients,
+ * not the network's "nothing listens on the port" (sc_data_host). */
+START_TEST(test_server_full_counts_at_its_layer)
+{
+    struct cw_settings *s = load(two_services);
+    char *page;
+
+    set_fail(s, "db:3306", "refused:connect: Too many connections (1040)");
+    run_all(s);
+    page = render(s, CW_LANG_ZH);
+    assert_cell(page, "billing", "database", "failing");
+    assert_cell(page, "billing", "network", "none");
+    assert_has(page, "服务器已满，拒绝新客户端（已达 max_connections）");
+    assert_lacks(page, "端口无服务监听");
+    free(page);
+    cw_settings_unref(s);
+}
+END_TEST
+
 /* A certificate failure of an http check is the TLS layer's. When both
  * the network and TLS fail, the verdict is the lower one. */
 START_TEST(test_cert_reason_counts_at_tls_layer)
@@ -558,6 +587,7 @@ int main(void)
     tcase_add_checked_fixture(t, reset_globals, NULL);
     tcase_add_test(t, test_healthy_and_failing_services);
     tcase_add_test(t, test_network_reason_counts_at_network_layer);
+    tcase_add_test(t, test_server_full_counts_at_its_layer);
     tcase_add_test(t, test_cert_reason_counts_at_tls_layer);
     tcase_add_test(t, test_degraded_figures);
     tcase_add_test(t, test_pending_then_recovered_keeps_last_failure);

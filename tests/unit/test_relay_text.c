@@ -70,7 +70,7 @@ START_TEST(test_firing_network_timeout_zh_en)
     msg_of(&m, NET_TIMEOUT, "", NET_SUMMARY);
     block(&out, &m, CW_LANG_ZH, "Asia/Shanghai");
     ck_assert_str_eq(cw_buf_str(&out), "**ConnwatchNetworkCheckFailing** 告警\n\n"
-                                       "- 级别: critical\n"
+                                       "- 级别: 严重\n"
                                        "- 服务: invoice\n"
                                        "- 目标: 10.0.0.5:8443\n"
                                        "- 层级: 网络层\n"
@@ -89,6 +89,44 @@ START_TEST(test_firing_network_timeout_zh_en)
                      "- summary: " NET_SUMMARY "\n"
                      "- since: 2026-12-03 07:04:05 UTC\n"
                      "- [source](http://prom/graph)\n");
+    cw_am_free(&m);
+    cw_buf_reset(&out);
+}
+END_TEST
+
+/* The bundled rules carry summary_zh: a zh text quotes it, not the English
+ * summary (sc_network_web saw "摘要: tcp check of … failing" in every zh
+ * page); en keeps the English one, and a zh alert without summary_zh falls
+ * back to it. */
+START_TEST(test_zh_summary_annotation)
+{
+    static const char body[] =
+        "{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"r\",\"groupKey\":\"g\","
+        "\"alerts\":[{\"status\":\"firing\",\"labels\":{" NET_TIMEOUT "},"
+        "\"annotations\":{\"summary\":\"" NET_SUMMARY "\",\"summary_zh\":\"网络层：invoice 的 tcp "
+        "检查失败\",\"description\":\"en\",\"description_zh\":\"中文\"},"
+        "\"startsAt\":\"2026-12-03T07:04:05.5Z\",\"endsAt\":\"0001-01-01T00:00:00Z\","
+        "\"generatorURL\":\"http://prom/graph\",\"fingerprint\":\"01\"}]}";
+    struct cw_am_msg m;
+    struct cw_buf out;
+    char why[256];
+
+    cw_buf_init(&out, 1u << 20);
+    ck_assert_int_eq(cw_am_parse(body, strlen(body), &m, why, sizeof(why)), CW_OK);
+    block(&out, &m, CW_LANG_ZH, "UTC");
+    ck_assert_ptr_nonnull(strstr(cw_buf_str(&out), "- 摘要: 网络层：invoice 的 tcp 检查失败\n"));
+    ck_assert_ptr_null(strstr(cw_buf_str(&out), "failing"));
+    ck_assert_ptr_nonnull(strstr(cw_buf_str(&out), "- 级别: 严重\n"));
+    cw_buf_clear(&out);
+    ck_assert_int_eq(cw_tmpl_render(&out, "{{description}}", &m, &m.alerts[0], CW_LANG_ZH), CW_OK);
+    ck_assert_str_eq(cw_buf_str(&out), "中文");
+    block(&out, &m, CW_LANG_EN, "UTC");
+    ck_assert_ptr_nonnull(strstr(cw_buf_str(&out), "- summary: " NET_SUMMARY "\n"));
+    ck_assert_ptr_nonnull(strstr(cw_buf_str(&out), "- severity: critical\n"));
+    cw_am_free(&m);
+    msg_of(&m, NET_TIMEOUT, "", NET_SUMMARY);
+    block(&out, &m, CW_LANG_ZH, "UTC");
+    ck_assert_ptr_nonnull(strstr(cw_buf_str(&out), "- 摘要: " NET_SUMMARY "\n"));
     cw_am_free(&m);
     cw_buf_reset(&out);
 }
@@ -399,6 +437,7 @@ static Suite *text_suite(void)
     TCase *tc = tcase_create("text");
 
     tcase_add_test(tc, test_firing_network_timeout_zh_en);
+    tcase_add_test(tc, test_zh_summary_annotation);
     tcase_add_test(tc, test_resolved_network_timeout_zh_en);
     tcase_add_test(tc, test_cert_hostname_and_host_alert);
     tcase_add_test(tc, test_unknown_layer_and_reason_pass_through);

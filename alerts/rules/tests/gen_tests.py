@@ -760,6 +760,24 @@ def database():
                          {"series": sel(FI, dict(CHECK, check="mysql", reason="protocol")), "values": const(1, 61)}],
         "alert_rule_test": [at(315, name, alert(name, "critical", dict(CHECK, reason="protocol"), 3))],
     })
+    # A pool that fills up and refuses clients is one page, the critical one
+    # (sc_data_host paged both): usage > 0.8 is no warning while refusals
+    # are in the window; a pool at 0.9 without refusals still pages.
+    name = "ConnwatchMysqlConnectionUsageHigh"
+    t.append({
+        "name": name + ": not while the server refuses clients (ConnwatchMysqlRefusingClients pages)",
+        "interval": dur(STEP),
+        "input_series": [{"series": sel(us, tgt("full")), "values": const(1.1, 61)},
+                         {"series": sel(ab, tgt("full")), "values": ramp(0, 1, 61)},
+                         {"series": sel(ce, dict(tgt("full2"), reason="max_connections")), "values": ramp(0, 1, 61)},
+                         {"series": sel(us, tgt("full2")), "values": const(1.1, 61)},
+                         {"series": sel(us, tgt("high")), "values": const(0.9, 61)},
+                         {"series": sel(ab, tgt("high")), "values": const(4, 61)}],
+        "alert_rule_test": [at(600, name, alert(name, "warning", tgt("high"), 0.9)),
+                            at(600, "ConnwatchMysqlRefusingClients",
+                               alert("ConnwatchMysqlRefusingClients", "critical", tgt("full"), 20),
+                               alert("ConnwatchMysqlRefusingClients", "critical", tgt("full2"), 20))],
+    })
     t += reason_join_check("ConnwatchMysqlDown", "critical", "mysql", 60, reason="refused")
     t += reason_join("ConnwatchMysqlThreadsConnectedHigh", "warning", "connwatch_mysql_threads_connected", 600,
                      "mysql", 300, reason="protocol", other_kind="tcp")
