@@ -134,7 +134,14 @@ cw_pass "SIGTERM: exit 0 after ${CW_STOP_SECONDS}s"
 
 # --- the built-in default configuration (what ./quickstart run starts), SIGINT -----------------
 cw_start_connwatch ""
-grep -q 'config=<built-in>' "$CW_LOG" || cw_fail "no config=<built-in> in the start log line"
+# "connwatch started" follows the "listening" line that cw_start_connwatch
+# waits for (under TSan 20 ms later, after a grep right away).
+for ((i = 0; i < 50 * CW_SLOW; i++)); do
+    grep -q 'msg="connwatch started"' "$CW_LOG" && break
+    sleep 0.1
+done
+grep -q 'msg="connwatch started".* config=<built-in>' "$CW_LOG" ||
+    cw_fail "no config=<built-in> in the start log line"
 cw_wait_ready 10
 cw_scrape >"$CW_TMP/default.txt"
 cw_metric_in "$CW_TMP/default.txt" connwatch_host_tcp_connections 'state="established"' >/dev/null ||
