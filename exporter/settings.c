@@ -689,26 +689,6 @@ static int targets_read(const char *path, struct cw_buf *b, struct cw_file_id *i
     return rc;
 }
 
-static char *path_resolve(const struct cw_node *n, const char *p)
-{
-    char *dir;
-    struct cw_buf b;
-
-    if (p[0] == '/')
-        return strdup(p);
-    dir = cw_node_dir(n);
-    if (dir == NULL)
-        return NULL;
-    cw_buf_init(&b, 1u << 16);
-    if (cw_buf_addf(&b, "%s/%s", dir, p) != CW_OK) {
-        free(dir);
-        cw_buf_reset(&b);
-        return NULL;
-    }
-    free(dir);
-    return cw_buf_take(&b, NULL);
-}
-
 static const struct cw_targets_src *prev_src(const struct load_index *ix, const char *key)
 {
     size_t i;
@@ -734,6 +714,30 @@ static int tsrc_push(struct cw_settings *s, struct cw_targets_src *src)
 /* stanza_targets_file() makes the instances of the file named by 'tf' into
  * st->p and records the source in 'src'. A version that does not load
  * gives way to the one 'prev' had, if any. */
+/* stanza_from_previous() loads the stanza from the text 'old' last loaded
+ * (the file is unchanged, or its new version was rejected), kept in 'src'. */
+static int stanza_from_previous(struct stanza *st, struct load_index *ix, const struct cw_node *tf,
+                                struct cw_targets_src *src, const struct cw_targets_src *old,
+                                struct cw_diag *diag)
+{
+    struct cw_diag ld;
+    int rc;
+
+    src->text = malloc(old->len + 1);
+    if (src->text == NULL) {
+        cw_diagf(diag, tf, "out of memory");
+        return CW_ENOMEM;
+    }
+    memcpy(src->text, old->text, old->len + 1);
+    src->len = old->len;
+    cw_diag_init(&ld);
+    rc = stanza_from_file(st, ix, src->path, src->text, src->len, &ld);
+    diag_merge(diag, &ld);
+    cw_diag_reset(&ld);
+    src->ntargets = st->p.n;
+    return rc;
+}
+
 static int stanza_targets_file(struct stanza *st, struct load_index *ix, const struct cw_node *tf,
                                struct cw_targets_src *src, struct cw_diag *diag)
 {
@@ -747,7 +751,7 @@ static int stanza_targets_file(struct stanza *st, struct load_index *ix, const s
         cw_diagf(diag, tf, "must be the path of a file_sd file, not a %s", cw_node_type_name(tf));
         return CW_ECONFIG;
     }
-    src->path = path_resolve(tf, tf->scalar);
+    src->path = cw_node_path(tf, tf->scalar);
     cw_buf_init(&kb, 1u << 16);
     if (src->path == NULL ||
         cw_buf_addf(&kb, "%s\x1f%s\x1f%s", st->svc->name != NULL ? st->svc->name : "",
@@ -770,19 +774,7 @@ static int stanza_targets_file(struct stanza *st, struct load_index *ix, const s
             src->failed = old->failed;
             if (old->error != NULL)
                 src->error = strdup(old->error);
-            src->text = malloc(old->len + 1);
-            if (src->text == NULL) {
-                cw_diagf(diag, tf, "out of memory");
-                return CW_ENOMEM;
-            }
-            memcpy(src->text, old->text, old->len + 1);
-            src->len = old->len;
-            cw_diag_init(&ld);
-            rc = stanza_from_file(st, ix, src->path, src->text, src->len, &ld);
-            diag_merge(diag, &ld);
-            cw_diag_reset(&ld);
-            src->ntargets = st->p.n;
-            return rc;
+            return stanza_from_previous(st, ix, tf, src, old, diag);
         }
     }
 
@@ -818,19 +810,7 @@ static int stanza_targets_file(struct stanza *st, struct load_index *ix, const s
     src->failed = true;
     src->error = strdup(ld.n != 0 ? ld.entries[0].text : "rejected");
     cw_diag_reset(&ld);
-    src->text = malloc(old->len + 1);
-    if (src->text == NULL) {
-        cw_diagf(diag, tf, "out of memory");
-        return CW_ENOMEM;
-    }
-    memcpy(src->text, old->text, old->len + 1);
-    src->len = old->len;
-    cw_diag_init(&ld);
-    rc = stanza_from_file(st, ix, src->path, src->text, src->len, &ld);
-    diag_merge(diag, &ld);
-    cw_diag_reset(&ld);
-    src->ntargets = st->p.n;
-    return rc;
+    return stanza_from_previous(st, ix, tf, src, old, diag);
 }
 
 /* load_targets() loads a check stanza that lists its targets ('tl') or

@@ -223,6 +223,24 @@ char *cw_node_dir(const struct cw_node *n)
     return strndup(n->file, (size_t)(slash - n->file));
 }
 
+char *cw_node_path(const struct cw_node *n, const char *p)
+{
+    char *dir, *out = NULL;
+    size_t len;
+
+    if (p[0] == '/')
+        return strdup(p);
+    dir = cw_node_dir(n);
+    if (dir == NULL)
+        return NULL;
+    len = strlen(dir) + 1 + strlen(p) + 1;
+    out = malloc(len);
+    if (out != NULL)
+        snprintf(out, len, "%s/%s", dir, p);
+    free(dir);
+    return out;
+}
+
 static int fp_add_scalar(struct cw_buf *out, const char *s)
 {
     int rc = cw_buf_addf(out, "%zu:", strlen(s));

@@ -98,6 +98,10 @@ bool cw_node_is_null(const struct cw_node *n);
  * it has none), in a malloc'ed string, or NULL. */
 char *cw_node_dir(const struct cw_node *n);
 
+/* cw_node_path() resolves the file name 'p' given at node 'n': absolute as
+ * it is, else relative to cw_node_dir(n); a malloc'ed string, or NULL. */
+char *cw_node_path(const struct cw_node *n, const char *p);
+
 /* cw_node_type_name() returns "string", "mapping" or "list". */
 const char *cw_node_type_name(const struct cw_node *n);
 

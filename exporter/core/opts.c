@@ -254,26 +254,6 @@ static int parse_int(const struct cw_node *n, const struct cw_opt *o, int64_t *o
     return CW_OK;
 }
 
-static char *resolve_path(const struct cw_node *n, const char *p)
-{
-    char *dir;
-    struct cw_buf b;
-
-    if (p[0] == '/')
-        return strdup(p);
-    dir = cw_node_dir(n);
-    if (dir == NULL)
-        return NULL;
-    cw_buf_init(&b, 8192);
-    if (cw_buf_addf(&b, "%s/%s", dir, p) != CW_OK) {
-        free(dir);
-        cw_buf_reset(&b);
-        return NULL;
-    }
-    free(dir);
-    return cw_buf_take(&b, NULL);
-}
-
 static int read_secret_file(const struct cw_node *n, const char *path, struct cw_secret *s,
                             struct cw_diag *d)
 {
@@ -617,7 +597,7 @@ static int set_path(const struct cw_opt *o, void *f, const struct cw_node *n, st
 
     if (!want_scalar(n, "a file path", d))
         return CW_ECONFIG;
-    path = resolve_path(n, n->scalar);
+    path = cw_node_path(n, n->scalar);
     if (path == NULL)
         return CW_ENOMEM;
     if (o->type == CW_OPT_T_SECRET_FILE) {
