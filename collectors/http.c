@@ -8,12 +8,20 @@
  * libcurl multi handle and the thread that drives it (curl_multi_perform /
  * curl_multi_poll); no other thread calls curl_multi_*, except
  * curl_multi_wakeup(). run(), on a scheduler worker, queues the instance's
- * easy handle (kept in the instance state and reused across runs) under the
- * shared mutex, wakes the curl thread and waits on the instance's condition
- * variable until the transfer is done or the run's deadline passed; in the
- * latter case it asks the curl thread to remove the handle and waits for
- * that. So all transfers of the process run concurrently in one thread, each
- * under its own deadline (CURLOPT_TIMEOUT_MS = the time left).
+ * transfer under the shared mutex, wakes the curl thread and waits on the
+ * instance's condition variable until the transfer is done or the run's
+ * deadline passed; in the latter case it asks the curl thread to remove the
+ * handle and waits for that. So all transfers of the process run
+ * concurrently in one thread, each under its own deadline
+ * (CURLOPT_TIMEOUT_MS = the time left).
+ *
+ * Memory. What a transfer needs (the easy handle with its buffers, the TLS
+ * facts, the body kept for expect_body, the error texts: ~12 KiB) is a
+ * struct http_xfer taken from the shared pool for the run and given back
+ * after it, so the pool holds about as many as run at once, not one per
+ * check. A check keeps only its options and what configure() derived from
+ * them; run() resets the pooled handle and sets the check's options again
+ * (some fifty setopt calls, a few microseconds against a probe's hundreds).
  *
  * TLS. Peer verification is left off in libcurl so that a bad certificate
  * is still measured: CURLOPT_SSL_CTX_FUNCTION installs the trust store and
@@ -30,9 +38,9 @@
  * URL's own host and port, or a hop the rule lists; anything else is vetoed
  * before a socket exists and the run fails with redirect_refused.
  *
- * Fields of the state written by the curl thread during a transfer (tls,
- * body, date, timings, hop_refused) are read by run() only after the
- * transfer is done, which the shared mutex orders.
+ * Fields written by the curl thread during a transfer (the xfer's tls,
+ * body, date, error texts; the state's body_bytes, hop_refused) are read by
+ * run() only after the transfer is done, which the shared mutex orders.
  */
 #include "collectors/http_util.h"
 #include "collectors/netconn.h"
@@ -59,6 +67,8 @@
 #define HTTP_BODY_LIMIT  ((size_t)1024 * 1024) /* bytes of body kept for expect_body */
 #define HTTP_POLL_MS     1000                  /* curl thread's longest sleep */
 #define HTTP_CURL_MARGIN CW_MS(20)             /* curl gives up this long before the deadline */
+#define HTTP_POOL_KEEP   8                     /* idle transfers kept beyond those running */
+#define HTTP_BODY_KEEP   ((size_t)64 * 1024)   /* a pooled body buffer above this is freed */
 
 enum http_phase { HTTP_IDLE = 0, HTTP_QUEUED, HTTP_ACTIVE, HTTP_DONE };
 
@@ -78,6 +88,19 @@ struct http_ca {
     size_t refs;
 };
 
+/* What one transfer needs, pooled (see the file comment). Used by one run
+ * at a time: the run's thread, and the curl thread while it is active. */
+struct http_xfer {
+    struct http_xfer *next;  /* the pool's idle list (sh->idle), which owns the idle ones */
+    CURL *easy;              /* owned */
+    struct cw_tls_facts tls; /* written by the curl thread at the end of a handshake */
+    struct cw_buf body_buf;  /* the body kept for expect_body */
+    char date[64];           /* the last Date header */
+    bool have_date;
+    char errbuf[CURL_ERROR_SIZE];
+    char hop_why[200]; /* which hop a /probe run refused, for the log */
+};
+
 /* Process-wide: the multi handle and its thread. */
 struct http_shared {
     CURLM *multi; /* owned */
@@ -90,6 +113,9 @@ struct http_shared {
     size_t ncancel;            /* under mu: active instances with cancel set */
     X509_STORE *default_store; /* owned: system trust store, loaded on first use (under mu) */
     struct http_ca *cas;       /* owned, under mu: ca_file stores in use */
+    struct http_xfer *idle;    /* owned, under mu: the pool's idle transfers */
+    size_t nidle;              /* under mu: length of idle */
+    size_t nbusy;              /* under mu: transfers taken from the pool */
 };
 
 struct http_state {
@@ -113,7 +139,6 @@ struct http_state {
 
     /* Built by configure(). */
     struct http_shared *sh;  /* borrowed */
-    CURL *easy;              /* owned */
     struct curl_slist *hdrs; /* owned: the headers option as libcurl's list */
     char *verify_host;       /* owned: name checked against the certificate; url_eff's host */
     char *url_host; /* owned: the URL's host, brackets off (where server_name is reached) */
@@ -123,6 +148,7 @@ struct http_state {
     struct http_ca *ca;            /* reference to the ca_file's shared store, or NULL */
     regex_t body_re;
     bool have_re;
+    bool tls_possible; /* https, redirects or a proxy: the run may meet TLS */
     pthread_cond_t cv;
     bool cv_init;
 
@@ -137,15 +163,13 @@ struct http_state {
      * check): every hop libcurl takes must be one it allows. */
     const struct cw_probe_rule *rule;
 
+    /* The run's transfer: borrowed from the pool by run() for the run,
+     * NULL between runs. */
+    struct http_xfer *x;
+
     /* Written by the curl thread during a transfer. */
-    struct cw_tls_facts *tls; /* owned; allocated when TLS is possible (https, redirects) */
-    struct cw_buf body_buf;
     uint64_t body_bytes;
-    char date[64];
-    bool have_date;
-    char errbuf[CURL_ERROR_SIZE];
-    bool hop_refused;  /* a hop was vetoed against 'rule' */
-    char hop_why[200]; /* which one, for the log */
+    bool hop_refused; /* a hop was vetoed against 'rule' (why in x->hop_why) */
 };
 
 static const struct cw_opt http_opts[] = {
@@ -263,7 +287,7 @@ static void *http_thread(void *arg)
             st->start_real = cw_now_real();
             http_list_push(&sh->active, st);
             st->phase = HTTP_ACTIVE;
-            if (curl_multi_add_handle(sh->multi, st->easy) != CURLM_OK)
+            if (curl_multi_add_handle(sh->multi, st->x->easy) != CURLM_OK)
                 http_finish(sh, st, CURLE_OUT_OF_MEMORY);
         }
         /* Runs past their deadline. */
@@ -273,7 +297,7 @@ static void *http_thread(void *arg)
             for (; st != NULL; st = next) {
                 next = st->next;
                 if (st->cancel) {
-                    (void)curl_multi_remove_handle(sh->multi, st->easy);
+                    (void)curl_multi_remove_handle(sh->multi, st->x->easy);
                     http_finish(sh, st, CURLE_OPERATION_TIMEDOUT);
                 }
             }
@@ -304,6 +328,80 @@ static void *http_thread(void *arg)
     return NULL;
 }
 
+/* ---- The transfer pool ------------------------------------------------------ */
+
+static void http_xfer_free(struct http_xfer *x)
+{
+    if (x == NULL)
+        return;
+    if (x->easy != NULL)
+        curl_easy_cleanup(x->easy);
+    cw_buf_reset(&x->body_buf);
+    free(x);
+}
+
+/* http_xfer_get() takes an idle transfer from the pool, or makes one; NULL
+ * when out of memory. Any thread but the curl thread. */
+static struct http_xfer *http_xfer_get(struct http_shared *sh)
+{
+    struct http_xfer *x;
+
+    pthread_mutex_lock(&sh->mu);
+    x = sh->idle;
+    if (x != NULL) {
+        sh->idle = x->next;
+        sh->nidle--;
+    }
+    sh->nbusy++;
+    pthread_mutex_unlock(&sh->mu);
+    if (x == NULL) {
+        x = calloc(1, sizeof(*x));
+        if (x != NULL) {
+            x->easy = curl_easy_init();
+            cw_buf_init(&x->body_buf, HTTP_BODY_LIMIT);
+        }
+        if (x == NULL || x->easy == NULL) {
+            http_xfer_free(x);
+            pthread_mutex_lock(&sh->mu);
+            sh->nbusy--;
+            pthread_mutex_unlock(&sh->mu);
+            return NULL;
+        }
+    }
+    x->next = NULL;
+    return x;
+}
+
+/* http_xfer_put() gives 'x' (from http_xfer_get(), not in the multi handle)
+ * back: kept idle while the pool holds fewer than HTTP_POOL_KEEP more than
+ * the transfers running, freed otherwise, so that after a burst the pool
+ * shrinks back. NULL-safe. */
+static void http_xfer_put(struct http_shared *sh, struct http_xfer *x)
+{
+    bool keep;
+
+    if (x == NULL)
+        return;
+    /* Back to libcurl's defaults: the handle holds no pointer into the
+     * check (its headers, body, callbacks' data) once it is idle. */
+    curl_easy_reset(x->easy);
+    if (x->body_buf.cap > HTTP_BODY_KEEP)
+        cw_buf_reset(&x->body_buf);
+    else
+        cw_buf_clear(&x->body_buf);
+    pthread_mutex_lock(&sh->mu);
+    sh->nbusy--;
+    keep = sh->nidle < sh->nbusy + HTTP_POOL_KEEP;
+    if (keep) {
+        x->next = sh->idle;
+        sh->idle = x;
+        sh->nidle++;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    if (!keep)
+        http_xfer_free(x);
+}
+
 static void http_shared_free(void *p)
 {
     struct http_shared *sh = p;
@@ -316,6 +414,12 @@ static void http_shared_free(void *p)
         pthread_mutex_unlock(&sh->mu);
         (void)curl_multi_wakeup(sh->multi);
         pthread_join(sh->thread, NULL);
+    }
+    while (sh->idle != NULL) {
+        struct http_xfer *x = sh->idle;
+
+        sh->idle = x->next;
+        http_xfer_free(x);
     }
     if (sh->multi != NULL)
         (void)curl_multi_cleanup(sh->multi);
@@ -452,8 +556,8 @@ static void http_tls_info(const SSL *ssl, int where, int ret)
     st = SSL_CTX_get_app_data(ctx);
     if (st == NULL)
         return;
-    if (st->tls != NULL)
-        cw_tls_collect(ssl, st->verify_host, st->tls);
+    if (st->tls_possible && st->x != NULL)
+        cw_tls_collect(ssl, st->verify_host, &st->x->tls);
 }
 
 static CURLcode http_ssl_ctx(CURL *curl, void *sslctx, void *userptr)
@@ -478,10 +582,10 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
 
     st->body_bytes += n;
-    if (st->have_re && st->body_buf.len < HTTP_BODY_LIMIT) {
-        size_t room = HTTP_BODY_LIMIT - st->body_buf.len;
+    if (st->have_re && st->x->body_buf.len < HTTP_BODY_LIMIT) {
+        size_t room = HTTP_BODY_LIMIT - st->x->body_buf.len;
 
-        if (cw_buf_add(&st->body_buf, ptr, n < room ? n : room) != CW_OK)
+        if (cw_buf_add(&st->x->body_buf, ptr, n < room ? n : room) != CW_OK)
             return CURL_WRITEFUNC_ERROR;
     }
     return n;
@@ -490,17 +594,18 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 static size_t http_header(char *buf, size_t size, size_t nitems, void *userdata)
 {
     struct http_state *st = userdata;
+    struct http_xfer *x = st->x;
     size_t n = size * nitems;
 
     /* A new response (after a redirect or a 100 Continue) starts over. */
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-        st->have_date = false;
+        x->have_date = false;
         st->body_bytes = 0;
-        cw_buf_clear(&st->body_buf);
-    } else if (n > 5 && strncasecmp(buf, "date:", 5) == 0 && n - 5 < sizeof(st->date)) {
-        memcpy(st->date, buf + 5, n - 5);
-        st->date[n - 5] = '\0';
-        st->have_date = true;
+        cw_buf_clear(&x->body_buf);
+    } else if (n > 5 && strncasecmp(buf, "date:", 5) == 0 && n - 5 < sizeof(x->date)) {
+        memcpy(x->date, buf + 5, n - 5);
+        x->date[n - 5] = '\0';
+        x->have_date = true;
     }
     return n;
 }
@@ -518,7 +623,7 @@ static size_t http_header(char *buf, size_t size, size_t nitems, void *userdata)
 static bool http_hop_check(struct http_state *st, const char *addr)
 {
     char *url = NULL, *scheme = NULL, *host = NULL, *port = NULL;
-    char why[sizeof(st->hop_why)];
+    char why[sizeof(st->x->hop_why)];
     const char *dest, *h, *what;
     unsigned char ip[16];
     bool ok = false;
@@ -526,11 +631,11 @@ static bool http_hop_check(struct http_state *st, const char *addr)
     long hops = 0;
     size_t n;
 
-    if (curl_easy_getinfo(st->easy, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK)
+    if (curl_easy_getinfo(st->x->easy, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK)
         hops = 1;
     what = hops > 0 ? "redirect" : "connection";
     snprintf(why, sizeof(why), "%s to a URL libcurl cannot parse", what);
-    if (u == NULL || curl_easy_getinfo(st->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
+    if (u == NULL || curl_easy_getinfo(st->x->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
         url == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
@@ -562,7 +667,7 @@ static bool http_hop_check(struct http_state *st, const char *addr)
 out:
     if (!ok && !st->hop_refused) { /* the first refusal tells the story */
         st->hop_refused = true;
-        memcpy(st->hop_why, why, sizeof(why));
+        memcpy(st->x->hop_why, why, sizeof(why));
     }
     curl_free(scheme);
     curl_free(host);
@@ -595,7 +700,8 @@ static curl_socket_t http_open_socket(void *clientp, curlsocktype purpose, struc
 
         if (!st->hop_refused) {
             st->hop_refused = true;
-            snprintf(st->hop_why, sizeof(st->hop_why), "a connection of another kind than TCP/IP");
+            snprintf(st->x->hop_why, sizeof(st->x->hop_why),
+                     "a connection of another kind than TCP/IP");
         }
         return CURL_SOCKET_BAD;
     }
@@ -616,10 +722,11 @@ static int http_prereq(void *clientp, char *primary_ip, char *local_ip, int prim
 
 /* ---- configure / release ---------------------------------------------------- */
 
+/* SETOPT() sets one option on the handle 'e'; a refusal names it in *bad. */
 #define SETOPT(opt, val)                                                                           \
     do {                                                                                           \
-        if (curl_easy_setopt(st->easy, opt, val) != CURLE_OK) {                                    \
-            cw_diagf(diag, node, "libcurl rejected option %s", #opt);                              \
+        if (curl_easy_setopt(e, opt, val) != CURLE_OK) {                                           \
+            *bad = #opt;                                                                           \
             return CW_ECONFIG;                                                                     \
         }                                                                                          \
     } while (0)
@@ -767,13 +874,9 @@ static int http_tls_setup(struct http_state *st, const struct cw_node *node, str
         (void)http_default_store(st->sh);
     }
 
-    /* TLS facts take ~5 KiB: only for checks that can meet TLS. */
-    if (strncasecmp(st->url_eff, "https:", 6) == 0 || st->follow_redirects > 0 ||
-        st->proxy != NULL) {
-        st->tls = calloc(1, sizeof(*st->tls));
-        if (st->tls == NULL)
-            return CW_ENOMEM;
-    }
+    /* Only checks that can meet TLS collect and emit its facts. */
+    st->tls_possible =
+        strncasecmp(st->url_eff, "https:", 6) == 0 || st->follow_redirects > 0 || st->proxy != NULL;
     return CW_OK;
 }
 
@@ -795,8 +898,10 @@ static int http_cv_init(struct http_state *st)
 }
 
 /* http_easy_fixed() sets what every check's handle has in common. */
-static int http_easy_fixed(struct http_state *st, const struct cw_node *node, struct cw_diag *diag)
+static int http_easy_fixed(struct http_state *st, struct http_xfer *x, const char **bad)
 {
+    CURL *e = x->easy;
+
     SETOPT(CURLOPT_PRIVATE, (void *)st);
     SETOPT(CURLOPT_URL, st->url_eff);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -805,10 +910,10 @@ static int http_easy_fixed(struct http_state *st, const struct cw_node *node, st
     SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 0L);
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_ERRORBUFFER, st->errbuf);
-    /* A probe reads small bodies: a 4 KiB receive buffer instead of 16 KiB
-     * kept per check (more write callbacks for a large body, same result). */
-    SETOPT(CURLOPT_BUFFERSIZE, 4096L);
+    SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+    /* No CURLOPT_BUFFERSIZE: libcurl 7.88 refuses it on a handle that
+     * still holds its receive buffer (after a transfer a callback ended),
+     * and the handles are pooled, so the default 16 KiB costs little. */
     SETOPT(CURLOPT_WRITEFUNCTION, http_write);
     SETOPT(CURLOPT_WRITEDATA, (void *)st);
     SETOPT(CURLOPT_HEADERFUNCTION, http_header);
@@ -826,8 +931,7 @@ static int http_easy_fixed(struct http_state *st, const struct cw_node *node, st
 }
 
 /* http_easy_options() sets what the check's options ask for. */
-static int http_easy_options(struct http_state *st, const struct cw_node *node,
-                             struct cw_diag *diag)
+static int http_easy_options(struct http_state *st, CURL *e, const char **bad)
 {
     if (st->cert_file != NULL) {
         SETOPT(CURLOPT_SSLCERT, st->cert_file);
@@ -864,13 +968,24 @@ static int http_easy_options(struct http_state *st, const struct cw_node *node,
     return CW_OK;
 }
 
+/* http_easy_setup() sets every option of 'st' on the pooled handle of 'x'
+ * (reset when it went back to the pool). CW_OK, or CW_ECONFIG with the
+ * option libcurl refused in *bad. */
+static int http_easy_setup(struct http_state *st, struct http_xfer *x, const char **bad)
+{
+    int rc = http_easy_fixed(st, x, bad);
+
+    return rc == CW_OK ? http_easy_options(st, x->easy, bad) : rc;
+}
+
 static int http_configure(void *state, const struct cw_node *node, const struct cw_check_info *info,
                           struct cw_diag *diag)
 {
     struct http_state *st = state;
+    struct http_xfer *x;
+    const char *bad = "?";
     int rc;
 
-    cw_buf_init(&st->body_buf, HTTP_BODY_LIMIT);
     rc = cw_opts_apply(http_opts, st, node, cw_check_common_keys, diag);
     if (rc != CW_OK)
         return rc;
@@ -890,12 +1005,15 @@ static int http_configure(void *state, const struct cw_node *node, const struct 
         rc = http_cv_init(st);
     if (rc != CW_OK)
         return rc;
-    st->easy = curl_easy_init();
-    if (st->easy == NULL)
+    /* The options are set on a pooled handle once here, so that one libcurl
+     * refuses is a configuration error rather than a failing run. */
+    x = http_xfer_get(st->sh);
+    if (x == NULL)
         return CW_ENOMEM;
-    rc = http_easy_fixed(st, node, diag);
-    if (rc == CW_OK)
-        rc = http_easy_options(st, node, diag);
+    rc = http_easy_setup(st, x, &bad);
+    http_xfer_put(st->sh, x);
+    if (rc != CW_OK)
+        cw_diagf(diag, node, "libcurl rejected option %s", bad);
     return rc;
 }
 
@@ -910,21 +1028,17 @@ static void http_release(void *state)
 {
     struct http_state *st = state;
 
-    if (st->easy != NULL)
-        curl_easy_cleanup(st->easy);
     curl_slist_free_all(st->hdrs);
     curl_slist_free_all(st->connect_to);
     free(st->verify_host);
     free(st->url_host);
     free(st->url_port);
     free(st->url_eff);
-    free(st->tls);
     http_ca_put(st->sh, st->ca);
     if (st->have_re)
         regfree(&st->body_re);
     if (st->cv_init)
         pthread_cond_destroy(&st->cv);
-    cw_buf_reset(&st->body_buf);
     cw_opts_release(http_opts, st);
 }
 
@@ -954,7 +1068,7 @@ static double http_secs(CURL *e, CURLINFO what)
 
 static void http_emit(struct http_state *st, struct cw_run *run, long code)
 {
-    CURL *e = st->easy;
+    CURL *e = st->x->easy;
     double dns = http_secs(e, CURLINFO_NAMELOOKUP_TIME_T);
     double conn = http_secs(e, CURLINFO_CONNECT_TIME_T);
     double app = http_secs(e, CURLINFO_APPCONNECT_TIME_T);
@@ -1005,10 +1119,10 @@ static void http_emit(struct http_state *st, struct cw_run *run, long code)
     cw_emit(run, &desc_redirects, (double)redirects, NULL);
     cw_emit(run, &desc_bytes, (double)st->body_bytes, NULL);
 
-    if (st->have_date && code > 0) {
+    if (st->x->have_date && code > 0) {
         int64_t date;
 
-        if (cw_http_parse_date(st->date, strlen(st->date), &date) == CW_OK) {
+        if (cw_http_parse_date(st->x->date, strlen(st->x->date), &date) == CW_OK) {
             double start = (double)st->start_real / 1e9;
 
             cw_emit(run, &desc_skew, cw_http_clock_skew(date, start + pre, start + first), NULL);
@@ -1016,55 +1130,66 @@ static void http_emit(struct http_state *st, struct cw_run *run, long code)
     }
 }
 
-/* http_guard() installs the hop checks of a /probe run once (see the file
- * comment); without them the run must not start. */
+/* http_guard() installs the hop checks of a /probe run on the run's handle
+ * (see the file comment); without them the run must not start. */
 static int http_guard(struct http_state *st, const struct cw_probe_rule *rule)
 {
-    if (rule == NULL || st->rule == rule)
-        return CW_OK;
+    CURL *e = st->x->easy;
+
     st->rule = NULL;
-    if (curl_easy_setopt(st->easy, CURLOPT_RESOLVER_START_FUNCTION, http_resolver_start) !=
-            CURLE_OK ||
-        curl_easy_setopt(st->easy, CURLOPT_RESOLVER_START_DATA, (void *)st) != CURLE_OK ||
-        curl_easy_setopt(st->easy, CURLOPT_OPENSOCKETFUNCTION, http_open_socket) != CURLE_OK ||
-        curl_easy_setopt(st->easy, CURLOPT_OPENSOCKETDATA, (void *)st) != CURLE_OK ||
-        curl_easy_setopt(st->easy, CURLOPT_PREREQFUNCTION, http_prereq) != CURLE_OK ||
-        curl_easy_setopt(st->easy, CURLOPT_PREREQDATA, (void *)st) != CURLE_OK)
+    if (rule == NULL)
+        return CW_OK;
+    if (curl_easy_setopt(e, CURLOPT_RESOLVER_START_FUNCTION, http_resolver_start) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_RESOLVER_START_DATA, (void *)st) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, http_open_socket) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)st) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, http_prereq) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, (void *)st) != CURLE_OK)
         return CW_EINVAL;
     st->rule = rule;
     return CW_OK;
 }
 
-static void http_run(void *state, struct cw_run *run)
+/* http_prepare() readies the run's transfer st->x: fresh facts, every
+ * option, the time left and a /probe run's hop checks. false (the run
+ * failed) when libcurl refuses one. */
+static bool http_prepare(struct http_state *st, struct cw_run *run)
 {
-    struct http_state *st = state;
-    struct http_shared *sh = st->sh;
+    struct http_xfer *x = st->x;
     cw_duration left = cw_run_remaining(run) - HTTP_CURL_MARGIN;
-    cw_mono deadline = cw_run_deadline(run);
-    struct timespec ts;
-    CURLcode res;
-    long code = 0, verify = 0, oserr = 0;
-    enum cw_reason r;
-    const char *why;
-    bool is_tls;
+    const char *bad = "?";
 
     if (left < CW_MS(1))
         left = CW_MS(1);
-    if (st->tls != NULL)
-        memset(st->tls, 0, sizeof(*st->tls));
-    cw_buf_clear(&st->body_buf);
+    memset(&x->tls, 0, sizeof(x->tls));
+    x->have_date = false;
+    x->errbuf[0] = '\0';
+    x->hop_why[0] = '\0';
     st->body_bytes = 0;
-    st->have_date = false;
-    st->errbuf[0] = '\0';
     st->hop_refused = false;
-    if (curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, (long)(left / CW_MS(1))) != CURLE_OK) {
+    if (http_easy_setup(st, x, &bad) != CW_OK) {
+        cw_run_fail(run, CW_REASON_INTERNAL, "libcurl rejected option %s", bad);
+        return false;
+    }
+    if (curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)(left / CW_MS(1))) != CURLE_OK) {
         cw_run_fail(run, CW_REASON_INTERNAL, "libcurl rejected the timeout");
-        return;
+        return false;
     }
     if (http_guard(st, cw_run_info(run)->probe_rule) != CW_OK) {
         cw_run_fail(run, CW_REASON_INTERNAL, "libcurl rejected the /probe hop checks");
-        return;
+        return false;
     }
+    return true;
+}
+
+/* http_transfer() hands the prepared transfer to the curl thread and waits
+ * until it is done or the run's deadline passed (then it is removed). */
+static CURLcode http_transfer(struct http_state *st, struct cw_run *run)
+{
+    struct http_shared *sh = st->sh;
+    cw_mono deadline = cw_run_deadline(run);
+    struct timespec ts;
+    CURLcode res;
 
     ts.tv_sec = (time_t)(deadline / CW_S(1));
     ts.tv_nsec = (long)(deadline % CW_S(1));
@@ -1097,35 +1222,46 @@ static void http_run(void *state, struct cw_run *run)
     res = st->result;
     st->phase = HTTP_IDLE;
     pthread_mutex_unlock(&sh->mu);
+    return res;
+}
 
-    if (curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+/* http_judge() emits the finished transfer's series and fails the run on
+ * the first problem on the way: transport, TLS, status, body. A /probe
+ * redirect out of probe.allow (or to another scheme) is refused. */
+static void http_judge(struct http_state *st, struct cw_run *run, CURLcode res)
+{
+    struct http_xfer *x = st->x;
+    long code = 0, verify = 0, oserr = 0;
+    enum cw_reason r;
+    const char *why;
+    bool is_tls;
+
+    if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
         code = 0;
-    if (curl_easy_getinfo(st->easy, CURLINFO_SSL_VERIFYRESULT, &verify) != CURLE_OK)
+    if (curl_easy_getinfo(x->easy, CURLINFO_SSL_VERIFYRESULT, &verify) != CURLE_OK)
         verify = 0;
-    if (curl_easy_getinfo(st->easy, CURLINFO_OS_ERRNO, &oserr) != CURLE_OK)
+    if (curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr) != CURLE_OK)
         oserr = 0;
     http_emit(st, run, code);
 
-    is_tls = st->tls != NULL && (st->tls->have || strncasecmp(st->url_eff, "https:", 6) == 0);
+    is_tls = st->tls_possible && (x->tls.have || strncasecmp(st->url_eff, "https:", 6) == 0);
     if (is_tls)
-        cw_tls_emit(run, st->tls, st->insecure);
+        cw_tls_emit(run, &x->tls, st->insecure);
 
-    /* The first problem on the way wins: transport, TLS, status, body. A
-     * /probe redirect out of probe.allow (or to another scheme) is refused. */
     if (res != CURLE_OK && st->rule != NULL &&
         (st->hop_refused || res == CURLE_UNSUPPORTED_PROTOCOL)) {
         cw_run_fail(run, CW_REASON_REDIRECT_REFUSED, "%s",
-                    st->hop_refused ? st->hop_why
+                    st->hop_refused ? x->hop_why
                                     : "redirect to another scheme (http and https only)");
         return;
     }
     if (res != CURLE_OK) {
         r = cw_http_reason_from_curl(res, verify, oserr);
-        cw_run_fail(run, r, "%s", st->errbuf[0] != '\0' ? st->errbuf : curl_easy_strerror(res));
+        cw_run_fail(run, r, "%s", x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(res));
         return;
     }
     if (is_tls && !st->insecure) {
-        r = cw_tls_facts_reason(st->tls, &why);
+        r = cw_tls_facts_reason(&x->tls, &why);
         if (r != CW_REASON_NONE) {
             cw_run_fail(run, r, "%s", why);
             return;
@@ -1136,8 +1272,23 @@ static void http_run(void *state, struct cw_run *run)
                     "unexpected status %ld", code);
         return;
     }
-    if (st->have_re && regexec(&st->body_re, cw_buf_str(&st->body_buf), 0, NULL, 0) != 0)
+    if (st->have_re && regexec(&st->body_re, cw_buf_str(&x->body_buf), 0, NULL, 0) != 0)
         cw_run_fail(run, CW_REASON_PROTOCOL, "body does not match expect_body");
+}
+
+static void http_run(void *state, struct cw_run *run)
+{
+    struct http_state *st = state;
+
+    st->x = http_xfer_get(st->sh);
+    if (st->x == NULL) {
+        cw_run_fail(run, CW_REASON_INTERNAL, "out of memory for the transfer");
+        return;
+    }
+    if (http_prepare(st, run))
+        http_judge(st, run, http_transfer(st, run));
+    http_xfer_put(st->sh, st->x);
+    st->x = NULL;
 }
 
 /* Every family run() emits (the core derives reserved label names from them). */
