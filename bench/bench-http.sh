@@ -34,6 +34,8 @@ export CW_SOURCE_ROOT=$ROOT CW_BUILD_ROOT=$BUILD_DIR
 . "$ROOT/tests/lib/common.sh"
 # shellcheck source=tests/lib/certs.sh
 . "$ROOT/tests/lib/certs.sh"
+# shellcheck source=tests/lib/nginx.sh
+. "$ROOT/tests/lib/nginx.sh"
 
 BLACKBOX=${BLACKBOX:-prometheus-blackbox-exporter}
 if ! command -v "$BLACKBOX" >/dev/null 2>&1 || ! command -v nginx >/dev/null 2>&1; then
@@ -68,7 +70,6 @@ if [[ $HTTPS == 1 ]]; then
     cert_sign "$d" localhost ca 30 "DNS:localhost,IP:127.0.0.1" 7001
     tls_lines="ssl_certificate $d/localhost.pem; ssl_certificate_key $d/localhost.key;"
 fi
-mkdir -p "$d/nginx"
 ports=()
 listen=""
 for ((i = 0; i < PORTS; i++)); do
@@ -76,25 +77,7 @@ for ((i = 0; i < PORTS; i++)); do
     ports+=("$p")
     listen+="        listen 127.0.0.1:$p$ssl_flag;"$'\n'
 done
-cat >"$d/nginx.conf" <<CONF
-user root;
-worker_processes 1;
-pid $d/nginx/nginx.pid;
-error_log $d/nginx/error.log;
-events { worker_connections 4096; }
-http {
-    access_log $d/nginx/access.log;
-    client_body_temp_path $d/nginx/body;
-    proxy_temp_path $d/nginx/proxy;
-    fastcgi_temp_path $d/nginx/fastcgi;
-    uwsgi_temp_path $d/nginx/uwsgi;
-    scgi_temp_path $d/nginx/scgi;
-    server {
-$listen        $tls_lines
-        location / { return 200 "ok\n"; }
-    }
-}
-CONF
+cw_nginx_ok_conf "$d" 1 "$d/nginx/access.log" "$listen        $tls_lines" >"$d/nginx.conf"
 cw_spawn "$d/nginx.out" nginx -p "$d/nginx" -c "$d/nginx.conf" -g 'daemon off;'
 for p in "${ports[@]}"; do
     wait_port "$p"
@@ -182,40 +165,8 @@ for ((i = 0; i < 200; i++)); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$bb_port/-/healthy" || true) == 200 ]] && break
     sleep 0.05
 done
-cat >"$d/drive.py" <<'EOF'
-import http.client, sys, threading, time, urllib.parse
-port, interval, targets_file, seconds = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-targets = [l.strip() for l in open(targets_file) if l.strip()]
-rate = len(targets) / interval
-lock = threading.Lock()
-slot = [0]
-fails = [0]
-t0 = time.monotonic()
-def worker():
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    while True:
-        with lock:
-            i = slot[0]
-            slot[0] += 1
-        at = t0 + i / rate
-        if at - t0 > seconds:
-            return
-        d = at - time.monotonic()
-        if d > 0:
-            time.sleep(d)
-        q = urllib.parse.urlencode({"module": "http_2xx", "target": targets[i % len(targets)]})
-        c.request("GET", "/probe?" + q)
-        body = c.getresponse().read()
-        if b"\nprobe_success 1" not in body:
-            with lock:
-                fails[0] += 1
-ths = [threading.Thread(target=worker) for _ in range(16)]
-for t in ths: t.start()
-for t in ths: t.join()
-print("failed probes: %d" % fails[0])
-EOF
-cw_spawn "$d/drive.log" python3 "$d/drive.py" "$bb_port" "$INTERVAL" "$d/targets" \
-    $((WARMUP + DURATION + 2))
+cw_spawn "$d/drive.log" python3 "$ROOT/bench/probe_driver.py" "$bb_port" http_2xx \
+    "$(awk -v n="$N" -v i="$INTERVAL" 'BEGIN { print n / i }')" "$d/targets" $((WARMUP + DURATION + 2))
 drive_pid=$CW_LAST_PID
 measure blackbox_exporter "$bb_pid"
 bb_cpu=$R_cpu_us bb_cpu_s=$R_cpu_s bb_rate=$R_rate bb_rss=$R_rss bb_hwm=$R_hwm

@@ -45,6 +45,8 @@ export CW_SOURCE_ROOT=$ROOT CW_BUILD_ROOT=$BUILD_DIR
 . "$ROOT/tests/lib/common.sh"
 # shellcheck source=tests/lib/certs.sh
 . "$ROOT/tests/lib/certs.sh"
+# shellcheck source=tests/lib/nginx.sh
+. "$ROOT/tests/lib/nginx.sh"
 
 for t in nginx "$BLACKBOX" fping prometheus-smokeping-prober; do
     command -v "$t" >/dev/null 2>&1 || need_install=1
@@ -72,43 +74,36 @@ sysctl -qw net.ipv4.ping_group_range="0 2147483647"
 # ---- nginx on PORTS ports, plain and TLS: any path answers 200 -------------------------------
 cert_ca "$d" ca 365
 cert_sign "$d" localhost ca 30 "DNS:localhost,IP:127.0.0.1" 7001
-mkdir -p "$d/nginx"
-ports=() tports=() listen=""
-for ((i = 0; i < PORTS; i++)); do
-    p=$(cw_free_port)
-    ports+=("$p")
-    listen+="        listen $p;"$'\n'
-done
-for ((i = 0; i < PORTS; i++)); do
-    p=$(cw_free_port)
-    tports+=("$p")
-    listen+="        listen 127.0.0.1:$p ssl;"$'\n'
-done
-cat >"$d/nginx.conf" <<CONF
-user root;
-worker_processes 2;
-pid $d/nginx/nginx.pid;
-error_log $d/nginx/error.log;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $d/nginx/body;
-    proxy_temp_path $d/nginx/proxy;
-    fastcgi_temp_path $d/nginx/fastcgi;
-    uwsgi_temp_path $d/nginx/uwsgi;
-    scgi_temp_path $d/nginx/scgi;
-    server {
-$listen        ssl_certificate $d/localhost.pem; ssl_certificate_key $d/localhost.key;
-        location / { return 200 "ok\n"; }
-    }
-}
-CONF
-cw_spawn "$d/nginx.out" nginx -p "$d/nginx" -c "$d/nginx.conf" -g 'daemon off;'
-for p in "${ports[@]}" "${tports[@]}"; do
-    for ((i = 0; i < 100; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break
-        sleep 0.05
+# A port picked free can be taken by another program before nginx binds it:
+# up to five tries with new ports.
+for ((try = 0; ; try++)); do
+    ports=() tports=() listen=""
+    for ((i = 0; i < PORTS; i++)); do
+        p=$(cw_free_port)
+        ports+=("$p")
+        listen+="        listen $p;"$'\n'
     done
+    for ((i = 0; i < PORTS; i++)); do
+        p=$(cw_free_port)
+        tports+=("$p")
+        listen+="        listen 127.0.0.1:$p ssl;"$'\n'
+    done
+    listen+="        ssl_certificate $d/localhost.pem; ssl_certificate_key $d/localhost.key;"
+    cw_nginx_ok_conf "$d" 2 off "$listen" >"$d/nginx.conf"
+    cw_spawn "$d/nginx.out" nginx -p "$d/nginx" -c "$d/nginx.conf" -g 'daemon off;'
+    nginx_pid=$CW_LAST_PID
+    up=0
+    for ((i = 0; i < 100 && up == 0; i++)); do
+        kill -0 "$nginx_pid" 2>/dev/null || break
+        up=1
+        for p in "${ports[@]}" "${tports[@]}"; do
+            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || up=0
+        done
+        ((up == 1)) || sleep 0.05
+    done
+    ((up == 1)) && break
+    cw_stop "$nginx_pid" || true
+    ((try < 4)) || cw_fail "nginx did not listen on its ports: $(tail -n3 "$d/nginx.out")"
 done
 
 # targets KIND N writes N spread targets of KIND, one a line.
@@ -213,40 +208,11 @@ for kind in $KINDS; do
                     series, bytes, gz / NR, cpu, cpu * 1000 / (series ? series : 1), ok
             }' >>"$results"
         cw_note "$(tail -n1 "$results")"
+        ((ok == n)) || echo "$kind $n: only $ok of $n checks succeeding, the figures are not comparable" >>"$d/warnings"
     done
 done
 
 # ---- peers ------------------------------------------------------------------------------------
-cat >"$d/drive.py" <<'EOF'
-import http.client, sys, threading, time, urllib.parse
-port, module, interval, targets_file, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4], float(sys.argv[5])
-targets = [l.strip() for l in open(targets_file) if l.strip()]
-rate = len(targets) / interval
-lock = threading.Lock()
-slot, ok = [0], [0]
-t0 = time.monotonic()
-def worker():
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    while True:
-        with lock:
-            i = slot[0]
-            slot[0] += 1
-        at = t0 + i / rate
-        if at - t0 > seconds:
-            return
-        d = at - time.monotonic()
-        if d > 0:
-            time.sleep(d)
-        c.request("GET", "/probe?" + urllib.parse.urlencode({"module": module, "target": targets[i % len(targets)]}))
-        if b"\nprobe_success 1" in c.getresponse().read():
-            with lock:
-                ok[0] += 1
-ths = [threading.Thread(target=worker) for _ in range(32)]
-for t in ths: t.start()
-for t in ths: t.join()
-with open(targets_file + ".ok", "w") as f:
-    f.write("%d\n" % ok[0])
-EOF
 cat >"$d/blackbox.yml" <<EOF
 modules:
   tcp: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4}}
@@ -262,7 +228,7 @@ peer_row()
 {
     local cpu
     cpu=$(awk -v t=$(($(ticks "$4") - $6)) -v hz="$hz" -v p="$5" \
-        'BEGIN { printf "%.1f", p > 0 ? t / hz * 1e6 / p : 0 }')
+        'BEGIN { printf "%.1f", (p > 0 ? t / hz * 1e6 / p : 0) }')
     echo "$1 $2 $3 $(mib "$(kb "$4" VmRSS)") $(mib "$(kb "$4" RssAnon)") $(mib "$(kb "$4" VmHWM)") $5 $cpu" >>"$results"
     cw_note "$(tail -n1 "$results")"
 }
@@ -304,9 +270,9 @@ if [[ $PEERS == 1 ]]; then
                 --web.listen-address="127.0.0.1:$port"
             pid=$CW_LAST_PID
             cw_wait_http "http://127.0.0.1:$port/-/healthy" 30
-            rm -f "$d/t-$kind-$n.ok"
-            cw_spawn "$d/drive-$kind-$n.log" python3 "$d/drive.py" "$port" "$kind" "$INTERVAL" \
-                "$d/t-$kind-$n" $((PEER_SECONDS + 5))
+            cw_spawn "$d/drive-$kind-$n.log" python3 "$ROOT/bench/probe_driver.py" "$port" "$kind" \
+                "$(awk -v n="$n" -v i="$INTERVAL" 'BEGIN { print n / i }')" "$d/t-$kind-$n" \
+                $((PEER_SECONDS + 5)) "" 32
             dpid=$CW_LAST_PID
             sleep 5
             c0=$(ticks "$pid")
@@ -341,7 +307,7 @@ awk '
     $1 == "connwatch" { rss[$2, $3] = $6; kib[$2, $3] = $8; peak[$2, $3] = $11; p99[$2, $3] = $13
                         series[$2, $3] = $14; uss[$2, $3] = $18; steady[$2, $3] = $6 }
     $1 != "connwatch" { prss[$1, $2, $3] = $4 }
-    function show(what, have, goal, ok) { printf "  %-62s %-18s %s\n", what, have, have == "-" ? "" : (ok ? "met" : "NOT MET") }
+    function show(what, have, goal, ok) { printf "  %-62s %-18s %s\n", what, have, (have == "-" ? "" : (ok ? "met" : "NOT MET")) }
     END {
         k = ("tcp", 10000) in kib ? kib["tcp", 10000] : "-"; show("tcp: KiB per check at 10,000 <= 1.5", k, 1.5, k != "-" && k <= 1.5)
         k = ("icmp", 10000) in kib ? kib["icmp", 10000] : "-"; show("icmp: KiB per check at 10,000 <= 1.5", k, 1.5, k != "-" && k <= 1.5)
@@ -361,4 +327,5 @@ awk '
         }
     }' "$results"
 echo "(KiB per check: VmRSS and RssAnon over those of connwatch without checks, divided by N)"
+[[ ! -s $d/warnings ]] || sed 's/^/WARNING: /' "$d/warnings"
 sysctl -qw net.ipv4.ping_group_range="$ping_range"

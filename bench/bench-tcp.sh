@@ -145,38 +145,8 @@ for ((i = 0; i < 200; i++)); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$bb_port/-/healthy" || true) == 200 ]] && break
     sleep 0.05
 done
-cat >"$CW_TMP/drive.py" <<'EOF'
-import http.client, sys, threading, time
-port, rate, ports_file, seconds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-targets = [l.strip() for l in open(ports_file) if l.strip()]
-lock = threading.Lock()
-slot = [0]
-t0 = time.monotonic()
-fails = [0]
-def worker():
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    while True:
-        with lock:
-            i = slot[0]
-            slot[0] += 1
-        at = t0 + i / rate
-        if at - t0 > seconds:
-            return
-        d = at - time.monotonic()
-        if d > 0:
-            time.sleep(d)
-        c.request("GET", "/probe?module=tcp_connect&target=127.0.0.1:%s" % targets[i % len(targets)])
-        body = c.getresponse().read()
-        if b"\nprobe_success 1" not in body:
-            with lock:
-                fails[0] += 1
-ths = [threading.Thread(target=worker) for _ in range(16)]
-for t in ths: t.start()
-for t in ths: t.join()
-print("failed probes: %d" % fails[0])
-EOF
-cw_spawn "$CW_TMP/drive.log" python3 "$CW_TMP/drive.py" "$bb_port" "$N" "$CW_TMP/ports" \
-    $((WARMUP + DURATION + 2))
+cw_spawn "$CW_TMP/drive.log" python3 "$ROOT/bench/probe_driver.py" "$bb_port" tcp_connect "$N" \
+    "$CW_TMP/ports" $((WARMUP + DURATION + 2)) 127.0.0.1:
 measure blackbox_exporter "$bb_pid"
 bb_cpu=$R_cpu_us bb_csw=$R_csw bb_rate=$R_rate bb_rss=$R_rss bb_hwm=$R_hwm
 
