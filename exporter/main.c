@@ -292,6 +292,7 @@ int main(int argc, char **argv)
     if (code >= 0)
         return code;
     cw_log_setup(app.flags.cli.log_level, app.flags.cli.log_format);
+    cw_cli_tune_malloc();
     if (app.flags.cli.config_check)
         return cw_cli_check_config(app.flags.cli.config_file, check_load, check_release);
     /* Started as root: become the service user first; ICMP sockets are

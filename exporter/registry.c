@@ -123,21 +123,32 @@ struct blob {
     atomic_int refs;
     uint32_t crc; /* a gzip part's (cw_gzip_part()): CRC-32 of the text it holds */
     size_t len;
-    char data[];
+    char *data; /* owned, NUL-terminated */
 };
 
-static struct blob *blob_from_buf(const struct cw_buf *b)
+static size_t cw_size_min(size_t a, size_t b)
 {
-    struct blob *bl = malloc(sizeof(*bl) + b->len + 1);
+    return a < b ? a : b;
+}
+
+/* blob_take() makes a blob of the contents of 'b', taking its memory (a
+ * body of megabytes is not copied again); 'b' is left empty. NULL when out
+ * of memory ('b' then keeps its contents for the caller to reset). */
+static struct blob *blob_take(struct cw_buf *b)
+{
+    struct blob *bl = malloc(sizeof(*bl));
 
     if (bl == NULL)
         return NULL;
     atomic_init(&bl->refs, 1);
     bl->crc = 0;
-    bl->len = b->len;
-    if (b->len != 0)
-        memcpy(bl->data, b->data, b->len);
-    bl->data[b->len] = '\0';
+    bl->data = cw_buf_take(b, &bl->len);
+    if (bl->data == NULL)
+        bl->data = calloc(1, 1);
+    if (bl->data == NULL) {
+        free(bl);
+        return NULL;
+    }
     return bl;
 }
 
@@ -150,8 +161,10 @@ static struct blob *blob_ref(struct blob *bl)
 
 static void blob_unref(struct blob *bl)
 {
-    if (bl != NULL && atomic_fetch_sub(&bl->refs, 1) == 1)
+    if (bl != NULL && atomic_fetch_sub(&bl->refs, 1) == 1) {
+        free(bl->data);
         free(bl);
+    }
 }
 
 /* render_checks() renders the published batches of every instance of 's'.
@@ -186,6 +199,7 @@ static int checks_part(struct cw_registry *r, struct cw_settings *s, enum cw_for
     uint64_t gen = cw_instance_generation();
     struct cw_buf b;
     struct blob *t = NULL, *z = NULL;
+    size_t last_len = 0, last_gz = 0;
     int rc;
 
     pthread_mutex_lock(&r->cache_lock);
@@ -193,13 +207,23 @@ static int checks_part(struct cw_registry *r, struct cw_settings *s, enum cw_for
         t = blob_ref(c->text);
         z = blob_ref(c->gz);
     }
+    if (c->text != NULL)
+        last_len = c->text->len;
+    if (c->gz != NULL)
+        last_gz = c->gz->len;
     pthread_mutex_unlock(&r->cache_lock);
 
     if (t == NULL) {
+        /* Room for the last body and an eighth more, at once: growing by
+         * doubling would copy a large body a few times and hold two copies
+         * at the peak. */
         cw_buf_init(&b, r->limit);
-        rc = render_checks(s, fmt, &b);
+        rc = last_len != 0 ? cw_buf_reserve(&b, cw_size_min(last_len + last_len / 8, r->limit))
+                           : CW_OK;
+        if (rc == CW_OK)
+            rc = render_checks(s, fmt, &b);
         if (rc == CW_OK) {
-            t = blob_from_buf(&b);
+            t = blob_take(&b);
             rc = t != NULL ? CW_OK : CW_ENOMEM;
         }
         cw_buf_reset(&b);
@@ -210,9 +234,12 @@ static int checks_part(struct cw_registry *r, struct cw_settings *s, enum cw_for
         uint32_t crc = 0;
 
         cw_buf_init(&b, r->limit);
-        rc = cw_gzip_part(t->data, t->len, 1, &b, &crc);
+        rc =
+            last_gz != 0 ? cw_buf_reserve(&b, cw_size_min(last_gz + last_gz / 8, r->limit)) : CW_OK;
+        if (rc == CW_OK)
+            rc = cw_gzip_part(t->data, t->len, 1, &b, &crc);
         if (rc == CW_OK) {
-            z = blob_from_buf(&b);
+            z = blob_take(&b);
             rc = z != NULL ? CW_OK : CW_ENOMEM;
         }
         if (z != NULL)

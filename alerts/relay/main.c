@@ -452,6 +452,7 @@ int main(int argc, char **argv)
     if (code >= 0)
         return code;
     cw_log_setup(app.flags.log_level, app.flags.log_format);
+    cw_cli_tune_malloc();
     if (app.flags.config_check)
         return cw_cli_check_config(app.flags.config_file, check_load, check_release);
     /* Started as root: become the service user before the spool is opened;

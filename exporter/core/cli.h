@@ -66,6 +66,15 @@ void cw_cli_init(struct cw_cli *c);
 int cw_cli_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
                  const struct cw_cli_flag *extra, struct cw_cli *c);
 
+/* cw_cli_tune_malloc() bounds what glibc's allocator keeps after a large
+ * body is freed: a fixed mmap threshold of 128 KiB (glibc otherwise raises
+ * it to the largest block freed, up to 32 MiB, so that every later scrape
+ * body comes from heap memory that is never given back) and at most two
+ * arenas per CPU (glibc's default is eight). Left as they are when the
+ * environment sets them (MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX, or
+ * glibc.malloc.* in GLIBC_TUNABLES). Call from main() before any thread starts. */
+void cw_cli_tune_malloc(void);
+
 /* cw_cli_signalfd() blocks SIGHUP, SIGTERM and SIGINT in the calling thread
  * (every thread started later inherits the mask), ignores SIGPIPE and
  * returns a signalfd that reads them, or -1 after a message on stderr.
