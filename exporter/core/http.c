@@ -926,7 +926,22 @@ static void http_server_free(struct cw_http_server *s)
 
     http_guard_stop(s);
     for (i = 0; i < s->nlis; i++) {
-        http_daemon_stop(s->lis[i].live);
+        struct http_daemon *d = s->lis[i].live;
+
+        if (d != NULL && !s->quiesced) {
+            /* Stopped without quiescing, libmicrohttpd closes the socket
+             * itself once its threads are joined. Quiescing a daemon whose
+             * pool threads still run races with them in libmicrohttpd
+             * 0.9.75: both remove the socket from the epoll set and the
+             * loser aborts the process ("Failed to remove listen FD from
+             * epoll set", seen once in test_http under load). */
+            MHD_stop_daemon(d->mhd);
+            http_cfg_unref(d->tls);
+            free(d);
+            s->lis[i].fd = -1;
+        } else {
+            http_daemon_stop(d);
+        }
         if (s->lis[i].fd >= 0)
             close(s->lis[i].fd);
         free(s->lis[i].addr);
