@@ -389,6 +389,7 @@ static void publish(struct cw_instance *in, struct cw_batch *b, bool ok, enum cw
         return;
     }
 
+    cw_batch_seal(b); /* kept until the next run: without its growth room */
     pthread_mutex_lock(&in->lock);
     old = in->published;
     in->published = b;

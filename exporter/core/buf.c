@@ -199,6 +199,19 @@ int cw_buf_add_html(struct cw_buf *b, const char *s)
     return rc;
 }
 
+void cw_buf_shrink(struct cw_buf *b)
+{
+    char *p;
+
+    if (b->data == NULL || b->cap <= b->len + 1)
+        return;
+    p = realloc(b->data, b->len + 1);
+    if (p == NULL)
+        return;
+    b->data = p;
+    b->cap = b->len + 1;
+}
+
 char *cw_buf_take(struct cw_buf *b, size_t *len)
 {
     char *p = b->data;

@@ -78,6 +78,11 @@ CW_MUST_CHECK int cw_buf_reserve(struct cw_buf *b, size_t extra);
  * and attribute values. */
 CW_MUST_CHECK int cw_buf_add_html(struct cw_buf *b, const char *s);
 
+/* cw_buf_shrink() gives back the room beyond the contents (and the NUL),
+ * for a buffer that is complete and will be kept; a failed realloc leaves
+ * it as it was. */
+void cw_buf_shrink(struct cw_buf *b);
+
 /* cw_buf_take() hands the memory to the caller, who must free() it, and
  * leaves 'b' empty but usable. *len (if not NULL) receives the length.
  * Returns NULL if the buffer is empty. */

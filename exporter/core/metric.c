@@ -262,6 +262,35 @@ out_fail:
     b->err = rc;
 }
 
+void cw_batch_seal(struct cw_batch *b)
+{
+    if (b->n == 0) {
+        free(b->samples);
+        b->samples = NULL;
+        b->cap = 0;
+    } else if (b->cap > b->n) {
+        struct cw_sample *p = realloc(b->samples, b->n * sizeof(*p));
+
+        if (p != NULL) {
+            b->samples = p;
+            b->cap = b->n;
+        }
+    }
+    if (b->nhist == 0) {
+        free(b->hist);
+        b->hist = NULL;
+        b->caphist = 0;
+    } else if (b->caphist > b->nhist) {
+        uint64_t *p = realloc(b->hist, b->nhist * sizeof(*p));
+
+        if (p != NULL) {
+            b->hist = p;
+            b->caphist = b->nhist;
+        }
+    }
+    cw_buf_shrink(&b->text);
+}
+
 void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items)
 {
     for (size_t i = 0; i < b->n; i++) {

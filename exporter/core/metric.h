@@ -78,6 +78,11 @@ int cw_batch_err(const struct cw_batch *b);
  * NULL: none). */
 void cw_batch_set_prefix(struct cw_batch *b, const char *prefix);
 
+/* cw_batch_seal() gives back the room a complete batch does not use (its
+ * arrays grow by doubling while samples are added); call once no more
+ * samples will be added, before the batch is published and kept. */
+void cw_batch_seal(struct cw_batch *b);
+
 /* cw_batch_items() appends render items for every sample of 'b' to 'items'
  * (which must have room for b->n). The items borrow from 'b'. */
 void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items);

@@ -186,6 +186,46 @@ START_TEST(test_metric_grows_past_initial_capacity)
 }
 END_TEST
 
+START_TEST(test_metric_seal_gives_back_growth_room_and_keeps_samples)
+{
+    /* 17 samples grow the arrays to 32 and the text to 1 KiB; sealed, a
+     * published batch keeps what it holds and nothing more. */
+    struct cw_batch *b = cw_batch_new("target=\"t\"");
+    struct cw_batch *empty = cw_batch_new(NULL);
+    const uint64_t h[] = {1, 2, 3};
+    const char *vals[] = {"x"};
+    struct cw_render_item items[17];
+    size_t i;
+
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(empty);
+    for (i = 0; i < 17; i++)
+        cw_batch_add(b, &desc_hist, NULL, (double)i, vals, h);
+    ck_assert_uint_gt(b->cap, 17);
+    ck_assert_uint_gt(b->caphist, 17 * 3);
+    ck_assert_uint_gt(b->text.cap, b->text.len + 1);
+    cw_batch_seal(b);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
+    ck_assert_uint_eq(b->cap, 17);
+    ck_assert_uint_eq(b->caphist, 17 * 3);
+    ck_assert_uint_eq(b->text.cap, b->text.len + 1);
+    cw_batch_items(b, items);
+    for (i = 0; i < 17; i++) {
+        ck_assert_double_eq(items[i].value, (double)i);
+        ck_assert_mem_eq(items[i].hist, h, sizeof(h));
+        ck_assert_mem_eq(items[i].labels, "target=\"t\",phase=\"x\"", items[i].labels_len);
+    }
+    /* Still a batch: one more sample grows it again. */
+    cw_batch_add(b, &desc_up, NULL, 1, NULL, NULL);
+    ck_assert_uint_eq(cw_batch_len(b), 18);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
+    cw_batch_seal(empty);
+    ck_assert_uint_eq(cw_batch_len(empty), 0);
+    cw_batch_unref(empty);
+    cw_batch_unref(b);
+}
+END_TEST
+
 START_TEST(test_metric_error_is_sticky_when_text_limit_is_hit)
 {
     struct cw_batch *b = cw_batch_new("service=\"s\"");
@@ -297,6 +337,7 @@ static Suite *metric_suite(void)
 
     tc = tcase_create("batch_labels");
     tcase_add_test(tc, test_metric_joins_prefix_labels_and_extra);
+    tcase_add_test(tc, test_metric_seal_gives_back_growth_room_and_keeps_samples);
     tcase_add_test(tc, test_metric_joins_without_prefix);
     tcase_add_test(tc, test_metric_empty_prefix_is_no_prefix);
     tcase_add_test(tc, test_metric_escapes_backslash_quote_and_newline_in_values);
