@@ -249,9 +249,19 @@ before=$(m connwatch_mysql_connection_errors_total main 'reason="max_connections
 hold 60 h2
 read -r _ _ _ refused2 _ _ <"$CW_TMP/h2.out"
 ((refused2 > 0)) || cw_fail "no refusal past max_connections: $(cat "$CW_TMP/h2.out")"
-hold 3 h3 root
-read -r _ held3 _ refused3 _ _ <"$CW_TMP/h3.out"
-((held3 >= 1 && refused3 >= 1)) || cw_fail "h3 (root) did not reach the extra slot: $(cat "$CW_TMP/h3.out")"
+# For a moment after h2's refusals the extra slot can still be counted as
+# taken while the server tears those sessions down (h3 was refused three
+# times out of three once, under ASan and two busy loops): try again, at most
+# ten times, half a second apart.
+for ((try = 0; ; try++)); do
+    hold 3 h3 root
+    read -r _ held3 _ refused3 _ _ <"$CW_TMP/h3.out"
+    ((held3 >= 1 && refused3 >= 1)) && break
+    ((try < 9)) || cw_fail "h3 (root) did not reach the extra slot in 10 tries: $(cat "$CW_TMP/h3.out")"
+    eval "exec ${h3_fd}>&-"
+    rm -f "$CW_TMP/h3.in"
+    sleep 0.5
+done
 hold 10 h4
 read -r _ held4 _ refused4 _ _ <"$CW_TMP/h4.out"
 [[ $held4 == 0 && $refused4 == 10 ]] || cw_fail "h4 past every slot: $(cat "$CW_TMP/h4.out")"
