@@ -238,8 +238,12 @@ if [[ $PEERS == 1 ]]; then
         for n in $SIZES; do
             [[ -s $d/t-$kind-$n ]] || targets "$kind" "$n" >"$d/t-$kind-$n"
             if [[ $kind == icmp ]]; then
-                # fping in loop mode: one probe a second to each target.
-                cw_spawn "$d/fping-$n.log" fping -l -q -Q "$PEER_SECONDS" -p 1000 -t 1000 -f "$d/t-$kind-$n"
+                # fping in loop mode: one probe a second to each target (-i:
+                # the gap between two sends, 1000/N ms, or fping's 10 ms
+                # default caps it at 100 probes a second).
+                cw_spawn "$d/fping-$n.log" fping -l -q -Q "$PEER_SECONDS" -p 1000 -t 1000 \
+                    -i "$(awk -v n="$n" 'BEGIN { v = 1000 / n; printf "%g", v < 1 ? v : 1 }')" \
+                    -f "$d/t-$kind-$n"
                 pid=$CW_LAST_PID
                 sleep 5
                 c0=$(ticks "$pid")
@@ -279,8 +283,11 @@ if [[ $PEERS == 1 ]]; then
             sleep "$PEER_SECONDS"
             wait "$dpid" 2>/dev/null || true
             cw_forget_pid "$dpid"
+            # Probes answered with probe_success 1, as the driver counted them
+            # over its PEER_SECONDS + 5 s, scaled to the measured window.
             peer_row blackbox_exporter "$kind" "$n" "$pid" \
-                "$(awk -v n="$n" -v s="$PEER_SECONDS" -v i="$INTERVAL" 'BEGIN { printf "%d", n * s / i }')" "$c0"
+                "$(awk -v s="$PEER_SECONDS" '/^succeeded probes:/ { printf "%d", $3 * s / (s + 5) }' \
+                    "$d/drive-$kind-$n.log")" "$c0"
             cw_stop "$pid" || true
         done
     done
