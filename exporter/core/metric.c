@@ -37,9 +37,9 @@ struct cw_batch *cw_batch_new(const char *prefix)
         return NULL;
     atomic_init(&b->refs, 1);
     cw_buf_init(&b->text, BATCH_TEXT_LIMIT);
-    b->prefix = prefix;
-    b->prefix_len = prefix != NULL ? strlen(prefix) : 0;
+    b->cur_prefix = CW_BATCH_NO_PREFIX;
     b->err = CW_OK;
+    cw_batch_set_prefix(b, prefix);
     return b;
 }
 
@@ -157,20 +157,15 @@ static int batch_reserve(struct cw_batch *b, size_t nhist)
     return CW_OK;
 }
 
-/* batch_add_labels() appends the label text of one sample: the prefix, the
- * descriptor's labels with their escaped values, then 'extra'. */
+/* batch_add_labels() appends the sample's own label text: the
+ * descriptor's labels with their escaped values, then 'extra' (the prefix
+ * is the batch's, kept once). */
 static int batch_add_labels(struct cw_batch *b, const struct cw_desc *d, const char *extra,
                             const char *const *label_values)
 {
     bool first = true;
     int rc;
 
-    if (b->prefix_len > 0) {
-        rc = cw_buf_add(&b->text, b->prefix, b->prefix_len);
-        if (rc != CW_OK)
-            return rc;
-        first = false;
-    }
     for (size_t i = 0; i < d->nlabels; i++) {
         if (!first) {
             rc = cw_buf_addc(&b->text, ',');
@@ -250,6 +245,7 @@ void cw_batch_add(struct cw_batch *b, const struct cw_desc *d, const char *extra
     s->labels_len = (uint32_t)(b->text.len - off);
     s->value = value;
     s->hist = 0;
+    s->prefix = b->cur_prefix;
     if (nhist > 0) {
         memcpy(b->hist + b->nhist, hist, nhist * sizeof(*b->hist));
         s->hist = (uint32_t)b->nhist;
@@ -298,6 +294,12 @@ void cw_batch_items(const struct cw_batch *b, struct cw_render_item *items)
         struct cw_render_item *it = &items[i];
 
         it->desc = s->desc;
+        it->prefix = NULL;
+        it->prefix_len = 0;
+        if (s->prefix != CW_BATCH_NO_PREFIX) {
+            it->prefix = b->text.data + b->prefixes[s->prefix].off;
+            it->prefix_len = b->prefixes[s->prefix].len;
+        }
         it->labels = s->labels_len > 0 ? b->text.data + s->labels_off : NULL;
         it->labels_len = s->labels_len;
         it->value = s->value;
@@ -316,8 +318,12 @@ bool cw_batch_value(const struct cw_batch *b, const char *name, const char *labe
 
         if (strcmp(s->desc->name, name) != 0)
             continue;
-        if (llen > 0 && (s->labels_len < llen ||
-                         memmem(b->text.data + s->labels_off, s->labels_len, label, llen) == NULL))
+        /* A label is matched in the sample's own labels or its prefix (a
+         * pair never straddles the two: they meet at a ','). */
+        if (llen > 0 && memmem(b->text.data + s->labels_off, s->labels_len, label, llen) == NULL &&
+            (s->prefix == CW_BATCH_NO_PREFIX ||
+             memmem(b->text.data + b->prefixes[s->prefix].off, b->prefixes[s->prefix].len, label,
+                    llen) == NULL))
             continue;
         agg->sum += s->value;
         if (agg->n == 0 || s->value < agg->min)
@@ -352,6 +358,35 @@ int cw_batch_err(const struct cw_batch *b)
 
 void cw_batch_set_prefix(struct cw_batch *b, const char *prefix)
 {
-    b->prefix = prefix;
-    b->prefix_len = prefix != NULL ? strlen(prefix) : 0;
+    size_t len = prefix != NULL ? strlen(prefix) : 0;
+    size_t i;
+    int rc;
+
+    if (b == NULL || b->err != CW_OK)
+        return;
+    if (len == 0) {
+        b->cur_prefix = CW_BATCH_NO_PREFIX;
+        return;
+    }
+    /* A prefix the batch holds already is shared, not copied again. */
+    for (i = 0; i < b->nprefix; i++) {
+        if (b->prefixes[i].len == len &&
+            memcmp(b->text.data + b->prefixes[i].off, prefix, len) == 0) {
+            b->cur_prefix = (uint32_t)i;
+            return;
+        }
+    }
+    if (b->nprefix == CW_BATCH_MAX_PREFIXES || b->text.len + len > UINT32_MAX) {
+        b->err = CW_ETOOBIG;
+        return;
+    }
+    i = b->text.len;
+    rc = cw_buf_add(&b->text, prefix, len);
+    if (rc != CW_OK) {
+        b->err = rc;
+        return;
+    }
+    b->prefixes[b->nprefix].off = (uint32_t)i;
+    b->prefixes[b->nprefix].len = (uint32_t)len;
+    b->cur_prefix = (uint32_t)b->nprefix++;
 }

@@ -38,8 +38,13 @@ struct cw_desc {
 /* The renderer's view of one sample (see render.h). */
 struct cw_render_item {
     const struct cw_desc *desc; /* borrowed */
-    const char *labels; /* borrowed from the batch: escaped label text without braces; may be
-                           NULL when len 0 */
+    /* The label text, escaped, without braces, is prefix, then "," when
+     * both parts are non-empty, then labels. Both are borrowed from the
+     * batch (the prefix is shared by the batch's samples); either may be
+     * NULL when its length is 0. */
+    const char *prefix;
+    size_t prefix_len;
+    const char *labels;
     size_t labels_len;
     double value;         /* value, or sum of a histogram */
     const uint64_t *hist; /* borrowed from the batch: histogram: nbuckets cumulative counts,
@@ -51,8 +56,9 @@ struct cw_render_item {
 struct cw_batch;
 
 /* cw_batch_new() returns an empty batch with one reference; 'prefix' is the
- * escaped label text put before every sample's own labels (borrowed while
- * emitting; may be NULL). NULL on allocation failure. */
+ * escaped label text put before every sample's own labels (copied into the
+ * batch once, not once per sample; may be NULL). NULL on allocation
+ * failure. */
 struct cw_batch *cw_batch_new(const char *prefix);
 
 /* cw_batch_ref()/cw_batch_unref(): unref frees on the last reference; NULL-safe. */
@@ -74,8 +80,9 @@ size_t cw_batch_len(const struct cw_batch *b);
 int cw_batch_err(const struct cw_batch *b);
 
 /* cw_batch_set_prefix() changes the escaped label text put before the
- * labels of the samples added from now on ('prefix' borrowed while adding;
- * NULL: none). */
+ * labels of the samples added from now on (NULL: none). A batch keeps each
+ * distinct prefix once, at most CW_BATCH_MAX_PREFIXES of them (past that
+ * the batch fails with CW_ETOOBIG). */
 void cw_batch_set_prefix(struct cw_batch *b, const char *prefix);
 
 /* cw_batch_seal() gives back the room a complete batch does not use (its

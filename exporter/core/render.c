@@ -227,11 +227,63 @@ static size_t rnd_format_le(double v, enum cw_format fmt, char *buf)
 
 /* ---- sorting ---- */
 
+/* rnd_label_len() is the length of an item's whole label text: prefix,
+ * "," when both parts are there, own labels. */
+static size_t rnd_label_len(const struct cw_render_item *it)
+{
+    return it->prefix_len + it->labels_len + (it->prefix_len > 0 && it->labels_len > 0);
+}
+
+/* rnd_label_at() is byte 'i' (< rnd_label_len()) of an item's label text. */
+static unsigned char rnd_label_at(const struct cw_render_item *it, size_t i)
+{
+    if (i < it->prefix_len)
+        return (unsigned char)it->prefix[i];
+    if (it->prefix_len > 0) {
+        if (i == it->prefix_len)
+            return ',';
+        i--;
+    }
+    return (unsigned char)it->labels[i - it->prefix_len];
+}
+
+/* rnd_memcmp() compares two byte ranges, the shorter first on a tie. */
+static int rnd_memcmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+/* rnd_label_cmp() orders two items by their whole label text, as if each
+ * were one string. Items of one batch share the prefix pointer: then only
+ * their own labels are compared. */
+static int rnd_label_cmp(const struct cw_render_item *a, const struct cw_render_item *b)
+{
+    size_t alen, blen, n, i;
+
+    if (a->prefix_len == b->prefix_len && (a->prefix_len == 0 || a->prefix == b->prefix ||
+                                           memcmp(a->prefix, b->prefix, a->prefix_len) == 0))
+        return rnd_memcmp(a->labels, a->labels_len, b->labels, b->labels_len);
+    if (a->labels_len == 0 && b->labels_len == 0)
+        return rnd_memcmp(a->prefix, a->prefix_len, b->prefix, b->prefix_len);
+    alen = rnd_label_len(a);
+    blen = rnd_label_len(b);
+    n = alen < blen ? alen : blen;
+    for (i = 0; i < n; i++) {
+        unsigned char x = rnd_label_at(a, i), y = rnd_label_at(b, i);
+
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return (alen > blen) - (alen < blen);
+}
+
 /* rnd_cmp() orders items by name, then label text. Items of one family
  * usually share a descriptor, so equal pointers skip the strcmp(). */
 static int rnd_cmp(const struct cw_render_item *a, const struct cw_render_item *b)
 {
-    size_t n;
     int c;
 
     if (a->desc != b->desc) {
@@ -239,13 +291,7 @@ static int rnd_cmp(const struct cw_render_item *a, const struct cw_render_item *
         if (c != 0)
             return c;
     }
-    n = a->labels_len < b->labels_len ? a->labels_len : b->labels_len;
-    if (n > 0) {
-        c = memcmp(a->labels, b->labels, n);
-        if (c != 0)
-            return c;
-    }
-    return (a->labels_len > b->labels_len) - (a->labels_len < b->labels_len);
+    return rnd_label_cmp(a, b);
 }
 
 static void rnd_insertion_sort(struct cw_render_item *items, size_t n)
@@ -604,7 +650,7 @@ static int rnd_put_line(struct cw_buf *out, const struct rnd_family *f, const ch
                         size_t le_len, const char *val, size_t val_len)
 {
     size_t need = f->name_len + suffix_len + 1 + val_len + 1;
-    size_t llen = it->labels_len;
+    size_t llen = rnd_label_len(it);
     char *p;
     int rc;
 
@@ -625,9 +671,15 @@ static int rnd_put_line(struct cw_buf *out, const struct rnd_family *f, const ch
     }
     if (llen > 0 || le_len > 0) {
         *p++ = '{';
-        if (llen > 0) {
-            memcpy(p, it->labels, llen);
-            p += llen;
+        if (it->prefix_len > 0) {
+            memcpy(p, it->prefix, it->prefix_len);
+            p += it->prefix_len;
+            if (it->labels_len > 0)
+                *p++ = ',';
+        }
+        if (it->labels_len > 0) {
+            memcpy(p, it->labels, it->labels_len);
+            p += it->labels_len;
         }
         if (le_len > 0) {
             if (llen > 0)
@@ -698,8 +750,8 @@ static bool rnd_same_name(const struct cw_desc *a, const struct cw_desc *b)
 
 static bool rnd_same_series(const struct cw_render_item *a, const struct cw_render_item *b)
 {
-    return rnd_same_name(a->desc, b->desc) && a->labels_len == b->labels_len &&
-           (a->labels_len == 0 || memcmp(a->labels, b->labels, a->labels_len) == 0);
+    return rnd_same_name(a->desc, b->desc) && rnd_label_len(a) == rnd_label_len(b) &&
+           rnd_label_cmp(a, b) == 0;
 }
 
 /* rnd_same_buckets() tells whether histogram item 'it' has the bounds of its

@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,24 +39,33 @@ static const struct cw_desc desc_hist = {
     .nbuckets = 2,
 };
 
-/* labels_of() returns the label text of sample i of 'b' as a string, in a
- * static buffer (each test runs in one thread). */
-static const char *labels_of(const struct cw_batch *b, size_t i)
+/* item_text() returns the whole label text of a render item (prefix, ","
+ * when both parts are there, own labels) as a string, in a static buffer
+ * (each test runs in one thread). */
+static const char *item_text(const struct cw_render_item *it)
 {
     static char text[1024];
+
+    ck_assert_uint_lt(it->prefix_len + it->labels_len + 1, sizeof(text));
+    if (it->prefix_len == 0)
+        ck_assert_ptr_null(it->prefix);
+    if (it->labels_len == 0)
+        ck_assert_ptr_null(it->labels);
+    snprintf(text, sizeof(text), "%.*s%s%.*s", (int)it->prefix_len,
+             it->prefix != NULL ? it->prefix : "",
+             it->prefix_len > 0 && it->labels_len > 0 ? "," : "", (int)it->labels_len,
+             it->labels != NULL ? it->labels : "");
+    return text;
+}
+
+/* labels_of() returns the label text of sample i of 'b' (item_text()). */
+static const char *labels_of(const struct cw_batch *b, size_t i)
+{
     struct cw_render_item items[64];
-    size_t len;
 
     ck_assert_uint_le(cw_batch_len(b), CW_ARRAY_LEN(items));
     cw_batch_items(b, items);
-    len = items[i].labels_len;
-    ck_assert_uint_lt(len, sizeof(text));
-    if (len > 0)
-        memcpy(text, items[i].labels, len);
-    else
-        ck_assert_ptr_null(items[i].labels);
-    text[len] = '\0';
-    return text;
+    return item_text(&items[i]);
 }
 
 START_TEST(test_metric_joins_prefix_labels_and_extra)
@@ -149,8 +159,7 @@ START_TEST(test_metric_keeps_value_and_histogram_counts)
     ck_assert_ptr_eq(items[2].desc, &desc_hist);
     ck_assert_double_eq(items[2].value, 12.5);
     ck_assert_mem_eq(items[2].hist, h2, sizeof(h2));
-    ck_assert_uint_eq(items[2].labels_len, strlen("service=\"s\",phase=\"tls\""));
-    ck_assert_mem_eq(items[2].labels, "service=\"s\",phase=\"tls\"", items[2].labels_len);
+    ck_assert_str_eq(item_text(&items[2]), "service=\"s\",phase=\"tls\"");
     cw_batch_unref(b);
 }
 END_TEST
@@ -180,7 +189,7 @@ START_TEST(test_metric_grows_past_initial_capacity)
         if (i % 2 == 1)
             ck_assert_mem_eq(items[i].hist, h, sizeof(h));
     }
-    ck_assert_mem_eq(items[n - 1].labels, "target=\"t\",phase=\"x\"", items[n - 1].labels_len);
+    ck_assert_str_eq(item_text(&items[n - 1]), "target=\"t\",phase=\"x\"");
     free(items);
     cw_batch_unref(b);
 }
@@ -213,7 +222,7 @@ START_TEST(test_metric_seal_gives_back_growth_room_and_keeps_samples)
     for (i = 0; i < 17; i++) {
         ck_assert_double_eq(items[i].value, (double)i);
         ck_assert_mem_eq(items[i].hist, h, sizeof(h));
-        ck_assert_mem_eq(items[i].labels, "target=\"t\",phase=\"x\"", items[i].labels_len);
+        ck_assert_str_eq(item_text(&items[i]), "target=\"t\",phase=\"x\"");
     }
     /* Still a batch: one more sample grows it again. */
     cw_batch_add(b, &desc_up, NULL, 1, NULL, NULL);
@@ -222,6 +231,67 @@ START_TEST(test_metric_seal_gives_back_growth_room_and_keeps_samples)
     cw_batch_seal(empty);
     ck_assert_uint_eq(cw_batch_len(empty), 0);
     cw_batch_unref(empty);
+    cw_batch_unref(b);
+}
+END_TEST
+
+START_TEST(test_metric_keeps_each_prefix_once)
+{
+    /* 1,000 samples under a 60-byte prefix: the text holds the prefix once
+     * and each sample's own labels; switching back to a prefix the batch
+     * holds reuses it. */
+    const char *p1 = "check=\"http\",service=\"billing\",target=\"https://e.example/x\"";
+    const char *p2 = "check=\"http\",service=\"billing\"";
+    const char *vals[2] = {"listen", "inet"};
+    struct cw_batch *b = cw_batch_new(p1);
+    struct cw_render_item *items;
+    size_t i, own = strlen("state=\"listen\",family=\"inet\"");
+
+    ck_assert_ptr_nonnull(b);
+    for (i = 0; i < 1000; i++)
+        cw_batch_add(b, &desc_state, NULL, (double)i, vals, NULL);
+    cw_batch_set_prefix(b, p2);
+    cw_batch_add(b, &desc_up, NULL, 1, NULL, NULL);
+    cw_batch_set_prefix(b, p1);
+    cw_batch_add(b, &desc_up, NULL, 2, NULL, NULL);
+    cw_batch_set_prefix(b, NULL);
+    cw_batch_add(b, &desc_up, NULL, 3, NULL, NULL);
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
+    ck_assert_uint_eq(b->nprefix, 2);
+    ck_assert_uint_eq(b->text.len, strlen(p1) + strlen(p2) + 1000 * own);
+    items = calloc(1003, sizeof(*items));
+    ck_assert_ptr_nonnull(items);
+    cw_batch_items(b, items);
+    ck_assert_ptr_eq(items[0].prefix, items[999].prefix);
+    ck_assert_str_eq(item_text(&items[999]),
+                     "check=\"http\",service=\"billing\",target=\"https://e.example/x\","
+                     "state=\"listen\",family=\"inet\"");
+    ck_assert_str_eq(item_text(&items[1000]), p2);
+    ck_assert_str_eq(item_text(&items[1001]), p1);
+    ck_assert_ptr_eq(items[1001].prefix, items[0].prefix);
+    ck_assert_str_eq(item_text(&items[1002]), "");
+    free(items);
+    cw_batch_unref(b);
+}
+END_TEST
+
+START_TEST(test_metric_fails_past_the_prefix_limit)
+{
+    struct cw_batch *b = cw_batch_new(NULL);
+    char p[32];
+    int i;
+
+    ck_assert_ptr_nonnull(b);
+    for (i = 0; i < CW_BATCH_MAX_PREFIXES; i++) {
+        snprintf(p, sizeof(p), "n=\"%d\"", i);
+        cw_batch_set_prefix(b, p);
+        cw_batch_add(b, &desc_up, NULL, i, NULL, NULL);
+    }
+    ck_assert_int_eq(cw_batch_err(b), CW_OK);
+    cw_batch_set_prefix(b, "n=\"one too many\"");
+    ck_assert_int_eq(cw_batch_err(b), CW_ETOOBIG);
+    cw_batch_add(b, &desc_up, NULL, 9, NULL, NULL);
+    ck_assert_uint_eq(cw_batch_len(b), CW_BATCH_MAX_PREFIXES);
     cw_batch_unref(b);
 }
 END_TEST
@@ -338,6 +408,8 @@ static Suite *metric_suite(void)
     tc = tcase_create("batch_labels");
     tcase_add_test(tc, test_metric_joins_prefix_labels_and_extra);
     tcase_add_test(tc, test_metric_seal_gives_back_growth_room_and_keeps_samples);
+    tcase_add_test(tc, test_metric_keeps_each_prefix_once);
+    tcase_add_test(tc, test_metric_fails_past_the_prefix_limit);
     tcase_add_test(tc, test_metric_joins_without_prefix);
     tcase_add_test(tc, test_metric_empty_prefix_is_no_prefix);
     tcase_add_test(tc, test_metric_escapes_backslash_quote_and_newline_in_values);

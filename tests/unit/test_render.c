@@ -179,6 +179,34 @@ START_TEST(test_render_omits_braces_without_labels)
 }
 END_TEST
 
+START_TEST(test_render_joins_prefix_and_labels_and_orders_the_whole_text)
+{
+    /* A batch keeps the label prefix apart from each sample's own labels:
+     * rendered, the two join with a ','; ordered, the whole text counts,
+     * wherever it was split; a prefix alone needs no ','. */
+    struct cw_render_item it[4] = {
+        mk(&desc_temp, "c=\"3\"", 3, NULL),
+        mk(&desc_temp, "a=\"1\",b=\"2\"", 2, NULL),
+        mk(&desc_temp, NULL, 1, NULL),
+        mk(&desc_temp, "b=\"0\"", 4, NULL),
+    };
+    char *s;
+
+    it[0].prefix = "a=\"1\"";
+    it[0].prefix_len = 5;
+    it[2].prefix = "a=\"1\"";
+    it[2].prefix_len = 5;
+    it[3].prefix = "a=\"0\"";
+    it[3].prefix_len = 5;
+    s = render(CW_FMT_TEXT, it, 4);
+    ck_assert_ptr_nonnull(strstr(s, "connwatch_test_temperature_celsius{a=\"0\",b=\"0\"} 4\n"
+                                    "connwatch_test_temperature_celsius{a=\"1\"} 1\n"
+                                    "connwatch_test_temperature_celsius{a=\"1\",b=\"2\"} 2\n"
+                                    "connwatch_test_temperature_celsius{a=\"1\",c=\"3\"} 3\n"));
+    free(s);
+}
+END_TEST
+
 START_TEST(test_render_empty_text_is_empty_and_openmetrics_is_eof)
 {
     char *s = render(CW_FMT_TEXT, NULL, 0);
@@ -1118,6 +1146,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_render_escapes_quote_in_label_value);
     tcase_add_test(tc, test_render_openmetrics_escapes_quote_in_help);
     tcase_add_test(tc, test_render_omits_braces_without_labels);
+    tcase_add_test(tc, test_render_joins_prefix_and_labels_and_orders_the_whole_text);
     tcase_add_test(tc, test_render_empty_text_is_empty_and_openmetrics_is_eof);
     tcase_add_test(tc, test_render_text_keeps_total_in_counter_family);
     tcase_add_test(tc, test_render_openmetrics_strips_total_from_counter_family);
