@@ -67,7 +67,7 @@ cw_fast_rules "$T/rules.yml"
     fi
 ) || cw_fail "cannot make the test certificates"
 cat >"$T/servers.py" <<'EOF'
-import http.server, os, signal, ssl, sys, threading
+import http.server, os, signal, ssl, sys, threading, time
 d = sys.argv[1]
 
 class H(http.server.BaseHTTPRequestHandler):
@@ -99,8 +99,12 @@ if os.path.exists(os.path.join(d, "expired.pem")):
     signal.signal(signal.SIGUSR1, lambda *a: load("expired.pem"))
     signal.signal(signal.SIGUSR2, lambda *a: load("srv.pem"))
 print("ready", *ports, flush=True)
+# Not signal.pause(): a signal the kernel hands to one of the server threads
+# does not wake the main thread out of pause(), and the handler (which runs
+# in the main thread) would wait for a signal that never comes; a sleeping
+# loop runs it within 0.2 s wherever the signal landed.
 while True:
-    signal.pause()
+    time.sleep(0.2)
 EOF
 cw_spawn "$T/servers.log" python3 "$T/servers.py" "$T"
 servers_pid=$CW_LAST_PID
