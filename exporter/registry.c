@@ -126,9 +126,16 @@ struct blob {
     char *data; /* owned, NUL-terminated */
 };
 
-static size_t cw_size_min(size_t a, size_t b)
+/* buf_init_like() prepares 'b' (limit 'limit') with room for 'last' bytes
+ * and an eighth more at once, 'last' being the size of the part it renders
+ * again: growing by doubling would copy a large body a few times and hold
+ * two copies at the peak. 0: no previous size, no reservation. */
+static int buf_init_like(struct cw_buf *b, size_t limit, size_t last)
 {
-    return a < b ? a : b;
+    size_t want = last + last / 8;
+
+    cw_buf_init(b, limit);
+    return last != 0 ? cw_buf_reserve(b, want < limit ? want : limit) : CW_OK;
 }
 
 /* blob_take() makes a blob of the contents of 'b', taking its memory (a
@@ -214,12 +221,7 @@ static int checks_part(struct cw_registry *r, struct cw_settings *s, enum cw_for
     pthread_mutex_unlock(&r->cache_lock);
 
     if (t == NULL) {
-        /* Room for the last body and an eighth more, at once: growing by
-         * doubling would copy a large body a few times and hold two copies
-         * at the peak. */
-        cw_buf_init(&b, r->limit);
-        rc = last_len != 0 ? cw_buf_reserve(&b, cw_size_min(last_len + last_len / 8, r->limit))
-                           : CW_OK;
+        rc = buf_init_like(&b, r->limit, last_len);
         if (rc == CW_OK)
             rc = render_checks(s, fmt, &b);
         if (rc == CW_OK) {
@@ -233,9 +235,7 @@ static int checks_part(struct cw_registry *r, struct cw_settings *s, enum cw_for
     if (gzip && z == NULL) {
         uint32_t crc = 0;
 
-        cw_buf_init(&b, r->limit);
-        rc =
-            last_gz != 0 ? cw_buf_reserve(&b, cw_size_min(last_gz + last_gz / 8, r->limit)) : CW_OK;
+        rc = buf_init_like(&b, r->limit, last_gz);
         if (rc == CW_OK)
             rc = cw_gzip_part(t->data, t->len, 1, &b, &crc);
         if (rc == CW_OK) {
